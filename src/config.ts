@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+const optionalString = z.preprocess(emptyAsUndefined, z.string().min(1).optional());
+const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
+
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PUBLIC_URL: z.url().default('http://localhost:3000'),
+  DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/paperboy'),
+  REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
+  QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only').default('paperboy'),
+  SMTP_URL: optionalUrl,
+  DEV_SMTP_PORT: z.coerce.number().int().min(0).max(65535).default(1025),
+  MAIL_FROM: z.string().min(3).default('Paperboy <digest@localhost>'),
+  LIST_ID: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a dot-atom such as papers.example.com').optional(),
+  SECRET: optionalString,
+  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
+  SEND_RATE: z.coerce.number().positive().default(50),
+  SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
+  DIGEST_TZ: z.string().default('UTC').refine(isKnownTimeZone, 'an IANA time zone such as Europe/Berlin'),
+  DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
+  HF_API_URL: z.url().default('https://huggingface.co'),
+  ARXIV_API_URL: z.url().default('https://export.arxiv.org'),
+  LOAD_SAMPLE_DATA: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+function isKnownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export type Env = z.input<typeof envSchema>;
+
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly port: number;
+  readonly host: string;
+  /** Base of every link in mail and pages, without a trailing slash. */
+  readonly publicUrl: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly queuePrefix: string;
+  /** Undefined means: capture mail locally (development only). */
+  readonly smtpUrl: string | undefined;
+  readonly devSmtpPort: number;
+  readonly mailFrom: { name: string; address: string };
+  readonly listId: string;
+  readonly secret: string;
+  readonly adminToken: string | undefined;
+  readonly sendRate: number;
+  readonly smtpMaxConnections: number;
+  readonly digestHour: number;
+  readonly digestTimeZone: string;
+  readonly digestMaxPapers: number;
+  readonly hfApiUrl: string;
+  readonly arxivApiUrl: string;
+  readonly loadSampleData: boolean;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses a mailbox such as `Paperboy <digest@example.com>` or a bare address. */
+export function parseMailbox(value: string): { name: string; address: string } | undefined {
+  const withName = /^\s*"?([^"<>\r\n]*?)"?\s*<([^<>\s@]+@[^<>\s@]+)>\s*$/.exec(value);
+  if (withName) return { name: withName[1]!.trim(), address: withName[2]! };
+  const bare = /^\s*([^<>\s@,]+@[^<>\s@,]+)\s*$/.exec(value);
+  if (bare) return { name: '', address: bare[1]! };
+  return undefined;
+}
+
+const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/**
+ * Reads the environment once. Modules never read process.env themselves: entrypoints call this
+ * and pass the frozen result down.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  const mailFrom = parseMailbox(e.MAIL_FROM);
+  if (!mailFrom) problems.push('MAIL_FROM: expected "Name <address@domain>" or a bare address');
+  if (e.NODE_ENV === 'production' && !e.SECRET) problems.push('SECRET: required when NODE_ENV=production');
+  if (e.SECRET && e.SECRET.length < 32) problems.push('SECRET: at least 32 characters');
+  if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const publicUrl = trimSlash(e.PUBLIC_URL);
+  return Object.freeze({
+    env: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    publicUrl,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    queuePrefix: e.QUEUE_PREFIX,
+    smtpUrl: e.SMTP_URL,
+    devSmtpPort: e.DEV_SMTP_PORT,
+    mailFrom: mailFrom!,
+    listId: e.LIST_ID ?? `digest.${new URL(publicUrl).hostname}`,
+    // A random secret per start keeps development simple; links then die with the process,
+    // which is why production refuses to start without SECRET.
+    secret: e.SECRET ?? randomBytes(32).toString('hex'),
+    adminToken: e.ADMIN_TOKEN,
+    sendRate: e.SEND_RATE,
+    smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
+    digestHour: e.DIGEST_HOUR,
+    digestTimeZone: e.DIGEST_TZ,
+    digestMaxPapers: e.DIGEST_MAX_PAPERS,
+    hfApiUrl: trimSlash(e.HF_API_URL),
+    arxivApiUrl: trimSlash(e.ARXIV_API_URL),
+    loadSampleData: e.LOAD_SAMPLE_DATA,
+    logLevel: e.LOG_LEVEL,
+  });
+}

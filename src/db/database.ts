@@ -1,0 +1,49 @@
+import { Kysely, PostgresDialect, type Transaction } from 'kysely';
+import pg from 'pg';
+import type { DB } from './schema.ts';
+
+export type Database = Kysely<DB>;
+/** Repositories take either, so callers decide the transaction boundary. */
+export type Executor = Kysely<DB> | Transaction<DB>;
+
+let typeParsersSet = false;
+function setTypeParsers(): void {
+  if (typeParsersSet) return;
+  typeParsersSet = true;
+  // bigint ids stay far below 2^53; numbers are easier to carry in job payloads than strings.
+  pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number(value));
+  // A date is a calendar day, not an instant: keep 'YYYY-MM-DD' instead of a local-midnight Date.
+  pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
+}
+
+export function createDatabase(databaseUrl: string, options: { max?: number } = {}): Database {
+  setTypeParsers();
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 10 });
+  // An idle client that loses its connection must not crash the process.
+  pool.on('error', () => {});
+  return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+}
+
+/** Creates the database named in the URL when it does not exist yet (connects to `postgres`). */
+export async function ensureDatabaseExists(databaseUrl: string): Promise<boolean> {
+  const url = new URL(databaseUrl);
+  const name = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (!name) throw new Error('DATABASE_URL names no database');
+  url.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('select 1 from pg_database where datname = $1', [name]);
+    if (found.rowCount && found.rowCount > 0) return false;
+    try {
+      await client.query(`create database ${pg.escapeIdentifier(name)}`);
+    } catch (error) {
+      // Another process may have created it between the check and the create.
+      if ((error as { code?: string }).code !== '42P04') throw error;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
