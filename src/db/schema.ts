@@ -1,10 +1,11 @@
 import type { DeliveriesTable, DevMailboxTable, SentPapersTable } from '../delivery/delivery.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
-import type { PapersTable } from '../papers/paper.table.ts';
+import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, SubscribersTable } from '../subscribers/subscriber.table.ts';
 
 export interface DB {
   papers: PapersTable;
+  paper_stats: PaperStatsTable;
   subscribers: SubscribersTable;
   confirmation_tokens: ConfirmationTokensTable;
   editions: EditionsTable;

@@ -61,6 +61,10 @@ export interface PaperRecord {
   projectUrl: string | null;
   thumbnailUrl: string | null;
   withdrawnAt: Date | null;
+  /** Optional so records built before these fields existed stay valid; undefined keeps what is stored. */
+  aiSummary?: string | null;
+  aiKeywords?: string[] | null;
+  githubStars?: number | null;
 }
 
 const collapseWhitespace = (text: string) => text.replace(/\s+/g, ' ').trim();
@@ -83,6 +87,9 @@ export function paperRecordFromHfItem(item: HfItem): PaperRecord {
     projectUrl: paper.projectPage ?? null,
     thumbnailUrl: item.thumbnail ?? null,
     withdrawnAt: paper.withdrawnAt ? new Date(paper.withdrawnAt) : null,
+    aiSummary: paper.ai_summary ? collapseWhitespace(paper.ai_summary) || null : null,
+    aiKeywords: paper.ai_keywords ? paper.ai_keywords.map(collapseWhitespace).filter(Boolean) : null,
+    githubStars: paper.githubStars ?? null,
   };
 }
 

@@ -18,6 +18,29 @@ export interface PapersTable {
   search: ColumnType<string, never, never>;
   first_seen_at: Generated<Date>;
   updated_at: Generated<Date>;
+  // Added by 2026-11-27T0002_paper_stats: arXiv enrichment and optional Daily Papers fields.
+  /** arXiv categories, primary first when known; empty until arXiv enriched the paper. */
+  categories: Generated<string[]>;
+  primary_category: string | null;
+  doi: string | null;
+  ai_summary: string | null;
+  ai_keywords: string[] | null;
+  github_stars: number | null;
 }
 
-export type Paper = Omit<Selectable<PapersTable>, 'search'>;
+/** Columns added after the first schema; kept out of `Paper` so existing readers keep their shape. */
+export type PaperEnrichmentColumn = 'categories' | 'primary_category' | 'doi' | 'ai_summary' | 'ai_keywords' | 'github_stars';
+
+export type Paper = Omit<Selectable<PapersTable>, 'search' | PaperEnrichmentColumn>;
+/** A paper with its arXiv enrichment and optional Daily Papers fields. */
+export type PaperDetails = Omit<Selectable<PapersTable>, 'search'>;
+
+/** One poll's view of a paper's signals, for growth ("upvotes in the last 24 hours"). */
+export interface PaperStatsTable {
+  arxiv_id: string;
+  captured_at: Date;
+  upvotes: number;
+  comments: number;
+}
+
+export type PaperStats = Selectable<PaperStatsTable>;

@@ -16,14 +16,12 @@ export interface FakeServer {
   close(): Promise<void>;
 }
 
-export type FakeHandler = (req: IncomingMessage, res: ServerResponse, request: RecordedRequest, index: number) => void | Promise<void>;
+export type FakeHandler = (req: IncomingMessage, res: ServerResponse, request: RecordedRequest, index: number) => unknown;
 
 /** A real HTTP server on an ephemeral loopback port; `handler` decides every answer. */
 export async function startFakeServer(handler: FakeHandler): Promise<FakeServer> {
   const requests: RecordedRequest[] = [];
   const server = createServer((req, res) => {
-    // A client that aborts mid-body resets the socket; that is expected here, not a test failure.
-    req.socket.on('error', () => {});
     res.on('error', () => {});
     const url = req.url ?? '/';
     const recorded: RecordedRequest = {
@@ -38,6 +36,8 @@ export async function startFakeServer(handler: FakeHandler): Promise<FakeServer>
       res.end(String(error));
     });
   });
+  // A client that aborts mid-body resets the socket; that is expected here, not a test failure.
+  server.on('connection', (socket) => socket.on('error', () => {}));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {

@@ -1,0 +1,124 @@
+import type { Executor } from '../db/database.ts';
+import type { PaperRecord } from './hf-item.ts';
+import { dedupeByArxivId, insertPaperStats, upsertPapers } from './paper.repository.ts';
+import type { HfDailyPapersClient, HfDayFetch, InvalidHfItem } from './sources/hf-daily-papers.ts';
+import { assertIsoDay } from './sources/hf-daily-papers.ts';
+import type { SourceLog } from './sources/http.ts';
+
+export interface IngestHfDaysOptions {
+  /** Daily Papers days as YYYY-MM-DD; see recentUtcDays for "today and the previous days". */
+  dates: readonly string[];
+  log?: SourceLog;
+  /** Time stamped on this poll's paper_stats rows; defaults to now. */
+  capturedAt?: Date;
+  signal?: AbortSignal;
+}
+
+export interface DateIngestSummary {
+  date: string;
+  /** Items received, valid or not. */
+  fetched: number;
+  pages: number;
+  /** Distinct papers written (inserted + updated). */
+  inserted: number;
+  updated: number;
+  /** Valid items whose id appeared earlier the same day (merged, last one wins). */
+  duplicates: number;
+  invalid: InvalidHfItem[];
+  truncated: boolean;
+}
+
+export interface IngestSummary {
+  fetched: number;
+  inserted: number;
+  updated: number;
+  /** Invalid items across all dates; details per date. */
+  invalid: number;
+  perDate: DateIngestSummary[];
+}
+
+/**
+ * Polls Daily Papers for each date and stores the result: papers upserted by arXiv id, plus one
+ * paper_stats snapshot per paper for growth. Every date is fetched before anything is written, so
+ * a failed request (after the client's retries) or a malformed response fails the run and stores
+ * nothing; then each date is written in one transaction, papers and their snapshots together.
+ * Invalid items are skipped and reported. Running it again on unchanged data only moves
+ * updated_at and adds snapshots.
+ */
+export async function ingestHfDays(
+  db: Executor,
+  client: Pick<HfDailyPapersClient, 'fetchDay'>,
+  options: IngestHfDaysOptions,
+): Promise<IngestSummary> {
+  const dates = [...new Set(options.dates)];
+  for (const date of dates) assertIsoDay(date);
+  const capturedAt = options.capturedAt ?? new Date();
+  const log = options.log;
+
+  // Sequential: the source is rate limited, and a day is usually one or two pages.
+  const fetchedDays: HfDayFetch[] = [];
+  for (const date of dates) fetchedDays.push(await client.fetchDay(date, { signal: options.signal }));
+
+  const perDate: DateIngestSummary[] = [];
+  for (const day of fetchedDays) {
+    const counts = await storePaperBatch(db, day.records, capturedAt);
+    const distinct = new Set(day.records.map((r) => r.arxivId)).size;
+    const summary: DateIngestSummary = {
+      date: day.date,
+      fetched: day.itemCount,
+      pages: day.pages,
+      inserted: counts.inserted,
+      updated: counts.updated,
+      duplicates: day.records.length - distinct,
+      invalid: day.invalid,
+      truncated: day.truncated,
+    };
+    perDate.push(summary);
+    log?.info(
+      { date: day.date, fetched: summary.fetched, inserted: summary.inserted, updated: summary.updated, invalid: summary.invalid.length },
+      'ingested Daily Papers day',
+    );
+  }
+
+  return {
+    fetched: sum(perDate, (d) => d.fetched),
+    inserted: sum(perDate, (d) => d.inserted),
+    updated: sum(perDate, (d) => d.updated),
+    invalid: sum(perDate, (d) => d.invalid.length),
+    perDate,
+  };
+}
+
+/**
+ * `count` calendar days in UTC ending with the day of `today`, newest first:
+ * recentUtcDays(new Date('2025-12-26T08:00Z'), 3) → ['2025-12-26', '2025-12-25', '2025-12-24'].
+ */
+export function recentUtcDays(today: Date, count: number): string[] {
+  if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
+  const midnight = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
+  return Array.from({ length: count }, (_, i) => new Date(midnight - i * 86_400_000).toISOString().slice(0, 10));
+}
+
+/** Writes papers from an already validated batch (e.g. the bundled sample file) the same way a poll does. */
+export async function storePaperBatch(
+  db: Executor,
+  records: readonly PaperRecord[],
+  capturedAt: Date = new Date(),
+): Promise<{ inserted: number; updated: number }> {
+  const unique = dedupeByArxivId(records);
+  return inTransaction(db, async (trx) => {
+    const counts = await upsertPapers(trx, unique);
+    await insertPaperStats(trx, unique, capturedAt);
+    return counts;
+  });
+}
+
+/** Runs `work` in a transaction, or inside the caller's when `db` already is one. */
+async function inTransaction<T>(db: Executor, work: (trx: Executor) => Promise<T>): Promise<T> {
+  if (db.isTransaction) return work(db);
+  return db.transaction().execute(work);
+}
+
+function sum<T>(items: readonly T[], pick: (item: T) => number): number {
+  return items.reduce((total, item) => total + pick(item), 0);
+}

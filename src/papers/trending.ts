@@ -1,0 +1,146 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import { paperColumns } from './paper.repository.ts';
+import type { Paper } from './paper.table.ts';
+import { assertIsoDay } from './sources/hf-daily-papers.ts';
+
+/**
+ * Ranking queries beyond "top of the day". The formula is explained in docs/trending.md.
+ */
+
+/** Exponent of the age penalty: higher means older papers fall faster. */
+export const TRENDING_GRAVITY = 1.8;
+/** Hours added to the age so a paper featured minutes ago does not divide by ~0. */
+export const TRENDING_AGE_OFFSET_HOURS = 2;
+/** A comment counts for half an upvote: it signals interest but is rarer and noisier. */
+export const TRENDING_COMMENT_WEIGHT = 0.5;
+
+export interface TrendingOptions {
+  /** The instant the ranking is for (e.g. the digest's send time). */
+  asOf: Date;
+  /** Featured days considered, ending with asOf's UTC day. */
+  days?: number;
+  limit: number;
+  /** Papers to leave out, e.g. those a subscriber already received. */
+  excludeIds?: readonly string[];
+}
+
+export interface TrendingPaper extends Paper {
+  score: number;
+  /** Upvotes gained over the 24 hours before asOf, from paper_stats snapshots (0 without history). */
+  upvoteGrowth24h: number;
+}
+
+const DAY_MS = 86_400_000;
+
+function shiftDay(day: string, days: number): string {
+  return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
+}
+
+/**
+ * Papers featured in the `days` UTC days up to asOf, not withdrawn, ranked by
+ *   score = (upvotes + 0.5 × comments) / (hours since featured + 2)^1.8
+ * with ties broken by 24-hour upvote growth, then upvotes, then id. One SQL statement: the window
+ * is a range scan on papers_trending_window_idx and each growth lookup is an index-only probe
+ * into paper_stats' primary key (arxiv_id, captured_at) INCLUDE (upvotes, comments).
+ */
+export async function findTrendingPapers(db: Executor, options: TrendingOptions): Promise<TrendingPaper[]> {
+  const { asOf, limit } = options;
+  const days = options.days ?? 7;
+  if (Number.isNaN(asOf.getTime())) throw new RangeError('asOf is not a valid date');
+  if (!Number.isInteger(days) || days < 1) throw new RangeError('days must be a positive integer');
+  if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
+  const lastDay = asOf.toISOString().slice(0, 10);
+  const firstDay = shiftDay(lastDay, -(days - 1));
+  const dayBefore = new Date(asOf.getTime() - DAY_MS);
+  const excludeIds = [...(options.excludeIds ?? [])];
+
+  // A featured day starts at 00:00 UTC: that is all the precision featured_on has.
+  const hoursSinceFeatured = sql<number>`greatest(extract(epoch from (${asOf}::timestamptz - (papers.featured_on::timestamp at time zone 'UTC')))::float8 / 3600.0, 0)`;
+  const score = sql<number>`(papers.upvotes + ${TRENDING_COMMENT_WEIGHT}::float8 * papers.comments) / power(${hoursSinceFeatured} + ${TRENDING_AGE_OFFSET_HOURS}::float8, ${TRENDING_GRAVITY}::float8)`;
+  // Baseline: the last snapshot at least a day old; a paper watched for less than a day is
+  // measured from its first snapshot instead, so fresh papers are not all tied at 0.
+  const growth = sql<number>`coalesce(latest.upvotes - coalesce(day_ago.upvotes, earliest.upvotes), 0)`;
+
+  let query = db
+    .selectFrom('papers')
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('paper_stats')
+          .select('paper_stats.upvotes')
+          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
+          .where('paper_stats.captured_at', '<=', asOf)
+          .orderBy('paper_stats.captured_at', 'desc')
+          .limit(1)
+          .as('latest'),
+      (join) => join.onTrue(),
+    )
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('paper_stats')
+          .select('paper_stats.upvotes')
+          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
+          .where('paper_stats.captured_at', '<=', dayBefore)
+          .orderBy('paper_stats.captured_at', 'desc')
+          .limit(1)
+          .as('day_ago'),
+      (join) => join.onTrue(),
+    )
+    .leftJoinLateral(
+      (eb) =>
+        eb
+          .selectFrom('paper_stats')
+          .select('paper_stats.upvotes')
+          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
+          .where('paper_stats.captured_at', '>', dayBefore)
+          .where('paper_stats.captured_at', '<=', asOf)
+          .orderBy('paper_stats.captured_at', 'asc')
+          .limit(1)
+          .as('earliest'),
+      (join) => join.onTrue(),
+    )
+    .select(paperColumns.map((c) => `papers.${c}` as const))
+    .select([score.as('score'), growth.as('upvote_growth_24h')])
+    .where('papers.featured_on', '>=', firstDay)
+    .where('papers.featured_on', '<=', lastDay)
+    .where('papers.withdrawn_at', 'is', null);
+  if (excludeIds.length > 0) {
+    // One array parameter, however many ids: an IN list would grow the statement per id.
+    query = query.where(sql<boolean>`not (papers.arxiv_id = any(${excludeIds}::text[]))`);
+  }
+  const rows = await query
+    .orderBy('score', 'desc')
+    .orderBy('upvote_growth_24h', 'desc')
+    .orderBy('papers.upvotes', 'desc')
+    .orderBy('papers.arxiv_id', 'asc')
+    .limit(limit)
+    .execute();
+  return rows.map(({ score: s, upvote_growth_24h: g, ...paper }) => ({ ...paper, score: Number(s), upvoteGrowth24h: Number(g) }));
+}
+
+/**
+ * The Daily Papers days a digest for `day` covers: the day itself and, on a Monday, also the
+ * Saturday and Sunday before it. Daily Papers is thin at weekends, so Monday's digest gathers the
+ * weekend's papers; sent_papers still keeps anyone from receiving a paper twice.
+ */
+export function digestFeaturedDays(day: string): string[] {
+  assertIsoDay(day);
+  const isMonday = new Date(`${day}T00:00:00Z`).getUTCDay() === 1;
+  return isMonday ? [shiftDay(day, -2), shiftDay(day, -1), day] : [day];
+}
+
+/** "Top of the day" for a digest: by upvotes, then comments, then id, across digestFeaturedDays(day). */
+export async function findTopPapersForDigestDay(db: Executor, day: string, limit: number): Promise<Paper[]> {
+  return db
+    .selectFrom('papers')
+    .select(paperColumns)
+    .where('featured_on', 'in', digestFeaturedDays(day))
+    .where('withdrawn_at', 'is', null)
+    .orderBy('upvotes', 'desc')
+    .orderBy('comments', 'desc')
+    .orderBy('arxiv_id', 'asc')
+    .limit(limit)
+    .execute();
+}
