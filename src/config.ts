@@ -26,7 +26,7 @@ const envSchema = z.object({
   DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
   HF_API_URL: z.url().default('https://huggingface.co'),
   ARXIV_API_URL: z.url().default('https://export.arxiv.org'),
-  LOAD_SAMPLE_DATA: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
+  LOAD_SAMPLE_DATA: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -130,7 +130,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     digestMaxPapers: e.DIGEST_MAX_PAPERS,
     hfApiUrl: trimSlash(e.HF_API_URL),
     arxivApiUrl: trimSlash(e.ARXIV_API_URL),
-    loadSampleData: e.LOAD_SAMPLE_DATA,
+    // Demo papers help a first run; a production list starts from live ingestion instead.
+    loadSampleData: e.LOAD_SAMPLE_DATA ? e.LOAD_SAMPLE_DATA === 'true' : e.NODE_ENV !== 'production',
     logLevel: e.LOG_LEVEL,
   });
 }

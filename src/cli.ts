@@ -1,0 +1,198 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { countDeliveriesByStatus } from './delivery/delivery.repository.ts';
+import { requestDailyDigest } from './delivery/digest-delivery.ts';
+import { isValidDay } from './editions/digest-day.ts';
+import { findEditionById } from './editions/edition.repository.ts';
+import { previewDailyEdition } from './editions/edition.service.ts';
+import { createLogger } from './logger.ts';
+import { Resources, openDatabase, startService, type Role } from './main.ts';
+import { ImportFileError, importPapersFile } from './papers/import-file.ts';
+import { deliveryDeps } from './queue/handlers.ts';
+import { countSubscribersByStatus } from './subscribers/subscriber.repository.ts';
+
+const usage = `Usage: paperboy <command> [options]
+
+Service roles:
+  all                      API + workers + scheduler in one process (migrates, loads sample papers)
+  api                      HTTP only
+  worker                   queue workers and the daily schedule only
+
+Commands:
+  migrate                  apply pending database migrations
+  import FILE              import papers from a Daily Papers API JSON file
+  send --date YYYY-MM-DD   build and send the daily digest for that day, and wait until done
+  status [--date D]        subscriber counts, and the edition of day D with its delivery counts
+  preview --date D [--out FILE]
+                           render the digest of day D to HTML (stdout or FILE) without sending
+`;
+
+class UsageError extends Error {}
+
+function requireDay(value: string | undefined): string {
+  if (!value) throw new UsageError('--date YYYY-MM-DD is required');
+  if (!isValidDay(value)) throw new UsageError(`--date must be a calendar day as YYYY-MM-DD, got "${value}"`);
+  return value;
+}
+
+async function withDatabase<T>(config: Config, fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>, migrate = false): Promise<T> {
+  const resources = new Resources();
+  const log = createLogger('silent');
+  try {
+    return await fn(await openDatabase(config, resources, { migrate }));
+  } finally {
+    await resources.closeAll(log);
+  }
+}
+
+function progressLine(counts: Record<string, number>, total: number): string {
+  const done = total - (counts.queued ?? 0) - (counts.sending ?? 0);
+  const width = 30;
+  const filled = total === 0 ? width : Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  sent ${counts.sent ?? 0}  skipped ${counts.skipped ?? 0}  failed ${counts.failed ?? 0}  bounced ${counts.bounced ?? 0}`;
+}
+
+async function runService(config: Config, role: Role): Promise<void> {
+  const service = await startService(config, { role });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    service.log.info({ signal }, 'shutting down: draining workers and requests');
+    await service.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${config.smtpUrl ? '' : ' (captured mail: /dev/mail)'}`);
+}
+
+async function send(config: Config, day: string): Promise<number> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // An in-process digest worker, so the command sends by itself; a running service's workers
+  // may take batches too, and the ledger keeps them from sending anything twice.
+  const service = await startService(config, { role: 'worker', log, workerQueues: ['digest'], schedule: false });
+  try {
+    const edition = await requestDailyDigest(deliveryDeps({ config, db: service.db, queues: service.queues, log }), day);
+    if (edition.status === 'empty') {
+      console.log(`No papers were featured on ${day}: nothing to send.`);
+      return 0;
+    }
+    console.log(`Edition ${edition.id} for ${day}: ${edition.paper_ids.length} papers, "${edition.subject}"`);
+    for (;;) {
+      const current = await findEditionById(service.db, edition.id);
+      const counts = await countDeliveriesByStatus(service.db, edition.id);
+      const total = Object.values(counts).reduce((a, b) => a + b, 0);
+      if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(counts, total)}`);
+      if (current && (current.status === 'sent' || current.status === 'paused')) {
+        if (process.stdout.isTTY) process.stdout.write('\n');
+        console.log(`${progressLine(counts, total)}\nEdition ${edition.id} is ${current.status}.`);
+        return counts.failed > 0 ? 3 : 0;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await service.close();
+  }
+}
+
+async function status(config: Config, day: string | undefined): Promise<void> {
+  await withDatabase(config, async (db) => {
+    const subscribers = await countSubscribersByStatus(db);
+    console.log('Subscribers:', Object.entries(subscribers).map(([k, v]) => `${k} ${v}`).join(', '));
+    const editions = await db
+      .selectFrom('editions')
+      .select(['id', 'digest_date', 'status', 'planned_count', 'created_at', 'finished_at'])
+      .$if(day !== undefined, (q) => q.where('digest_date', '=', day!))
+      .orderBy('digest_date', 'desc')
+      .limit(day ? 1 : 10)
+      .execute();
+    if (editions.length === 0) console.log(day ? `No edition for ${day}.` : 'No editions yet.');
+    for (const edition of editions) {
+      const counts = await countDeliveriesByStatus(db, edition.id);
+      console.log(
+        `Edition ${edition.id} ${edition.digest_date} ${edition.status}: planned ${edition.planned_count}; ` +
+          Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '),
+      );
+    }
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    console.log(usage);
+    return command ? 0 : 2;
+  }
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: { date: { type: 'string' }, out: { type: 'string' } },
+    allowPositionals: true,
+    strict: true,
+  });
+  const config = loadConfig();
+  switch (command) {
+    case 'all':
+    case 'api':
+    case 'worker':
+      await runService(config, command);
+      return -1; // keeps running
+    case 'migrate':
+      await withDatabase(config, async () => console.log('Database is migrated to the latest schema.'), true);
+      return 0;
+    case 'import': {
+      const file = positionals[0];
+      if (!file) throw new UsageError('import needs a FILE');
+      const summary = await withDatabase(config, (db) => importPapersFile(db, path.resolve(file)), true);
+      for (const item of summary.invalid) console.error(`item ${item.index} skipped: ${item.reason}`);
+      console.log(`${summary.items} items: ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid.length} invalid`);
+      return 0;
+    }
+    case 'send':
+      return send(config, requireDay(values.date));
+    case 'status':
+      if (values.date !== undefined) requireDay(values.date);
+      await status(config, values.date);
+      return 0;
+    case 'preview': {
+      const day = requireDay(values.date);
+      const preview = await withDatabase(config, (db) =>
+        previewDailyEdition(db, day, { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers }),
+      );
+      if (preview.papers.length === 0) {
+        console.error(`No papers were featured on ${day}.`);
+        return 1;
+      }
+      if (values.out) {
+        const { writeFile } = await import('node:fs/promises');
+        await writeFile(values.out, preview.html);
+        console.log(`Wrote ${values.out} (${preview.papers.length} papers, ${Buffer.byteLength(preview.html)} bytes of HTML)`);
+      } else process.stdout.write(preview.html);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+const isEntryPoint = process.argv[1] && import.meta.filename === path.resolve(process.argv[1]);
+if (isEntryPoint) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code >= 0) process.exit(code);
+    },
+    (error: unknown) => {
+      if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+        console.error(`paperboy: ${(error as Error).message}\n\n${usage}`);
+        process.exit(2);
+      }
+      if (error instanceof ConfigError || error instanceof ImportFileError) {
+        console.error(`paperboy: ${error.message}`);
+        process.exit(2);
+      }
+      console.error('paperboy:', error);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,60 @@
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+
+export interface SendOutcome {
+  messageId: string;
+  response: string;
+  accepted: string[];
+  rejected: string[];
+}
+
+export interface Mailer {
+  send(message: SendMailOptions): Promise<SendOutcome>;
+  close(): Promise<void>;
+}
+
+export interface SmtpOptions {
+  url: string;
+  maxConnections: number;
+}
+
+/**
+ * A pooled SMTP transport. maxRequeues is 0 because nodemailer would otherwise re-send a message
+ * whose connection dropped mid-DATA by itself, after the server may already have accepted it.
+ */
+export function createSmtpMailer(options: SmtpOptions): Mailer {
+  const transport: Transporter = nodemailer.createTransport({
+    url: options.url,
+    pool: true,
+    maxConnections: options.maxConnections,
+    maxMessages: 1000,
+    maxRequeues: 0,
+    // A local capture server or test sink speaks plain SMTP; real relays set smtps:// or STARTTLS.
+    ignoreTLS: isLoopback(options.url) && !options.url.startsWith('smtps:'),
+    connectionTimeout: 30_000,
+    greetingTimeout: 30_000,
+    socketTimeout: 60_000,
+  } as Parameters<typeof nodemailer.createTransport>[0]);
+  return {
+    async send(message) {
+      const info = await transport.sendMail(message);
+      return {
+        messageId: info.messageId,
+        response: String(info.response ?? ''),
+        accepted: (info.accepted ?? []).map(String),
+        rejected: (info.rejected ?? []).map(String),
+      };
+    },
+    async close() {
+      transport.close();
+    },
+  };
+}
+
+function isLoopback(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host.startsWith('127.') || host === '[::1]';
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,70 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import type { Edition, EditionStatus } from './edition.table.ts';
+
+export async function findEditionByDate(db: Executor, kind: 'daily' | 'weekly', day: string): Promise<Edition | undefined> {
+  return db.selectFrom('editions').selectAll().where('kind', '=', kind).where('digest_date', '=', day).executeTakeFirst();
+}
+
+export async function findEditionById(db: Executor, id: number): Promise<Edition | undefined> {
+  return db.selectFrom('editions').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/** Inserts the edition unless another process got there first; either way returns the stored row. */
+export async function insertEditionOnce(
+  db: Executor,
+  values: { kind: 'daily' | 'weekly'; digestDate: string; status: EditionStatus; paperIds: string[]; subject: string; html: string; text: string },
+): Promise<Edition> {
+  await db
+    .insertInto('editions')
+    .values({
+      kind: values.kind,
+      digest_date: values.digestDate,
+      status: values.status,
+      paper_ids: values.paperIds,
+      subject: values.subject,
+      html_template: values.html,
+      text_template: values.text,
+    })
+    .onConflict((oc) => oc.columns(['kind', 'digest_date']).doNothing())
+    .execute();
+  const edition = await findEditionByDate(db, values.kind, values.digestDate);
+  if (!edition) throw new Error(`edition ${values.kind} ${values.digestDate} vanished after insert`);
+  return edition;
+}
+
+export async function setEditionStatus(
+  db: Executor,
+  id: number,
+  status: EditionStatus,
+  extra: { plannedCount?: number; planned?: boolean; finished?: boolean } = {},
+): Promise<void> {
+  await db
+    .updateTable('editions')
+    .set({
+      status,
+      ...(extra.plannedCount !== undefined ? { planned_count: extra.plannedCount } : {}),
+      ...(extra.planned ? { planned_at: sql`coalesce(planned_at, now())` } : {}),
+      ...(extra.finished ? { finished_at: sql`now()` } : {}),
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Marks a sending edition sent once no ledger row is still queued or sending. */
+export async function finishEditionIfDone(db: Executor, id: number): Promise<boolean> {
+  const result = await db
+    .updateTable('editions')
+    .set({ status: 'sent', finished_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'sending')
+    .where(({ not, exists, selectFrom }) =>
+      not(
+        exists(
+          selectFrom('deliveries').select(sql`1`.as('one')).where('edition_id', '=', id).where('status', 'in', ['queued', 'sending']),
+        ),
+      ),
+    )
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}

@@ -1,0 +1,112 @@
+import { loadTemplate, mjmlToHtml } from '../email/templates.ts';
+import type { Paper } from '../papers/paper.table.ts';
+
+export interface DigestSection {
+  title: string;
+  papers: Paper[];
+}
+
+export interface RenderedDigest {
+  subject: string;
+  /** Contains `%%UNSUBSCRIBE_URL%%`, filled per recipient. */
+  html: string;
+  text: string;
+}
+
+const MAX_AUTHORS = 3;
+const EXCERPT_CHARS = 320;
+
+/** `%%NAME%%` marks per-recipient values; paper text must never be able to produce one. */
+const defuseMarkers = (text: string) => text.replace(/%%/g, '%\u200b%');
+
+export function formatAuthors(authors: readonly string[]): string {
+  if (authors.length === 0) return 'Unknown authors';
+  if (authors.length <= MAX_AUTHORS) return authors.join(', ');
+  return `${authors.slice(0, MAX_AUTHORS).join(', ')} et al.`;
+}
+
+export function excerpt(text: string, maxChars = EXCERPT_CHARS): string {
+  const clean = text.replace(/\s+/g, ' ').trim();
+  if (clean.length <= maxChars) return clean;
+  const cut = clean.slice(0, maxChars);
+  const lastSpace = cut.lastIndexOf(' ');
+  return `${(lastSpace > maxChars * 0.6 ? cut.slice(0, lastSpace) : cut).replace(/[\s.,;:]+$/, '')}…`;
+}
+
+export function formatDigestDate(day: string): string {
+  return new Intl.DateTimeFormat('en-GB', {
+    weekday: 'long',
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+    timeZone: 'UTC',
+  }).format(new Date(`${day}T00:00:00Z`));
+}
+
+const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
+
+function paperView(paper: Paper, number: number) {
+  const id = encodeURIComponent(paper.arxiv_id);
+  return {
+    number,
+    title: defuseMarkers(paper.title),
+    authors: defuseMarkers(formatAuthors(paper.authors)),
+    organization: paper.organization ? defuseMarkers(paper.organization) : null,
+    upvotes: paper.upvotes,
+    upvoteWord: plural(paper.upvotes, 'upvote', 'upvotes'),
+    comments: paper.comments,
+    commentWord: plural(paper.comments, 'comment', 'comments'),
+    excerpt: defuseMarkers(excerpt(paper.abstract)),
+    paperUrl: `https://huggingface.co/papers/${id}`,
+    absUrl: `https://arxiv.org/abs/${id}`,
+    pdfUrl: `https://arxiv.org/pdf/${id}`,
+    githubUrl: safeHttpUrl(paper.github_url),
+    projectUrl: safeHttpUrl(paper.project_url),
+  };
+}
+
+/** Only http(s) links reach an href; anything else (javascript:, data:) is dropped. */
+function safeHttpUrl(value: string | null): string | null {
+  if (!value) return null;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? defuseMarkers(url.toString()) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Renders a digest once per edition: MJML is compiled here, never per recipient. */
+export async function renderDigest(input: {
+  digestDate: string;
+  sections: DigestSection[];
+  publicUrl: string;
+}): Promise<RenderedDigest> {
+  const first = input.sections.flatMap((s) => s.papers)[0];
+  const dateLabel = formatDigestDate(input.digestDate);
+  const subject = first ? `Trending papers, ${dateLabel}: ${first.title}` : `Trending papers, ${dateLabel}`;
+  let number = 0;
+  const view = {
+    subject: defuseMarkers(subject),
+    heading: 'Trending research papers',
+    preheader: defuseMarkers(
+      input.sections
+        .flatMap((s) => s.papers)
+        .slice(0, 3)
+        .map((p) => p.title)
+        .join(' · '),
+    ),
+    dateLabel,
+    publicUrl: input.publicUrl,
+    publicHost: new URL(input.publicUrl).host,
+    sections: input.sections
+      .filter((s) => s.papers.length > 0)
+      .map((s) => ({ title: s.title, papers: s.papers.map((p) => paperView(p, ++number)) })),
+  };
+  const [mjml, text] = await Promise.all([
+    loadTemplate('email/digest.mjml.hbs'),
+    loadTemplate('email/digest.txt.hbs', { escape: false }),
+  ]);
+  const html = await mjmlToHtml(mjml(view));
+  return { subject: subject.replace(/[\r\n]+/g, ' ').slice(0, 250), html, text: text(view) };
+}

@@ -1,0 +1,31 @@
+/** Errors a client can cause carry a stable code and the HTTP status that the one handler maps. */
+export type DomainErrorCode =
+  | 'invalid_email'
+  | 'invalid_request'
+  | 'invalid_token'
+  | 'expired_token'
+  | 'not_found'
+  | 'unauthorized'
+  | 'invalid_date';
+
+const statusByCode: Record<DomainErrorCode, number> = {
+  invalid_email: 400,
+  invalid_request: 400,
+  invalid_token: 404,
+  expired_token: 410,
+  not_found: 404,
+  unauthorized: 401,
+  invalid_date: 400,
+};
+
+export class DomainError extends Error {
+  readonly statusCode: number;
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DomainError';
+    this.statusCode = statusByCode[code];
+  }
+}

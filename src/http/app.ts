@@ -1,0 +1,104 @@
+import path from 'node:path';
+import formbody from '@fastify/formbody';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import { DomainError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { Queues } from '../queue/queues.ts';
+import { renderMessagePage } from './pages.ts';
+import { devMailRoutes } from './routes/dev-mail.routes.ts';
+import { subscriptionRoutes } from './routes/subscription.routes.ts';
+
+export interface AppDeps {
+  config: Config;
+  db: Database;
+  queues: Queues;
+  log: Logger;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: AppDeps;
+  }
+}
+
+const publicFolder = path.join(import.meta.dirname, '../../public');
+
+const wantsHtml = (accept: string | undefined, contentType: string | undefined) =>
+  !(contentType ?? '').startsWith('application/json') && (accept ?? '').includes('text/html');
+
+/** Builds the HTTP app; the server and the tests build the very same one. */
+export async function buildApp(deps: AppDeps) {
+  const app = Fastify({
+    loggerInstance: deps.log,
+    bodyLimit: 64 * 1024,
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 10_000,
+    trustProxy: false,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate('deps', deps);
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        'default-src': ["'self'"],
+        'script-src': ["'self'"],
+        'style-src': ["'self'"],
+        'img-src': ["'self'", 'data:'],
+        'frame-src': ["'self'"],
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'self'"],
+      },
+    },
+  });
+  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(fastifyStatic, { root: publicFolder, prefix: '/assets/', index: false, wildcard: false });
+
+  app.setErrorHandler(async (error: FastifyError, req, reply) => {
+    let status = 500;
+    let message = 'Something went wrong on our side. Please try again later.';
+    let code = 'internal_error';
+    if (error instanceof DomainError) {
+      status = error.statusCode;
+      message = error.message;
+      code = error.code;
+    } else if (hasZodFastifySchemaValidationErrors(error)) {
+      status = 400;
+      code = 'invalid_request';
+      message = error.validation.map((v) => `${v.instancePath.replace(/^\//, '') || 'request'}: ${v.message}`).join('; ');
+    } else if (typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500) {
+      status = error.statusCode;
+      code = error.code?.toLowerCase() ?? 'bad_request';
+      message = error.message;
+    }
+    if (status >= 500) req.log.error({ err: error }, 'request failed');
+    reply.code(status);
+    if (wantsHtml(req.headers.accept, req.headers['content-type'])) {
+      const heading = status === 404 ? 'Not found' : status >= 500 ? 'Something went wrong' : 'That did not work';
+      return reply.type('text/html').send(await renderMessagePage({ title: heading, heading, paragraphs: [message], homeLink: true }));
+    }
+    return reply.send({ error: code, message });
+  });
+
+  app.setNotFoundHandler(async (req, reply) => {
+    reply.code(404);
+    if (wantsHtml(req.headers.accept, req.headers['content-type'])) {
+      return reply.type('text/html').send(await renderMessagePage({ title: 'Not found', heading: 'Not found', paragraphs: ['There is no page at this address.'], homeLink: true }));
+    }
+    return reply.send({ error: 'not_found', message: 'There is no route at this address.' });
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register(subscriptionRoutes);
+  if (!deps.config.smtpUrl) await app.register(devMailRoutes);
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

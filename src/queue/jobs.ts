@@ -1,0 +1,33 @@
+import { z } from 'zod';
+
+/** Queue names. Each feature owns one; the prefix (config) separates deployments and tests. */
+export const queueNames = { mail: 'mail', digest: 'digest' } as const;
+export type QueueName = (typeof queueNames)[keyof typeof queueNames];
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
+const id = z.number().int().positive();
+
+/** Job payloads carry ids, never objects: the worker reads the current state from Postgres. */
+export const jobSchemas = {
+  'confirmation-email': z.object({ subscriberId: id }),
+  'daily-digest': z.object({}).passthrough(),
+  'plan-edition': z.object({ editionId: id }),
+  'send-batch': z.object({ editionId: id, fromDeliveryId: id, toDeliveryId: id }),
+} as const;
+
+export type JobName = keyof typeof jobSchemas;
+export type JobData<N extends JobName> = z.infer<(typeof jobSchemas)[N]>;
+
+export const jobQueue: Record<JobName, QueueName> = {
+  'confirmation-email': 'mail',
+  'daily-digest': 'digest',
+  'plan-edition': 'digest',
+  'send-batch': 'digest',
+};
+
+/** Job ids decided in one place; deterministic where a duplicate job would mean duplicate work. */
+export const jobIds = {
+  planEdition: (editionId: number) => `plan-edition-${editionId}`,
+  sendBatch: (editionId: number, fromDeliveryId: number) => `send-batch-${editionId}-${fromDeliveryId}`,
+  confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
+};

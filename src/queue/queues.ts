@@ -1,0 +1,55 @@
+import { Queue, type JobsOptions } from 'bullmq';
+import { Redis } from 'ioredis';
+import { jobQueue, jobSchemas, queueNames, type JobData, type JobName, type QueueName } from './jobs.ts';
+
+export interface RedisOptions {
+  url: string;
+  /** Workers block on Redis and must wait for it; producers (the API) should fail fast. */
+  role: 'producer' | 'worker';
+}
+
+export function createRedis({ url, role }: RedisOptions): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: role === 'worker' ? null : 2,
+    enableOfflineQueue: role === 'worker',
+    connectTimeout: 5_000,
+    lazyConnect: false,
+  });
+}
+
+const defaultJobOptions: JobsOptions = {
+  attempts: 5,
+  backoff: { type: 'exponential', delay: 2_000, jitter: 0.5 },
+  removeOnComplete: { count: 1000, age: 24 * 3600 },
+  removeOnFail: { age: 7 * 24 * 3600 },
+};
+
+export class Queues {
+  readonly byName: Record<QueueName, Queue>;
+
+  constructor(
+    readonly connection: Redis,
+    readonly prefix: string,
+  ) {
+    const make = (name: QueueName) => new Queue(name, { connection, prefix, defaultJobOptions });
+    this.byName = { mail: make(queueNames.mail), digest: make(queueNames.digest) };
+    for (const queue of Object.values(this.byName)) queue.on('error', () => {});
+  }
+
+  /** Validates the payload before it reaches Redis, so a bad job fails where it is made. */
+  async add<N extends JobName>(name: N, data: JobData<N>, options: JobsOptions = {}): Promise<void> {
+    const payload = jobSchemas[name].parse(data);
+    await this.byName[jobQueue[name]].add(name, payload, options);
+  }
+
+  async addBulk<N extends JobName>(name: N, jobs: { data: JobData<N>; jobId: string }[]): Promise<void> {
+    if (jobs.length === 0) return;
+    await this.byName[jobQueue[name]].addBulk(
+      jobs.map((job) => ({ name, data: jobSchemas[name].parse(job.data), opts: { jobId: job.jobId } })),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(Object.values(this.byName).map((q) => q.close()));
+  }
+}

@@ -1,0 +1,128 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import type { ConsentRecord, Subscriber, SubscriberStatus } from './subscriber.table.ts';
+
+export async function findSubscriberByEmail(db: Executor, email: string): Promise<Subscriber | undefined> {
+  return db.selectFrom('subscribers').selectAll().where('email', '=', email).executeTakeFirst();
+}
+
+export async function findSubscriberById(db: Executor, id: number): Promise<Subscriber | undefined> {
+  return db.selectFrom('subscribers').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+/**
+ * Inserts a pending subscriber, or returns the existing row locked for update, so concurrent
+ * sign-ups for one address serialise instead of racing.
+ */
+export async function insertOrLockSubscriber(
+  trx: Executor,
+  values: { email: string; topics: string[]; timeZone: string; consent: ConsentRecord },
+): Promise<{ subscriber: Subscriber; created: boolean }> {
+  const inserted = await trx
+    .insertInto('subscribers')
+    .values({
+      email: values.email,
+      status: 'pending',
+      topics: values.topics,
+      time_zone: values.timeZone,
+      consent: JSON.stringify(values.consent),
+    })
+    .onConflict((oc) => oc.column('email').doNothing())
+    .returningAll()
+    .executeTakeFirst();
+  if (inserted) return { subscriber: inserted, created: true };
+  const existing = await trx.selectFrom('subscribers').selectAll().where('email', '=', values.email).forUpdate().executeTakeFirstOrThrow();
+  return { subscriber: existing, created: false };
+}
+
+export async function updateSignupDetails(
+  trx: Executor,
+  id: number,
+  values: { topics: string[]; timeZone: string; consent: ConsentRecord },
+): Promise<void> {
+  await trx
+    .updateTable('subscribers')
+    .set({ topics: values.topics, time_zone: values.timeZone, consent: JSON.stringify(values.consent), updated_at: sql`now()` })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function activateSubscriber(
+  trx: Executor,
+  id: number,
+  confirmation: { ip: string; userAgent: string | null },
+): Promise<void> {
+  await trx
+    .updateTable('subscribers')
+    .set({
+      status: 'active',
+      confirmed_at: sql`now()`,
+      unsubscribed_at: null,
+      unsubscribe_source: null,
+      consent: sql`coalesce(consent, '{}'::jsonb) || jsonb_build_object('confirmedAt', now(), 'confirmIp', ${confirmation.ip}::text, 'confirmUserAgent', ${confirmation.userAgent}::text)`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** Moves an active or pending subscriber to unsubscribed; returns whether this call changed it. */
+export async function markUnsubscribed(db: Executor, id: number, source: string): Promise<boolean> {
+  const result = await db
+    .updateTable('subscribers')
+    .set({ status: 'unsubscribed', unsubscribed_at: sql`now()`, unsubscribe_source: source, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', 'in', ['active', 'pending'])
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+/** Undoes an unsubscribe made through the person's own link (never revives bounced addresses). */
+export async function markResubscribed(db: Executor, id: number): Promise<boolean> {
+  const result = await db
+    .updateTable('subscribers')
+    .set({ status: 'active', unsubscribed_at: null, unsubscribe_source: null, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'unsubscribed')
+    .where('confirmed_at', 'is not', null)
+    .executeTakeFirst();
+  return result.numUpdatedRows > 0n;
+}
+
+export async function countSubscribersByStatus(db: Executor): Promise<Record<SubscriberStatus, number>> {
+  const rows = await db
+    .selectFrom('subscribers')
+    .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
+    .groupBy('status')
+    .execute();
+  const counts: Record<SubscriberStatus, number> = { pending: 0, active: 0, unsubscribed: 0, bounced: 0, complained: 0 };
+  for (const row of rows) counts[row.status] = Number(row.n);
+  return counts;
+}
+
+/** One keyset page of active subscriber ids after `afterId`, for planning without loading the list. */
+export async function findActiveSubscriberIdsAfter(db: Executor, afterId: number, limit: number): Promise<number[]> {
+  const rows = await db
+    .selectFrom('subscribers')
+    .select('id')
+    .where('status', '=', 'active')
+    .where('id', '>', afterId)
+    .orderBy('id')
+    .limit(limit)
+    .execute();
+  return rows.map((r) => r.id);
+}
+
+/** A hard bounce suppresses the address: it receives nothing until it opts in again. */
+export async function markSubscriberBounced(db: Executor, id: number): Promise<void> {
+  await db
+    .updateTable('subscribers')
+    .set({
+      status: 'bounced',
+      bounce_count: sql`bounce_count + 1`,
+      last_bounce_at: sql`now()`,
+      updated_at: sql`now()`,
+    })
+    .where('id', '=', id)
+    .execute();
+}

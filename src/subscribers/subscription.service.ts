@@ -1,0 +1,183 @@
+import type { Database } from '../db/database.ts';
+import { DomainError } from '../errors.ts';
+import type { Mailer } from '../delivery/mailer.ts';
+import { jobIds } from '../queue/jobs.ts';
+import type { Queues } from '../queue/queues.ts';
+import {
+  findConfirmationToken,
+  findLatestLiveTokenIssuedAt,
+  insertConfirmationToken,
+  markConfirmationTokenUsed,
+} from './confirmation-token.repository.ts';
+import { CONFIRMATION_VALID_HOURS, renderConfirmationEmail } from './confirmation-email.ts';
+import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
+import {
+  activateSubscriber,
+  findSubscriberById,
+  insertOrLockSubscriber,
+  markResubscribed,
+  markUnsubscribed,
+  updateSignupDetails,
+} from './subscriber.repository.ts';
+import { CONFIRMATION_TOKEN_SHAPE, generateConfirmationToken, hashToken, verifySubscriberToken } from './tokens.ts';
+
+export interface SubscribeInput {
+  email: string;
+  topics: string[];
+  timeZone: string | undefined;
+  ip: string;
+  userAgent: string | null;
+  form: string;
+}
+
+/** Re-sending a confirmation inside this window is suppressed, however often it is requested. */
+export const CONFIRMATION_RESEND_WINDOW_MS = 10 * 60 * 1000;
+
+function isKnownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Records a sign-up and, where a confirmation is due, queues it. The caller answers the same
+ * whatever the address's state; all email work happens in the queue, not in the request.
+ */
+export async function subscribe(deps: { db: Database; queues: Queues }, input: SubscribeInput): Promise<void> {
+  const parsed = normaliseEmailAddress(input.email);
+  if (!parsed.ok) throw new DomainError('invalid_email', emailProblemMessages[parsed.problem]);
+  const timeZone = input.timeZone && isKnownTimeZone(input.timeZone) ? input.timeZone : 'UTC';
+  const consent = { subscribedAt: new Date().toISOString(), ip: input.ip, userAgent: input.userAgent, form: input.form };
+
+  const subscriberToConfirm = await deps.db.transaction().execute(async (trx) => {
+    const { subscriber, created } = await insertOrLockSubscriber(trx, { email: parsed.address, topics: input.topics, timeZone, consent });
+    if (created) return subscriber.id;
+    if (subscriber.status === 'pending' || subscriber.status === 'unsubscribed') {
+      await updateSignupDetails(trx, subscriber.id, { topics: input.topics, timeZone, consent });
+      return subscriber.id;
+    }
+    // active: nothing to do; bounced or complained: suppressed, never mailed from a web form.
+    return undefined;
+  });
+  if (subscriberToConfirm !== undefined) {
+    await deps.queues.add(
+      'confirmation-email',
+      { subscriberId: subscriberToConfirm },
+      // Collapses bursts of requests for one address into one job until it has run.
+      { deduplication: { id: jobIds.confirmationEmail(subscriberToConfirm), ttl: 60_000 } },
+    );
+  }
+}
+
+export interface ConfirmationMailDeps {
+  db: Database;
+  mailer: Mailer;
+  publicUrl: string;
+  mailFrom: { name: string; address: string };
+}
+
+/** Worker side of a sign-up: issues a fresh token (only its hash is stored) and mails the link. */
+export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent'> {
+  const subscriber = await findSubscriberById(deps.db, subscriberId);
+  if (!subscriber || (subscriber.status !== 'pending' && subscriber.status !== 'unsubscribed')) return 'not_needed';
+  const lastIssued = await findLatestLiveTokenIssuedAt(deps.db, subscriberId);
+  if (lastIssued && Date.now() - lastIssued.getTime() < CONFIRMATION_RESEND_WINDOW_MS) return 'recently_sent';
+
+  const token = generateConfirmationToken();
+  const tokenHash = hashToken(token);
+  const expiresAt = new Date(Date.now() + CONFIRMATION_VALID_HOURS * 3600 * 1000);
+  await insertConfirmationToken(deps.db, { subscriberId, tokenHash, expiresAt });
+  const email = await renderConfirmationEmail(`${deps.publicUrl}/confirm/${token}`);
+  try {
+    await deps.mailer.send({
+      from: deps.mailFrom,
+      to: { name: '', address: subscriber.email },
+      subject: email.subject,
+      html: email.html,
+      text: email.text,
+      headers: { 'Auto-Submitted': 'auto-generated' },
+    });
+  } catch (error) {
+    // Without the mail the token is useless, and keeping it would block the retry by the window.
+    await deps.db.deleteFrom('confirmation_tokens').where('token_hash', '=', tokenHash).execute();
+    throw error;
+  }
+  return 'sent';
+}
+
+export type ConfirmationState = 'valid' | 'already_confirmed' | 'expired' | 'invalid';
+
+async function lookUpConfirmation(db: Database, token: string) {
+  if (!CONFIRMATION_TOKEN_SHAPE.test(token)) return undefined;
+  return findConfirmationToken(db, hashToken(token));
+}
+
+/** What the confirm page should show for a token, without changing anything (GET is safe). */
+export async function inspectConfirmationToken(db: Database, token: string): Promise<ConfirmationState> {
+  const row = await lookUpConfirmation(db, token);
+  if (!row) return 'invalid';
+  if (row.used_at) return 'already_confirmed';
+  if (row.expires_at.getTime() <= Date.now()) return 'expired';
+  return 'valid';
+}
+
+/** Confirms a subscription. Idempotent: a used token answers `already_confirmed`. */
+export async function confirmSubscription(
+  db: Database,
+  token: string,
+  request: { ip: string; userAgent: string | null },
+): Promise<'confirmed' | 'already_confirmed'> {
+  if (!CONFIRMATION_TOKEN_SHAPE.test(token)) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
+  return db.transaction().execute(async (trx) => {
+    const row = await findConfirmationToken(trx, hashToken(token), { lock: true });
+    if (!row) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
+    if (row.used_at) return 'already_confirmed';
+    if (row.expires_at.getTime() <= Date.now()) {
+      throw new DomainError('expired_token', 'This confirmation link has expired. Please subscribe again to get a new one.');
+    }
+    const subscriber = await findSubscriberById(trx, row.subscriber_id);
+    if (!subscriber) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
+    await markConfirmationTokenUsed(trx, row.id);
+    if (subscriber.status === 'pending' || subscriber.status === 'unsubscribed') {
+      await activateSubscriber(trx, subscriber.id, request);
+      return 'confirmed';
+    }
+    return 'already_confirmed';
+  });
+}
+
+async function subscriberFromLinkToken(db: Database, secret: string, token: string) {
+  const verified = verifySubscriberToken(secret, 'unsubscribe', token);
+  if (!verified) return undefined;
+  const subscriber = await findSubscriberById(db, verified.subscriberId);
+  // Bumping token_version revokes every link issued before.
+  if (!subscriber || subscriber.token_version !== verified.version) return undefined;
+  return subscriber;
+}
+
+export type LinkState = { subscribed: boolean; email: string } | undefined;
+
+/** For the unsubscribe page: whether the link is valid and the current state, changing nothing. */
+export async function inspectUnsubscribeToken(db: Database, secret: string, token: string): Promise<LinkState> {
+  const subscriber = await subscriberFromLinkToken(db, secret, token);
+  if (!subscriber) return undefined;
+  return { subscribed: subscriber.status === 'active' || subscriber.status === 'pending', email: subscriber.email };
+}
+
+/** Unsubscribes at once. Idempotent; a forged or altered token changes nothing. */
+export async function unsubscribe(db: Database, secret: string, token: string, source: 'one-click' | 'page'): Promise<'unsubscribed' | 'already_unsubscribed'> {
+  const subscriber = await subscriberFromLinkToken(db, secret, token);
+  if (!subscriber) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
+  return (await markUnsubscribed(db, subscriber.id, source)) ? 'unsubscribed' : 'already_unsubscribed';
+}
+
+/** Undoes an unsubscribe made by mistake, through the same link. */
+export async function resubscribe(db: Database, secret: string, token: string): Promise<'resubscribed' | 'not_possible'> {
+  const subscriber = await subscriberFromLinkToken(db, secret, token);
+  if (!subscriber) throw new DomainError('invalid_token', 'This link is not valid.');
+  if (subscriber.status === 'active') return 'resubscribed';
+  return (await markResubscribed(db, subscriber.id)) ? 'resubscribed' : 'not_possible';
+}

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
+import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
+import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
+import { deliveryDeps } from '../../src/queue/handlers.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const DAY = '2025-12-26';
+
+describe('the whole loop: subscribe → confirm → digest → one-click unsubscribe', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService();
+    await importPapersFile(t.service.db, sampleDataFile);
+  });
+  afterAll(async () => t?.stop());
+
+  const form = (body: Record<string, string>) =>
+    fetch(`${t.baseUrl}/subscribe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html' },
+      body: new URLSearchParams(body).toString(),
+    });
+
+  const sendDigest = async (day: string) => {
+    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), day);
+    await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: `edition ${edition.id} sent` });
+    return edition;
+  };
+
+  const confirmLinkFrom = (text: string) => {
+    const match = /https:\/\/papers\.example\.test(\/confirm\/[A-Za-z0-9_-]+)/.exec(text);
+    if (!match) throw new Error(`no confirmation link in:\n${text}`);
+    return match[1]!;
+  };
+
+  it('walks the whole flow over HTTP, SMTP and the queue', async () => {
+    const email = 'Ada.Lovelace+papers@Example.COM';
+    const stored = 'Ada.Lovelace+papers@example.com';
+
+    const subscribed = await form({ email, topics: 'diffusion, Robotics', timeZone: 'Europe/Berlin' });
+    expect(subscribed.status).toBe(200);
+    expect(await subscribed.text()).toContain('Check your inbox');
+
+    const [confirmation] = await waitFor(() => (t.sink.to(stored).length > 0 ? t.sink.to(stored) : undefined), { what: 'confirmation email' });
+    expect(confirmation!.parsed.subject).toBe('Confirm your Paperboy subscription');
+    expect(confirmation!.parsed.text).toContain('https://papers.example.test/confirm/');
+    expect(confirmation!.parsed.html).toContain('lang="en"');
+    const confirmPath = confirmLinkFrom(confirmation!.parsed.text!);
+
+    // Opening the link (what a scanner does) changes nothing.
+    const opened = await fetch(`${t.baseUrl}${confirmPath}`);
+    expect(opened.status).toBe(200);
+    expect(await opened.text()).toContain('Confirm subscription');
+    const pending = await t.service.db.selectFrom('subscribers').selectAll().where('email', '=', stored).executeTakeFirstOrThrow();
+    expect(pending.status).toBe('pending');
+    expect(pending.topics).toEqual(['diffusion', 'robotics']);
+    expect(pending.time_zone).toBe('Europe/Berlin');
+
+    const confirmed = await fetch(`${t.baseUrl}${confirmPath}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    expect(confirmed.status).toBe(200);
+    expect(await confirmed.text()).toContain('You are subscribed');
+    const again = await fetch(`${t.baseUrl}${confirmPath}`, { method: 'POST' });
+    expect(again.status).toBe(200);
+    const active = await t.service.db.selectFrom('subscribers').selectAll().where('email', '=', stored).executeTakeFirstOrThrow();
+    expect(active.status).toBe('active');
+    expect(active.consent).toMatchObject({ form: 'web', ip: '127.0.0.1' });
+    expect(active.consent?.confirmedAt).toBeTruthy();
+
+    const edition = await sendDigest(DAY);
+    const digests = t.sink.to(stored).filter((m) => m.parsed.subject?.startsWith('Trending papers'));
+    expect(digests).toHaveLength(1);
+    const digest = digests[0]!;
+
+    // The day's papers, by upvotes then comments then id.
+    const expectedOrder = await t.service.db
+      .selectFrom('papers')
+      .select('arxiv_id')
+      .where('featured_on', '=', DAY)
+      .orderBy('upvotes', 'desc')
+      .orderBy('comments', 'desc')
+      .orderBy('arxiv_id')
+      .execute();
+    expect(edition.paper_ids).toEqual(expectedOrder.map((p) => p.arxiv_id));
+    const html = digest.parsed.html as string;
+    const positions = edition.paper_ids.map((id) => html.indexOf(`https://huggingface.co/papers/${id}`));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(digest.parsed.text).toContain('https://arxiv.org/pdf/');
+
+    // RFC 2369 / 8058 headers, exactly once each.
+    const listUnsubscribe = digest.headerLines('List-Unsubscribe');
+    expect(listUnsubscribe).toHaveLength(1);
+    expect(listUnsubscribe[0]).toMatch(/^<https:\/\/papers\.example\.test\/u\/[^<>\s]+>$/);
+    expect(listUnsubscribe[0]).not.toMatch(/%40|@/);
+    expect(digest.headerLines('List-Unsubscribe-Post')).toEqual(['List-Unsubscribe=One-Click']);
+    expect(digest.headerLines('List-Id')).toHaveLength(1);
+    expect(digest.headerLines('Message-ID')).toEqual([`<digest.e${edition.id}.s${active.id}@papers.example.test>`]);
+    expect(html).toContain(listUnsubscribe[0]!.slice(1, -1).replace('https://papers.example.test', ''));
+
+    // One-click: a bare POST, form body, no cookies, no Origin: 2xx, no redirect.
+    const unsubscribeUrl = listUnsubscribe[0]!.slice(1, -1).replace('https://papers.example.test', t.baseUrl);
+    const oneClick = await fetch(unsubscribeUrl, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(oneClick.status).toBe(200);
+    expect(oneClick.headers.get('location')).toBeNull();
+    const gone = await t.service.db.selectFrom('subscribers').selectAll().where('id', '=', active.id).executeTakeFirstOrThrow();
+    expect(gone.status).toBe('unsubscribed');
+    expect(gone.unsubscribe_source).toBe('one-click');
+
+    // The next digest is not sent to them.
+    const before = t.sink.messages.length;
+    const next = await sendDigest('2025-12-25');
+    expect(await countDeliveriesByStatus(t.service.db, next.id)).toMatchObject({ sent: 0, queued: 0, sending: 0 });
+    expect(t.sink.messages.length).toBe(before);
+
+    // GET shows the state and offers a way back; resubscribing works through the same link.
+    const page = await fetch(unsubscribeUrl);
+    expect(await page.text()).toContain('Resubscribe');
+    const back = await fetch(`${unsubscribeUrl}/resubscribe`, { method: 'POST' });
+    expect(back.status).toBe(200);
+    expect((await t.service.db.selectFrom('subscribers').select('status').where('id', '=', active.id).executeTakeFirstOrThrow()).status).toBe('active');
+  });
+
+  it('sends nothing the second time the same date is sent', async () => {
+    const db = t.service.db;
+    await db.insertInto('subscribers').values([
+      { email: 'one@example.org', status: 'active' },
+      { email: 'two@example.org', status: 'active' },
+    ]).execute();
+    const first = await sendDigest('2025-12-24');
+    const counts = await countDeliveriesByStatus(db, first.id);
+    const sentFirst = t.sink.messages.filter((m) => m.parsed.subject === first.subject).length;
+    expect(sentFirst).toBe(counts.sent);
+    expect(counts.sent).toBeGreaterThanOrEqual(2);
+
+    const second = await sendDigest('2025-12-24');
+    expect(second.id).toBe(first.id);
+    // Wait for any job the second request could have queued, then count again.
+    await waitFor(async () => (await t.service.queues.byName.digest.getJobCounts('active', 'waiting', 'delayed')).active === 0);
+    expect(t.sink.messages.filter((m) => m.parsed.subject === first.subject).length).toBe(sentFirst);
+    const ids = t.sink.messages.map((m) => m.parsed.messageId);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('does not send an edition for a day without papers', async () => {
+    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), '2024-01-01');
+    expect(edition.status).toBe('empty');
+    expect(await countDeliveriesByStatus(t.service.db, edition.id)).toMatchObject({ queued: 0, sent: 0 });
+  });
+});
