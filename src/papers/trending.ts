@@ -45,6 +45,12 @@ function shiftDay(day: string, days: number): string {
  * into paper_stats' primary key (arxiv_id, captured_at) INCLUDE (upvotes, comments).
  */
 export async function findTrendingPapers(db: Executor, options: TrendingOptions): Promise<TrendingPaper[]> {
+  const rows = await trendingPapersQuery(db, options).execute();
+  return rows.map(({ score, upvote_growth_24h, ...paper }) => ({ ...paper, score: Number(score), upvoteGrowth24h: Number(upvote_growth_24h) }));
+}
+
+/** The statement behind findTrendingPapers, unexecuted (for EXPLAIN in tests and diagnostics). */
+export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
   const { asOf, limit } = options;
   const days = options.days ?? 7;
   if (Number.isNaN(asOf.getTime())) throw new RangeError('asOf is not a valid date');
@@ -110,14 +116,12 @@ export async function findTrendingPapers(db: Executor, options: TrendingOptions)
     // One array parameter, however many ids: an IN list would grow the statement per id.
     query = query.where(sql<boolean>`not (papers.arxiv_id = any(${excludeIds}::text[]))`);
   }
-  const rows = await query
+  return query
     .orderBy('score', 'desc')
     .orderBy('upvote_growth_24h', 'desc')
     .orderBy('papers.upvotes', 'desc')
     .orderBy('papers.arxiv_id', 'asc')
-    .limit(limit)
-    .execute();
-  return rows.map(({ score: s, upvote_growth_24h: g, ...paper }) => ({ ...paper, score: Number(s), upvoteGrowth24h: Number(g) }));
+    .limit(limit);
 }
 
 /**
