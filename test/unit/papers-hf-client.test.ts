@@ -158,6 +158,19 @@ describe('Hugging Face Daily Papers client', () => {
     expect(server.requests).toHaveLength(3);
   });
 
+  it('stops at once when the caller aborts, even while waiting to retry', async () => {
+    const server = await serve((_req, res) => sendJson(res, 503, {}, { 'retry-after': '3600' }));
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = client(server, { retries: 3, maxRetryWaitMs: 3_600_000 }).fetchDay('2025-12-26', { signal: controller.signal });
+    await waitFor(() => server.requests.length === 1, { what: 'the first request' });
+    controller.abort();
+    const error = await rejection(pending);
+    expect(error.code).toBe('ABORTED');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(server.requests).toHaveLength(1);
+  });
+
   it('retries a 500 with backoff, then succeeds', async () => {
     const server = await serve((_req, res, _r, index) =>
       index === 0 ? sendJson(res, 500, { error: 'boom' }) : sendJson(res, 200, sample.slice(0, 3)),
