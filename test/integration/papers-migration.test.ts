@@ -16,7 +16,10 @@ describe('migration 2026-11-27T0002_paper_stats', () => {
     expect(first.error).toBeUndefined();
     await sql`insert into papers (arxiv_id, title, featured_on, upvotes) values ('2501.00001', 'Old row', '2025-12-26', 4)`.execute(testDb.db);
 
-    expect(await migrateToLatest(testDb.db)).toContain('2026-11-27T0002_paper_stats');
+    // Up to this migration only, so later migrations (other features') cannot affect this test.
+    const second = await migrator.migrateTo('2026-11-27T0002_paper_stats');
+    expect(second.error).toBeUndefined();
+    expect(second.results?.map((r) => [r.migrationName, r.status])).toEqual([['2026-11-27T0002_paper_stats', 'Success']]);
 
     const row = await testDb.db.selectFrom('papers').selectAll().executeTakeFirstOrThrow();
     expect(row).toMatchObject({ arxiv_id: '2501.00001', upvotes: 4, categories: [], primary_category: null, ai_keywords: null });
@@ -34,11 +37,15 @@ describe('migration 2026-11-27T0002_paper_stats', () => {
 
   it('can be rolled back and applied again', async () => {
     const migrator = createMigrator(testDb.db);
-    // Back to the first schema, whatever later migrations exist by then.
-    const down = await migrator.migrateTo('2026-11-27T0001_initial');
+    const down = await migrator.migrateDown();
     expect(down.error).toBeUndefined();
+    expect(down.results?.map((r) => r.migrationName)).toEqual(['2026-11-27T0002_paper_stats']);
     const tables = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_name = 'paper_stats'`.execute(testDb.db);
     expect(tables.rows[0]!.n).toBe(0);
-    expect(await migrateToLatest(testDb.db)).toContain('2026-11-27T0002_paper_stats');
+    const columns = await sql<{ n: number }>`select count(*)::int as n from information_schema.columns where table_name = 'papers' and column_name = 'categories'`.execute(testDb.db);
+    expect(columns.rows[0]!.n).toBe(0);
+    expect((await migrator.migrateTo('2026-11-27T0002_paper_stats')).error).toBeUndefined();
+    // And the whole chain, other features' migrations included, still applies on top.
+    await migrateToLatest(testDb.db);
   });
 });
