@@ -26,6 +26,10 @@ const envSchema = z.object({
   DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
   HF_API_URL: z.url().default('https://huggingface.co'),
   ARXIV_API_URL: z.url().default('https://export.arxiv.org'),
+  HF_TOKEN: optionalString,
+  INGEST_SCHEDULE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+  INGEST_INTERVAL_HOURS: z.coerce.number().min(0.25).max(24).default(3),
+  INGEST_DAYS: z.coerce.number().int().min(1).max(31).default(8),
   LOAD_SAMPLE_DATA: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -64,6 +68,12 @@ export interface Config {
   readonly digestMaxPapers: number;
   readonly hfApiUrl: string;
   readonly arxivApiUrl: string;
+  readonly hfToken: string | undefined;
+  /** Whether the worker role polls the paper sources on a schedule. */
+  readonly ingestSchedule: boolean;
+  readonly ingestIntervalHours: number;
+  /** Days per poll: today and the days before it. */
+  readonly ingestDays: number;
   readonly loadSampleData: boolean;
   readonly logLevel: string;
 }
@@ -130,6 +140,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     digestMaxPapers: e.DIGEST_MAX_PAPERS,
     hfApiUrl: trimSlash(e.HF_API_URL),
     arxivApiUrl: trimSlash(e.ARXIV_API_URL),
+    hfToken: e.HF_TOKEN,
+    // Tests must never reach the public APIs; everywhere else live papers are the point.
+    ingestSchedule: e.INGEST_SCHEDULE ? e.INGEST_SCHEDULE === 'true' : e.NODE_ENV !== 'test',
+    ingestIntervalHours: e.INGEST_INTERVAL_HOURS,
+    ingestDays: e.INGEST_DAYS,
     // Demo papers help a first run; a production list starts from live ingestion instead.
     loadSampleData: e.LOAD_SAMPLE_DATA ? e.LOAD_SAMPLE_DATA === 'true' : e.NODE_ENV !== 'production',
     logLevel: e.LOG_LEVEL,

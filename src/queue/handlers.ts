@@ -4,7 +4,11 @@ import { planEdition, requestDailyDigest, sendBatch, type DeliveryDeps, type Sen
 import type { Mailer } from '../delivery/mailer.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
 import type { Logger } from '../logger.ts';
+import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
+import { createArxivClient } from '../papers/sources/arxiv.ts';
+import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts';
 import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
+import { jobIds } from './jobs.ts';
 import type { Queues } from './queues.ts';
 import { isFinalAttempt, type JobHandlers } from './workers.ts';
 
@@ -34,6 +38,8 @@ export function senderDeps(deps: HandlerDeps): SenderDeps {
 /** The job-name → handler registry. Handlers are thin: parse ids, call the feature's function. */
 export function createJobHandlers(deps: HandlerDeps): JobHandlers {
   const sender = senderDeps(deps);
+  const hf = createHfDailyPapersClient({ baseUrl: deps.config.hfApiUrl, token: deps.config.hfToken, log: deps.log });
+  const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
   return {
     'confirmation-email': ({ subscriberId }) =>
       sendConfirmationEmail({ db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom }, subscriberId),
@@ -44,7 +50,43 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
     },
     'plan-edition': ({ editionId }) => planEdition(sender, editionId),
     'send-batch': (batch, job) => sendBatch(sender, batch, { isFinal: isFinalAttempt(job) }),
+    'poll-papers': async (_data, job) => {
+      const days = daysToPoll(new Date(job.timestamp), deps.config.ingestDays);
+      for (const day of days) await enqueueIngestDay(deps.queues, day);
+      return { days };
+    },
+    'ingest-day': async ({ day }) => {
+      const summary = await ingestDay({ db: deps.db, hf, log: deps.log }, day);
+      if (summary.inserted + summary.updated > 0) {
+        await deps.queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) } });
+      }
+      return { fetched: summary.fetched, inserted: summary.inserted, updated: summary.updated, invalid: summary.invalid };
+    },
+    'enrich-arxiv': async ({ day }) => {
+      const result = await enrichDayFromArxiv({ db: deps.db, arxiv }, day);
+      if (result.remaining) await deps.queues.add('enrich-arxiv', { day });
+      return result;
+    },
   };
+}
+
+/** One poll per day at a time: a request for a day already waiting or running is dropped. */
+export async function enqueueIngestDay(queues: Queues, day: string): Promise<void> {
+  await queues.add('ingest-day', { day }, { deduplication: { id: jobIds.ingestDay(day) } });
+}
+
+export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
+
+export async function upsertPaperPollSchedule(queues: Queues, config: Config): Promise<void> {
+  if (!config.ingestSchedule) {
+    await queues.byName.papers.removeJobScheduler(PAPER_POLL_SCHEDULER_ID);
+    return;
+  }
+  await queues.byName.papers.upsertJobScheduler(
+    PAPER_POLL_SCHEDULER_ID,
+    { every: Math.round(config.ingestIntervalHours * 3600 * 1000) },
+    { name: 'poll-papers', data: {} },
+  );
 }
 
 export const DAILY_DIGEST_SCHEDULER_ID = 'daily-digest';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Queue names. Each feature owns one; the prefix (config) separates deployments and tests. */
-export const queueNames = { mail: 'mail', digest: 'digest' } as const;
+export const queueNames = { mail: 'mail', digest: 'digest', papers: 'papers', arxiv: 'arxiv' } as const;
 export type QueueName = (typeof queueNames)[keyof typeof queueNames];
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
@@ -13,6 +13,9 @@ export const jobSchemas = {
   'daily-digest': z.object({}).passthrough(),
   'plan-edition': z.object({ editionId: id }),
   'send-batch': z.object({ editionId: id, fromDeliveryId: id, toDeliveryId: id }),
+  'poll-papers': z.object({}).passthrough(),
+  'ingest-day': z.object({ day }),
+  'enrich-arxiv': z.object({ day }),
 } as const;
 
 export type JobName = keyof typeof jobSchemas;
@@ -23,6 +26,9 @@ export const jobQueue: Record<JobName, QueueName> = {
   'daily-digest': 'digest',
   'plan-edition': 'digest',
   'send-batch': 'digest',
+  'poll-papers': 'papers',
+  'ingest-day': 'papers',
+  'enrich-arxiv': 'arxiv',
 };
 
 /** Job ids decided in one place; deterministic where a duplicate job would mean duplicate work. */
@@ -30,4 +36,7 @@ export const jobIds = {
   planEdition: (editionId: number) => `plan-edition-${editionId}`,
   sendBatch: (editionId: number, fromDeliveryId: number) => `send-batch-${editionId}-${fromDeliveryId}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
+  /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
+  ingestDay: (day: string) => `ingest-day-${day}`,
+  enrichArxiv: (day: string) => `enrich-arxiv-${day}`,
 };

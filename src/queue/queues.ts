@@ -32,7 +32,12 @@ export class Queues {
     readonly prefix: string,
   ) {
     const make = (name: QueueName) => new Queue(name, { connection, prefix, defaultJobOptions });
-    this.byName = { mail: make(queueNames.mail), digest: make(queueNames.digest) };
+    this.byName = {
+      mail: make(queueNames.mail),
+      digest: make(queueNames.digest),
+      papers: make(queueNames.papers),
+      arxiv: make(queueNames.arxiv),
+    };
     for (const queue of Object.values(this.byName)) queue.on('error', () => {});
   }
 

@@ -11,6 +11,8 @@ export interface WorkerSettings {
   prefix: string;
   log: Logger;
   concurrency: Partial<Record<QueueName, number>>;
+  /** BullMQ limiters are global across every worker of a queue (arXiv: one request per 3 s). */
+  limiters?: Partial<Record<QueueName, { max: number; duration: number }>>;
 }
 
 /** True when this run is the job's last allowed attempt, so failures must become final. */
@@ -39,7 +41,12 @@ export function startWorkers(
         const data = jobSchemas[name].parse(job.data);
         return (handlers[name] as JobHandler<JobName>)(data as JobData<JobName>, job);
       },
-      { connection: settings.connection, prefix: settings.prefix, concurrency: settings.concurrency[queueName] ?? 1 },
+      {
+        connection: settings.connection,
+        prefix: settings.prefix,
+        concurrency: settings.concurrency[queueName] ?? 1,
+        ...(settings.limiters?.[queueName] ? { limiter: settings.limiters[queueName] } : {}),
+      },
     );
     worker.on('failed', (job, error) =>
       settings.log.warn({ queue: queueName, job: job?.name, jobId: job?.id, attempts: job?.attemptsMade, err: error.message }, 'job failed'),
