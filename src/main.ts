@@ -6,7 +6,8 @@ import { createSmtpMailer, type Mailer } from './delivery/mailer.ts';
 import { buildApp, type App } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
-import { createJobHandlers, upsertDailyDigestSchedule } from './queue/handlers.ts';
+import { createJobHandlers, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './queue/handlers.ts';
+import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
 import type { QueueName } from './queue/jobs.ts';
 import { createRedis, Queues } from './queue/queues.ts';
 import { startWorkers } from './queue/workers.ts';
@@ -109,12 +110,22 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       resources.add('redis (worker)', () => workerRedis.quit());
       const workers = startWorkers(
         createJobHandlers({ config, db, queues, mailer, log }),
-        { connection: workerRedis, prefix: config.queuePrefix, log, concurrency: { mail: 5, digest: 2 } },
+        {
+          connection: workerRedis,
+          prefix: config.queuePrefix,
+          log,
+          concurrency: { mail: 5, digest: 2, papers: 1, arxiv: 1 },
+          // arXiv's terms: one request every 3 seconds, shared by every worker of every machine.
+          limiters: { arxiv: { max: 1, duration: ARXIV_REQUEST_SPACING_MS } },
+        },
         options.workerQueues,
       );
       // Workers close first (added last): they finish the jobs in hand before connections go.
       resources.add('workers', () => workers.close());
-      if (options.schedule !== false) await upsertDailyDigestSchedule(queues, config);
+      if (options.schedule !== false) {
+        await upsertDailyDigestSchedule(queues, config);
+        await upsertPaperPollSchedule(queues, config);
+      }
     }
 
     let app: App | undefined;

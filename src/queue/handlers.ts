@@ -57,6 +57,7 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
     },
     'ingest-day': async ({ day }) => {
       const summary = await ingestDay({ db: deps.db, hf, log: deps.log }, day);
+      if (summary === 'already_running') return { day, skipped: 'another poll of this day is running' };
       if (summary.inserted + summary.updated > 0) {
         await deps.queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) } });
       }
