@@ -72,7 +72,7 @@ async function send(config: Config, day: string): Promise<number> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
   // An in-process digest worker, so the command sends by itself; a running service's workers
   // may take batches too, and the ledger keeps them from sending anything twice.
-  const service = await startService(config, { role: 'worker', log, workerQueues: ['digest'], schedule: false });
+  const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
     const edition = await requestDailyDigest(deliveryDeps({ config, db: service.db, queues: service.queues, log }), day);
     if (edition.status === 'empty') {

@@ -21,6 +21,16 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  // Delivery engine: retries, batches, crash detection and the policy brake (see src/delivery).
+  SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  SEND_RETRY_DELAY_MS: z.coerce.number().int().min(10).default(30_000),
+  SEND_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  DELIVERY_LEASE_SECONDS: z.coerce.number().min(1).default(60),
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.2).default(30),
+  POLICY_PAUSE_THRESHOLD: z.coerce.number().int().min(1).default(20),
+  JOB_LOCK_SECONDS: z.coerce.number().min(1).default(30),
+  SOFT_BOUNCE_LIMIT: z.coerce.number().int().min(1).default(3),
+  SOFT_BOUNCE_DAYS: z.coerce.number().min(0).default(7),
   DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
   DIGEST_TZ: z.string().default('UTC').refine(isKnownTimeZone, 'an IANA time zone such as Europe/Berlin'),
   DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
@@ -63,6 +73,21 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
+  readonly delivery: {
+    /** SMTP attempts per ledger row before a transient failure becomes `failed`. */
+    readonly maxAttempts: number;
+    /** Base of the exponential backoff (with jitter) between attempts of a send batch. */
+    readonly retryDelayMs: number;
+    readonly batchSize: number;
+    /** A `sending` row whose worker has not sent a heartbeat for this long becomes `unknown`. */
+    readonly leaseMs: number;
+    readonly reconcileIntervalMs: number;
+    /** 5.7.x rejections in one edition after which the edition pauses. */
+    readonly policyPauseThreshold: number;
+    readonly jobLockMs: number;
+    readonly softBounceLimit: number;
+    readonly softBounceDays: number;
+  };
   readonly digestHour: number;
   readonly digestTimeZone: string;
   readonly digestMaxPapers: number;
@@ -135,6 +160,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.ADMIN_TOKEN,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
+    delivery: Object.freeze({
+      maxAttempts: e.SEND_MAX_ATTEMPTS,
+      retryDelayMs: e.SEND_RETRY_DELAY_MS,
+      batchSize: e.SEND_BATCH_SIZE,
+      leaseMs: e.DELIVERY_LEASE_SECONDS * 1000,
+      reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
+      policyPauseThreshold: e.POLICY_PAUSE_THRESHOLD,
+      jobLockMs: e.JOB_LOCK_SECONDS * 1000,
+      softBounceLimit: e.SOFT_BOUNCE_LIMIT,
+      softBounceDays: e.SOFT_BOUNCE_DAYS,
+    }),
     digestHour: e.DIGEST_HOUR,
     digestTimeZone: e.DIGEST_TZ,
     digestMaxPapers: e.DIGEST_MAX_PAPERS,

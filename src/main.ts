@@ -6,7 +6,8 @@ import { createSmtpMailer, type Mailer } from './delivery/mailer.ts';
 import { buildApp, type App } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
-import { createJobHandlers, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './queue/handlers.ts';
+import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
+import { createJobHandlers, ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './queue/handlers.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
 import type { QueueName } from './queue/jobs.ts';
 import { createRedis, Queues } from './queue/queues.ts';
@@ -108,13 +109,16 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       const mailer = await openMailer(config, db, resources, log);
       const workerRedis = createRedis({ url: config.redisUrl, role: 'worker' });
       resources.add('redis (worker)', () => workerRedis.quit());
+      const liveness = await startDeliveryWorkerLiveness(db, log, config.delivery.leaseMs);
+      resources.add('delivery worker registration', () => liveness.stop());
       const workers = startWorkers(
-        createJobHandlers({ config, db, queues, mailer, log }),
+        createJobHandlers({ config, db, queues, mailer, log, redis: workerRedis, workerId: liveness.id }),
         {
           connection: workerRedis,
           prefix: config.queuePrefix,
           log,
-          concurrency: { mail: 5, digest: 2, papers: 1, arxiv: 1 },
+          concurrency: { mail: 5, digest: 2, papers: 1, arxiv: 1, send: 2 },
+          lockDurationMs: config.delivery.jobLockMs,
           // arXiv's terms: one request every 3 seconds, shared by every worker of every machine.
           limiters: { arxiv: { max: 1, duration: ARXIV_REQUEST_SPACING_MS } },
         },
@@ -126,6 +130,14 @@ export async function startService(config: Config, options: ServiceOptions): Pro
         await upsertDailyDigestSchedule(queues, config);
         await upsertPaperPollSchedule(queues, config);
       }
+      // Recreated when missing, so a flushed Redis still gets its repair job back.
+      await ensureReconcileSchedule(queues, config);
+      const keeper = setInterval(
+        () => void ensureReconcileSchedule(queues, config).catch((error: Error) => log.warn({ err: error.message }, 'could not check the reconcile schedule')),
+        Math.max(1_000, config.delivery.reconcileIntervalMs),
+      );
+      keeper.unref();
+      resources.add('reconcile schedule keeper', async () => clearInterval(keeper));
     }
 
     let app: App | undefined;

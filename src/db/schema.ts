@@ -1,4 +1,4 @@
-import type { DeliveriesTable, DevMailboxTable, SentPapersTable } from '../delivery/delivery.table.ts';
+import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SentPapersTable, SoftBouncesTable } from '../delivery/delivery.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, SubscribersTable } from '../subscribers/subscriber.table.ts';
@@ -12,4 +12,6 @@ export interface DB {
   deliveries: DeliveriesTable;
   sent_papers: SentPapersTable;
   dev_mailbox: DevMailboxTable;
+  delivery_workers: DeliveryWorkersTable;
+  soft_bounces: SoftBouncesTable;
 }

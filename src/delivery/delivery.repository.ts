@@ -2,98 +2,170 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { DeliveryStatus } from './delivery.table.ts';
 
-/** Writes one ledger row per subscriber; rows that already exist are left as they are. */
-export async function insertQueuedDeliveries(db: Executor, editionId: number, subscriberIds: number[]): Promise<number> {
-  if (subscriberIds.length === 0) return 0;
-  const result = await db
-    .insertInto('deliveries')
-    .values(subscriberIds.map((subscriberId) => ({ edition_id: editionId, subscriber_id: subscriberId })))
-    .onConflict((oc) => oc.columns(['edition_id', 'subscriber_id']).doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0n);
+export const deliveryStatuses: readonly DeliveryStatus[] = ['queued', 'sending', 'sent', 'failed', 'bounced', 'skipped', 'unknown'];
+
+/**
+ * Plans one range of subscriber ids in a single statement (no ids travel to the client) and
+ * advances the edition's plan cursor in the same statement, so a planner that restarts resumes
+ * after the last committed range. Only subscribers active, and confirmed, before planning began.
+ */
+export async function planDeliveryRange(
+  db: Executor,
+  editionId: number,
+  range: { afterSubscriberId: number; throughSubscriberId: number; cutoff: Date },
+): Promise<number> {
+  const result = await sql<{ n: number }>`
+    with planned as (
+      insert into deliveries (edition_id, subscriber_id)
+      select ${editionId}, s.id from subscribers s
+      where s.id > ${range.afterSubscriberId} and s.id <= ${range.throughSubscriberId}
+        and s.status = 'active' and coalesce(s.confirmed_at, s.created_at) <= ${range.cutoff}
+      order by s.id
+      on conflict (edition_id, subscriber_id) do nothing
+      returning 1
+    ), cursor as (
+      update editions set plan_cursor = ${range.throughSubscriberId} where id = ${editionId}
+    )
+    select count(*)::int as n from planned`.execute(db);
+  return result.rows[0]?.n ?? 0;
 }
 
-/** Keyset page of queued delivery ids of an edition, for cutting send batches. */
-export async function findQueuedDeliveryIdsAfter(db: Executor, editionId: number, afterId: number, limit: number): Promise<number[]> {
-  const rows = await db
-    .selectFrom('deliveries')
-    .select('id')
-    .where('edition_id', '=', editionId)
-    .where('status', '=', 'queued')
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => r.id);
+export async function countDeliveries(db: Executor, editionId: number): Promise<number> {
+  const row = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', editionId).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * The send batches that still have queued rows. A batch is a fixed window of ledger ids
+ * (id / batchSize), so whoever cuts batches, now or after a crash, cuts the same ones.
+ */
+export async function findQueuedBatchWindows(db: Executor, editionId: number, batchSize: number): Promise<number[]> {
+  const result = await sql<{ w: number }>`
+    select distinct id / ${batchSize}::bigint as w from deliveries
+    where edition_id = ${editionId} and status = 'queued'
+    order by w`.execute(db);
+  return result.rows.map((r) => Number(r.w));
 }
 
 export interface ClaimedDelivery {
   id: number;
   subscriberId: number;
+  attempts: number;
   email: string;
   subscriberStatus: string;
   tokenVersion: number;
 }
 
 /**
- * Moves queued rows of a batch to `sending` in one statement. SKIP LOCKED lets two workers that
- * got the same batch split it instead of both sending it; the status guard makes a second claim
- * of a row impossible.
+ * Moves up to `limit` queued rows of a batch window to `sending`, stamped with the claiming
+ * worker. SKIP LOCKED lets workers that got the same window split it, and the status guard makes
+ * a second claim of a row impossible. Nothing is claimed unless the edition is still sending, so
+ * a pause takes effect at the next chunk.
  */
-export async function claimQueuedDeliveries(db: Executor, editionId: number, fromId: number, toId: number): Promise<ClaimedDelivery[]> {
-  const result = await sql<{ id: number; subscriber_id: number; email: string; status: string; token_version: number }>`
+export async function claimQueuedDeliveries(
+  db: Executor,
+  claim: { editionId: number; fromId: number; toId: number; limit: number; workerId: string },
+): Promise<ClaimedDelivery[]> {
+  const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number }>`
     with claimable as (
-      select id from deliveries
-      where edition_id = ${editionId} and id between ${fromId} and ${toId} and status = 'queued'
-      order by id
+      select d.id from deliveries d
+      where d.edition_id = ${claim.editionId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
+        and exists (select 1 from editions e where e.id = ${claim.editionId} and e.status = 'sending')
+      order by d.id
+      limit ${claim.limit}
       for update skip locked
     ), claimed as (
       update deliveries d
-      set status = 'sending', attempts = d.attempts + 1, updated_at = now()
+      set status = 'sending', attempts = d.attempts + 1, claimed_by = ${claim.workerId}, claimed_at = now(), updated_at = now()
       from claimable
       where d.id = claimable.id
-      returning d.id, d.subscriber_id
+      returning d.id, d.subscriber_id, d.attempts
     )
-    select claimed.id, claimed.subscriber_id, s.email, s.status, s.token_version
+    select claimed.id, claimed.subscriber_id, claimed.attempts, s.email, s.status, s.token_version
     from claimed join subscribers s on s.id = claimed.subscriber_id
     order by claimed.id`.execute(db);
   return result.rows.map((r) => ({
     id: r.id,
     subscriberId: r.subscriber_id,
+    attempts: r.attempts,
     email: r.email,
     subscriberStatus: r.status,
     tokenVersion: r.token_version,
   }));
 }
 
-export async function recordDeliveryOutcome(
-  db: Executor,
-  id: number,
-  outcome: { status: Exclude<DeliveryStatus, 'queued' | 'sending'>; messageId?: string; smtpResponse?: string; reason?: string },
-): Promise<void> {
+export interface DeliveryOutcome {
+  id: number;
+  status: Exclude<DeliveryStatus, 'queued' | 'sending'>;
+  messageId?: string;
+  smtpResponse?: string;
+  enhancedCode?: string;
+  reason?: string;
+}
+
+/**
+ * Records many outcomes in one statement. A row the crash sweep already called `unknown` while
+ * this worker was in fact alive (a long pause) still gets its real outcome, but only from the
+ * worker that claimed it. A delivered message resets the subscriber's soft-bounce run.
+ */
+export async function recordDeliveryOutcomes(db: Executor, workerId: string, outcomes: readonly DeliveryOutcome[]): Promise<number> {
+  if (outcomes.length === 0) return 0;
+  const col = <K extends keyof DeliveryOutcome>(key: K) => outcomes.map((o) => (o[key] === undefined ? null : String(o[key]).slice(0, 1000)));
+  const result = await sql<{ n: number }>`
+    with v as (
+      select * from unnest(${outcomes.map((o) => o.id)}::bigint[], ${col('status')}::text[], ${col('messageId')}::text[],
+        ${col('smtpResponse')}::text[], ${col('enhancedCode')}::text[], ${col('reason')}::text[])
+        as v(id, status, message_id, smtp_response, enhanced_code, reason)
+    ), recorded as (
+      update deliveries d
+      set status = v.status, message_id = coalesce(v.message_id, d.message_id), smtp_response = v.smtp_response,
+          enhanced_code = v.enhanced_code, reason = v.reason, updated_at = now(),
+          sent_at = case when v.status = 'sent' then now() else d.sent_at end
+      from v
+      where d.id = v.id and (d.status = 'sending' or (d.status = 'unknown' and d.claimed_by = ${workerId}))
+      returning d.subscriber_id, v.status
+    ), reset as (
+      delete from soft_bounces where subscriber_id in (select subscriber_id from recorded where status = 'sent')
+    )
+    select count(*)::int as n from recorded`.execute(db);
+  return result.rows[0]?.n ?? 0;
+}
+
+/** A transient failure puts the row back so the retried job (or any other) can claim it again. */
+export async function requeueDelivery(db: Executor, id: number, failure: { smtpResponse: string; enhancedCode?: string }): Promise<void> {
   await db
     .updateTable('deliveries')
     .set({
-      status: outcome.status,
-      message_id: outcome.messageId ?? null,
-      smtp_response: outcome.smtpResponse?.slice(0, 1000) ?? null,
-      reason: outcome.reason?.slice(0, 1000) ?? null,
+      status: 'queued',
+      smtp_response: failure.smtpResponse.slice(0, 1000),
+      enhanced_code: failure.enhancedCode ?? null,
+      reason: 'transient failure, will retry',
       updated_at: sql`now()`,
-      ...(outcome.status === 'sent' ? { sent_at: sql`now()` } : {}),
     })
     .where('id', '=', id)
     .where('status', '=', 'sending')
     .execute();
 }
 
-/** A transient failure puts the row back so the retried job can claim it again. */
-export async function requeueDelivery(db: Executor, id: number, reason: string): Promise<void> {
-  await db
-    .updateTable('deliveries')
-    .set({ status: 'queued', reason: reason.slice(0, 1000), updated_at: sql`now()` })
-    .where('id', '=', id)
-    .where('status', '=', 'sending')
-    .execute();
+/**
+ * Rows left `sending` by a worker that stopped beating: the SMTP server may have accepted the
+ * message before the worker died, so they become `unknown` and are never re-sent automatically.
+ */
+export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number): Promise<{ editionId: number; n: number }[]> {
+  const result = await sql<{ edition_id: number; n: number }>`
+    with abandoned as (
+      update deliveries d
+      set status = 'unknown', updated_at = now(),
+          reason = 'the worker stopped while sending; the SMTP server may or may not have accepted it'
+      where d.status = 'sending'
+        and not exists (
+          select 1 from delivery_workers w
+          where w.id = d.claimed_by and w.heartbeat_at > now() - make_interval(secs => ${leaseMs / 1000})
+        )
+      returning d.edition_id
+    )
+    select edition_id, count(*)::int as n from abandoned group by edition_id`.execute(db);
+  return result.rows.map((r) => ({ editionId: r.edition_id, n: r.n }));
 }
 
 export async function countDeliveriesByStatus(db: Executor, editionId: number): Promise<Record<DeliveryStatus, number>> {
@@ -103,16 +175,74 @@ export async function countDeliveriesByStatus(db: Executor, editionId: number): 
     .where('edition_id', '=', editionId)
     .groupBy('status')
     .execute();
-  const counts: Record<DeliveryStatus, number> = { queued: 0, sending: 0, sent: 0, failed: 0, bounced: 0, skipped: 0, unknown: 0 };
+  const counts = Object.fromEntries(deliveryStatuses.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
   for (const row of rows) counts[row.status] = Number(row.n);
   return counts;
 }
 
-export async function recordSentPapers(db: Executor, subscriberId: number, editionId: number, arxivIds: readonly string[]): Promise<void> {
-  if (arxivIds.length === 0) return;
+/** First and last accepted message of an edition, for its send rate. */
+export async function findSendWindow(db: Executor, editionId: number): Promise<{ first: Date | null; last: Date | null }> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select((eb) => [eb.fn.min('sent_at').as('first'), eb.fn.max('sent_at').as('last')])
+    .where('edition_id', '=', editionId)
+    .where('status', '=', 'sent')
+    .executeTakeFirst();
+  return { first: (row?.first as Date | null) ?? null, last: (row?.last as Date | null) ?? null };
+}
+
+/**
+ * What each person already received, written once per edition when it finishes: one set-based
+ * statement instead of ten row inserts per message on the sending hot path.
+ */
+export async function recordSentPapersForEdition(db: Executor, editionId: number): Promise<void> {
+  await sql`
+    insert into sent_papers (subscriber_id, arxiv_id, edition_id)
+    select d.subscriber_id, p.arxiv_id, d.edition_id
+    from deliveries d
+    join editions e on e.id = d.edition_id
+    cross join lateral unnest(e.paper_ids) as p(arxiv_id)
+    where d.edition_id = ${editionId} and d.status = 'sent'
+      and exists (select 1 from papers where papers.arxiv_id = p.arxiv_id)
+    on conflict (subscriber_id, arxiv_id) do nothing`.execute(db);
+}
+
+/**
+ * Counts a soft bounce (once per edition) and says whether the run of them is now long enough,
+ * and old enough, to suppress the address: several bad editions over days, not one bad day.
+ */
+export async function recordSoftBounce(
+  db: Executor,
+  bounce: { subscriberId: number; editionId: number; response: string; limit: number; minDays: number },
+): Promise<{ consecutive: number; suppress: boolean }> {
+  const result = await sql<{ consecutive: number; first_at: Date; old_enough: boolean }>`
+    insert into soft_bounces (subscriber_id, consecutive, first_at, last_at, last_edition_id, last_response)
+    values (${bounce.subscriberId}, 1, now(), now(), ${bounce.editionId}, ${bounce.response.slice(0, 1000)})
+    on conflict (subscriber_id) do update set
+      consecutive = soft_bounces.consecutive + case when soft_bounces.last_edition_id = excluded.last_edition_id then 0 else 1 end,
+      last_at = now(), last_edition_id = excluded.last_edition_id, last_response = excluded.last_response
+    returning consecutive, first_at, first_at <= now() - make_interval(days => 0, secs => ${bounce.minDays * 86400}) as old_enough`.execute(db);
+  const row = result.rows[0]!;
+  return { consecutive: row.consecutive, suppress: row.consecutive >= bounce.limit && row.old_enough };
+}
+
+export async function registerDeliveryWorker(db: Executor, worker: { id: string; host: string; pid: number }): Promise<void> {
   await db
-    .insertInto('sent_papers')
-    .values(arxivIds.map((arxivId) => ({ subscriber_id: subscriberId, arxiv_id: arxivId, edition_id: editionId })))
-    .onConflict((oc) => oc.columns(['subscriber_id', 'arxiv_id']).doNothing())
+    .insertInto('delivery_workers')
+    .values({ id: worker.id, host: worker.host, pid: worker.pid })
+    .onConflict((oc) => oc.column('id').doUpdateSet({ heartbeat_at: sql`now()` }))
     .execute();
+}
+
+export async function beatDeliveryWorker(db: Executor, id: string): Promise<void> {
+  await db.updateTable('delivery_workers').set({ heartbeat_at: sql`now()` }).where('id', '=', id).execute();
+}
+
+export async function removeDeliveryWorker(db: Executor, id: string): Promise<void> {
+  await db.deleteFrom('delivery_workers').where('id', '=', id).execute();
+}
+
+/** Forgets workers silent for a day; their rows were swept long before. */
+export async function pruneDeliveryWorkers(db: Executor): Promise<void> {
+  await db.deleteFrom('delivery_workers').where('heartbeat_at', '<', sql<Date>`now() - interval '1 day'`).execute();
 }

@@ -15,6 +15,28 @@ export interface DeliveriesTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   sent_at: Date | null;
+  /** Which sender process moved the row to `sending` (see delivery_workers). */
+  claimed_by: string | null;
+  claimed_at: Date | null;
+  /** RFC 3463 code parsed from the last SMTP reply, e.g. 5.1.1. */
+  enhanced_code: string | null;
+}
+
+export interface DeliveryWorkersTable {
+  id: string;
+  host: string;
+  pid: number;
+  started_at: Generated<Date>;
+  heartbeat_at: Generated<Date>;
+}
+
+export interface SoftBouncesTable {
+  subscriber_id: number;
+  consecutive: number;
+  first_at: Date;
+  last_at: Date;
+  last_edition_id: number;
+  last_response: string | null;
 }
 
 export interface SentPapersTable {

@@ -1,24 +1,53 @@
 import type { Database } from '../db/database.ts';
 import { buildDailyEdition, type EditionSettings } from '../editions/edition.service.ts';
-import { findEditionById, finishEditionIfDone, setEditionStatus } from '../editions/edition.repository.ts';
+import {
+  beginPlanning,
+  countPolicyFailure,
+  findEditionById,
+  findEditionsInFlight,
+  finishEditionIfDone,
+  finishPlanning,
+  nextEnqueueGeneration,
+  pauseEdition,
+  resumeEdition,
+} from '../editions/edition.repository.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import type { Logger } from '../logger.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
-import { findActiveSubscriberIdsAfter } from '../subscribers/subscriber.repository.ts';
-import { createSubscriberToken } from '../subscribers/tokens.ts';
 import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
-import { buildDigestMessage, prepareEdition, type MessageContext, type PreparedEdition } from './digest-message.ts';
+import { createSubscriberToken } from '../subscribers/tokens.ts';
 import {
   claimQueuedDeliveries,
-  findQueuedDeliveryIdsAfter,
-  insertQueuedDeliveries,
-  recordDeliveryOutcome,
-  recordSentPapers,
+  countDeliveries,
+  findQueuedBatchWindows,
+  markAbandonedDeliveriesUnknown,
+  planDeliveryRange,
+  pruneDeliveryWorkers,
+  recordDeliveryOutcomes,
+  recordSentPapersForEdition,
+  recordSoftBounce,
   requeueDelivery,
+  type ClaimedDelivery,
+  type DeliveryOutcome,
 } from './delivery.repository.ts';
+import { buildDigestMessage, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
+import { assembleDigest, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
 import type { Mailer } from './mailer.ts';
-import { classifySmtpError } from './smtp-errors.ts';
+import type { SendRateLimiter } from './send-rate.ts';
+import { classifySmtpError, type SmtpFailure } from './smtp-errors.ts';
+
+export interface DeliverySettings {
+  batchSize: number;
+  maxAttempts: number;
+  retryDelayMs: number;
+  leaseMs: number;
+  policyPauseThreshold: number;
+  softBounceLimit: number;
+  softBounceDays: number;
+  /** Subscriber ids per planning statement. */
+  planRangeSize?: number;
+}
 
 export interface DeliveryDeps {
   db: Database;
@@ -27,13 +56,16 @@ export interface DeliveryDeps {
   secret: string;
   message: MessageContext;
   edition: EditionSettings;
-  planPageSize?: number;
-  batchSize?: number;
+  delivery: DeliverySettings;
 }
 
 export interface SenderDeps extends DeliveryDeps {
   mailer: Mailer;
-  sendConcurrency: number;
+  rate: SendRateLimiter;
+  /** This process's id in delivery_workers; stamped on every row it claims. */
+  workerId: string;
+  /** Claim-and-send loops per batch job; with the job concurrency they keep the pool busy. */
+  lanes: number;
 }
 
 /**
@@ -46,73 +78,98 @@ export async function requestDailyDigest(deps: DeliveryDeps, day: string): Promi
     deps.log.info({ day }, 'no papers for this day: the edition is empty and is not sent');
     return edition;
   }
-  if (edition.status !== 'sent' && edition.status !== 'paused') {
-    await deps.queues.add('plan-edition', { editionId: edition.id }, { jobId: jobIds.planEdition(edition.id) });
+  if (edition.status === 'ready' || edition.status === 'planning' || edition.status === 'sending') {
+    await deps.queues.add('plan-edition', { editionId: edition.id }, { jobId: jobIds.planEdition(edition.id, edition.enqueue_generation) });
   }
   return edition;
 }
 
 /**
- * Writes a ledger row per active subscriber (keyset pages, never the whole list in memory), once
- * per edition, then cuts the queued rows into send batches with deterministic job ids.
+ * Writes one ledger row per subscriber active when planning began, a range of subscriber ids per
+ * statement (INSERT … SELECT: no ids travel to the client), then enqueues the send batches.
+ * A planner that crashes resumes from the edition's plan cursor with the same cutoff.
  */
-export async function planEdition(deps: DeliveryDeps, editionId: number): Promise<{ planned: number; batches: number }> {
-  const edition = await findEditionById(deps.db, editionId);
-  if (!edition || edition.status === 'empty' || edition.status === 'sent' || edition.status === 'paused') return { planned: 0, batches: 0 };
-  const pageSize = deps.planPageSize ?? 2000;
-  let planned = edition.planned_count;
-  if (!edition.planned_at) {
-    await setEditionStatus(deps.db, editionId, 'planning');
-    planned = 0;
-    let after = 0;
-    for (;;) {
-      const ids = await findActiveSubscriberIdsAfter(deps.db, after, pageSize);
-      if (ids.length === 0) break;
-      await insertQueuedDeliveries(deps.db, editionId, ids);
-      planned += ids.length;
-      after = ids.at(-1)!;
+export async function planEdition(deps: DeliveryDeps, editionId: number): Promise<{ planned: number; batches: number; planMs: number }> {
+  const found = await findEditionById(deps.db, editionId);
+  if (!found || !['ready', 'planning', 'sending'].includes(found.status)) return { planned: 0, batches: 0, planMs: 0 };
+  const started = Date.now();
+  let edition: Edition = found;
+  let planned = found.planned_count;
+  if (!found.planned_at) {
+    const begun = await beginPlanning(deps.db, editionId, deps.delivery.batchSize);
+    if (!begun) return { planned: 0, batches: 0, planMs: 0 };
+    edition = begun;
+    const rangeSize = deps.delivery.planRangeSize ?? 20_000;
+    const max = edition.plan_max_subscriber_id ?? 0;
+    for (let cursor = edition.plan_cursor; cursor < max; ) {
+      const through = Math.min(cursor + rangeSize, max);
+      await planDeliveryRange(deps.db, editionId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: edition.plan_started_at! });
+      cursor = through;
     }
-    await setEditionStatus(deps.db, editionId, 'sending', { plannedCount: planned, planned: true });
+    planned = await countDeliveries(deps.db, editionId);
+    await finishPlanning(deps.db, editionId, planned);
+    edition = (await findEditionById(deps.db, editionId)) ?? edition;
   }
-  const batches = await enqueueQueuedBatches(deps, editionId);
-  await finishEditionIfDone(deps.db, editionId);
-  return { planned, batches };
+  const planMs = Date.now() - started;
+  const batches = await enqueueQueuedBatches(deps, edition, edition.enqueue_generation);
+  await finishIfDone(deps, editionId);
+  deps.log.info({ editionId, planned, batches, planMs }, 'edition planned');
+  return { planned, batches, planMs };
 }
 
-/** Enqueues a send job for every range of still-queued ledger rows (also used to recover lost jobs). */
-export async function enqueueQueuedBatches(deps: DeliveryDeps, editionId: number): Promise<number> {
-  const batchSize = deps.batchSize ?? 100;
-  let after = 0;
-  let batches = 0;
-  for (;;) {
-    const ids = await findQueuedDeliveryIdsAfter(deps.db, editionId, after, batchSize * 50);
-    if (ids.length === 0) break;
-    const jobs = [];
-    for (let i = 0; i < ids.length; i += batchSize) {
-      const slice = ids.slice(i, i + batchSize);
-      const fromDeliveryId = slice[0]!;
-      jobs.push({ data: { editionId, fromDeliveryId, toDeliveryId: slice.at(-1)! }, jobId: jobIds.sendBatch(editionId, fromDeliveryId) });
-    }
-    await deps.queues.addBulk('send-batch', jobs);
-    batches += jobs.length;
-    after = ids.at(-1)!;
+/**
+ * Enqueues a send job for every batch window that still has queued rows. Job ids are
+ * deterministic per (edition, generation, window): a repeated call adds nothing.
+ */
+export async function enqueueQueuedBatches(deps: DeliveryDeps, edition: Pick<Edition, 'id' | 'batch_size'>, generation: number): Promise<number> {
+  const batchSize = edition.batch_size ?? deps.delivery.batchSize;
+  const windows = await findQueuedBatchWindows(deps.db, edition.id, batchSize);
+  const options = {
+    attempts: deps.delivery.maxAttempts,
+    backoff: { type: 'exponential' as const, delay: deps.delivery.retryDelayMs, jitter: 0.5 },
+  };
+  for (let i = 0; i < windows.length; i += 1000) {
+    await deps.queues.addBulk(
+      'send-batch',
+      windows.slice(i, i + 1000).map((w) => ({
+        data: { editionId: edition.id, fromDeliveryId: Math.max(1, w * batchSize), toDeliveryId: (w + 1) * batchSize - 1 },
+        jobId: jobIds.sendBatch(edition.id, generation, w),
+        options,
+      })),
+    );
   }
-  return batches;
+  return windows.length;
 }
 
-const preparedEditions = new Map<number, PreparedEdition & { paperIds: string[] }>();
+/** Marks the edition sent once nothing is queued or sending, and records who got which papers. */
+export async function finishIfDone(deps: Pick<DeliveryDeps, 'db' | 'log'>, editionId: number): Promise<boolean> {
+  const finished = await finishEditionIfDone(deps.db, editionId);
+  if (finished) {
+    await recordSentPapersForEdition(deps.db, editionId);
+    deps.log.info({ editionId }, 'edition finished');
+  }
+  return finished;
+}
 
-async function loadPreparedEdition(deps: DeliveryDeps, editionId: number) {
-  let prepared = preparedEditions.get(editionId);
-  if (!prepared) {
+interface EditionForSending {
+  compiled: CompiledDigest;
+  prepared: PreparedEdition;
+}
+
+const editionsForSending = new Map<number, EditionForSending>();
+
+async function loadEditionForSending(deps: DeliveryDeps, editionId: number): Promise<EditionForSending | undefined> {
+  let loaded = editionsForSending.get(editionId);
+  if (!loaded) {
     const edition = await findEditionById(deps.db, editionId);
     if (!edition) return undefined;
-    prepared = { ...prepareEdition(edition), paperIds: edition.paper_ids };
+    // The MIME of the whole edition is built here, once per process; per message only splicing.
+    loaded = { compiled: compileDigestMime(edition, deps.message), prepared: prepareEdition(edition) };
     // Only a handful of editions are ever in flight; keep the cache from growing without bound.
-    if (preparedEditions.size > 16) preparedEditions.delete(preparedEditions.keys().next().value!);
-    preparedEditions.set(editionId, prepared);
+    if (editionsForSending.size > 16) editionsForSending.delete(editionsForSending.keys().next().value!);
+    editionsForSending.set(editionId, loaded);
   }
-  return prepared;
+  return loaded;
 }
 
 export class TransientSendError extends Error {
@@ -122,73 +179,174 @@ export class TransientSendError extends Error {
   }
 }
 
+export interface BatchCounts {
+  sent: number;
+  skipped: number;
+  bounced: number;
+  failed: number;
+  requeued: number;
+}
+
 /**
- * Sends one batch. Progress is what the ledger records per message, so a crash loses at most
- * the messages in flight (left `sending`, later reported `unknown`), and never sends twice.
+ * Sends one batch window: claim a chunk of rows (status lock), send each through the pooled
+ * transport, record the chunk's outcomes in one statement, repeat. The ledger is the progress:
+ * a crash leaves at most the chunks in flight `sending` (later `unknown`), and nothing is sent
+ * twice. Transient failures go back to `queued` and the job is retried with backoff.
  */
 export async function sendBatch(
   deps: SenderDeps,
   batch: { editionId: number; fromDeliveryId: number; toDeliveryId: number },
-  attempt: { isFinal: boolean } = { isFinal: false },
-): Promise<{ sent: number; skipped: number; failed: number; requeued: number }> {
-  const edition = await loadPreparedEdition(deps, batch.editionId);
-  if (!edition) return { sent: 0, skipped: 0, failed: 0, requeued: 0 };
-  const claimed = await claimQueuedDeliveries(deps.db, batch.editionId, batch.fromDeliveryId, batch.toDeliveryId);
-  const counts = { sent: 0, skipped: 0, failed: 0, requeued: 0 };
+): Promise<BatchCounts> {
+  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0 };
+  const edition = await loadEditionForSending(deps, batch.editionId);
+  if (!edition) return counts;
+  const recording: Promise<unknown>[] = [];
 
-  const sendOne = async (delivery: (typeof claimed)[number]) => {
-    if (delivery.subscriberStatus !== 'active') {
-      await recordDeliveryOutcome(deps.db, delivery.id, { status: 'skipped', reason: `subscriber ${delivery.subscriberStatus}` });
+  const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
+    if (row.subscriberStatus !== 'active') {
+      outcomes.push({ id: row.id, status: 'skipped', reason: `subscriber ${row.subscriberStatus}` });
       counts.skipped++;
       return;
     }
-    const message = buildDigestMessage(
-      edition,
-      {
-        subscriberId: delivery.subscriberId,
-        email: delivery.email,
-        unsubscribeToken: createSubscriberToken(deps.secret, 'unsubscribe', delivery.subscriberId, delivery.tokenVersion),
-      },
-      deps.message,
-    );
+    const url = unsubscribeUrl(deps.message.publicUrl, createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion));
+    const assembled = assembleDigest(edition.compiled, { subscriberId: row.subscriberId, email: row.email, values: { UNSUBSCRIBE_URL: url } });
+    const messageId = assembled?.messageId ?? `<digest.e${batch.editionId}.s${row.subscriberId}@${edition.compiled.messageIdDomain}>`;
     try {
-      const outcome = await deps.mailer.send(message);
-      await recordDeliveryOutcome(deps.db, delivery.id, {
-        status: 'sent',
-        messageId: String(message.messageId),
-        smtpResponse: outcome.response,
-      });
-      await recordSentPapers(deps.db, delivery.subscriberId, batch.editionId, edition.paperIds);
+      // An address that cannot go into a header as it is takes the full MIME builder instead.
+      const { response } = assembled
+        ? await deps.mailer.sendRaw({ from: edition.compiled.envelopeFrom, to: row.email }, assembled.raw)
+        : await deps.mailer.send(buildDigestMessage(edition.prepared, { subscriberId: row.subscriberId, email: row.email, unsubscribeToken: url.slice(url.lastIndexOf('/') + 1) }, deps.message));
+      outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;
     } catch (error) {
-      const failure = classifySmtpError(error);
-      if (failure.kind === 'hard_bounce') {
-        await recordDeliveryOutcome(deps.db, delivery.id, { status: 'bounced', messageId: String(message.messageId), smtpResponse: failure.response, reason: 'hard bounce' });
-        await markSubscriberBounced(deps.db, delivery.subscriberId);
-        counts.failed++;
-      } else if (failure.kind === 'permanent' || attempt.isFinal) {
-        await recordDeliveryOutcome(deps.db, delivery.id, {
-          status: 'failed',
-          messageId: String(message.messageId),
-          smtpResponse: failure.response,
-          reason: failure.kind === 'permanent' ? 'permanent SMTP failure' : 'gave up after retries',
-        });
-        counts.failed++;
-      } else {
-        await requeueDelivery(deps.db, delivery.id, failure.response);
-        counts.requeued++;
-      }
-      deps.log.warn({ deliveryId: delivery.id, kind: failure.kind, response: failure.response }, 'digest delivery failed');
+      await handleFailure(deps, batch.editionId, row, messageId, classifySmtpError(error), counts);
     }
   };
 
-  // The pool holds sendConcurrency connections; keeping that many messages in flight overlaps round trips.
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(deps.sendConcurrency, claimed.length) }, async () => {
-    while (next < claimed.length) await sendOne(claimed[next++]!);
-  });
-  await Promise.all(lanes);
-  await finishEditionIfDone(deps.db, batch.editionId);
+  const lane = async () => {
+    for (;;) {
+      const tokens = await deps.rate.take(deps.rate.maxChunk);
+      const rows = await claimQueuedDeliveries(deps.db, {
+        editionId: batch.editionId,
+        fromId: batch.fromDeliveryId,
+        toId: batch.toDeliveryId,
+        limit: tokens,
+        workerId: deps.workerId,
+      });
+      if (rows.length === 0) return;
+      const outcomes: DeliveryOutcome[] = [];
+      await Promise.all(rows.map((row) => sendOne(row, outcomes)));
+      // Recording overlaps the next chunk's sending; the job only completes once all are recorded.
+      recording.push(recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
+      if (rows.length < tokens) return;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
+  await Promise.all(recording);
+  await finishIfDone(deps, batch.editionId);
   if (counts.requeued > 0) throw new TransientSendError(counts.requeued);
   return counts;
+}
+
+async function handleFailure(deps: SenderDeps, editionId: number, row: ClaimedDelivery, messageId: string, failure: SmtpFailure, counts: BatchCounts) {
+  const record = (status: DeliveryOutcome['status'], reason: string) =>
+    recordDeliveryOutcomes(deps.db, deps.workerId, [
+      { id: row.id, status, messageId, smtpResponse: failure.response, enhancedCode: failure.enhancedCode, reason },
+    ]);
+  const log = { editionId, deliveryId: row.id, subscriberId: row.subscriberId, kind: failure.kind, response: failure.response };
+  switch (failure.kind) {
+    case 'hard_bounce':
+      await record('bounced', `hard bounce ${failure.enhancedCode ?? failure.responseCode ?? ''}: address suppressed`.trim());
+      await markSubscriberBounced(deps.db, row.subscriberId);
+      counts.bounced++;
+      deps.log.info(log, 'hard bounce: subscriber suppressed');
+      return;
+    case 'soft_bounce':
+      await record('failed', `soft bounce ${failure.enhancedCode ?? ''}: not retried in this edition`);
+      await countSoftBounce(deps, editionId, row, failure);
+      counts.failed++;
+      return;
+    case 'policy': {
+      await record('failed', `policy rejection ${failure.enhancedCode ?? failure.responseCode ?? ''}: recipient kept`);
+      counts.failed++;
+      const total = await countPolicyFailure(deps.db, editionId);
+      if (total >= deps.delivery.policyPauseThreshold) {
+        const reason = `paused after ${total} policy rejections (5.7.x: sender authentication or reputation); last reply: ${failure.response}`;
+        if (await pauseEdition(deps.db, editionId, reason)) deps.log.error({ editionId, reason }, 'edition paused');
+      }
+      deps.log.warn(log, 'policy rejection');
+      return;
+    }
+    case 'permanent':
+      await record('failed', `permanent failure ${failure.enhancedCode ?? failure.responseCode ?? ''}`.trim());
+      counts.failed++;
+      deps.log.warn(log, 'permanent SMTP failure');
+      return;
+    case 'transient':
+      if (row.attempts >= deps.delivery.maxAttempts) {
+        await record('failed', `gave up after ${row.attempts} attempts`);
+        if (failure.softIfFinal) await countSoftBounce(deps, editionId, row, failure);
+        counts.failed++;
+        deps.log.warn(log, 'transient failures did not clear: gave up');
+      } else {
+        await requeueDelivery(deps.db, row.id, { smtpResponse: failure.response, enhancedCode: failure.enhancedCode });
+        counts.requeued++;
+      }
+      return;
+  }
+}
+
+async function countSoftBounce(deps: SenderDeps, editionId: number, row: ClaimedDelivery, failure: SmtpFailure) {
+  const { consecutive, suppress } = await recordSoftBounce(deps.db, {
+    subscriberId: row.subscriberId,
+    editionId,
+    response: failure.response,
+    limit: deps.delivery.softBounceLimit,
+    minDays: deps.delivery.softBounceDays,
+  });
+  if (suppress) {
+    await markSubscriberBounced(deps.db, row.subscriberId);
+    deps.log.info({ subscriberId: row.subscriberId, consecutive }, 'repeated soft bounces: subscriber suppressed');
+  }
+}
+
+/**
+ * The periodic repair job. Rows left `sending` by dead workers become `unknown`; editions whose
+ * jobs were lost (Redis flushed or restarted) get their queued rows enqueued again under a new
+ * job-id generation; finished editions are closed. Everything is rebuilt from Postgres.
+ */
+export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown: number; reenqueued: number[] }> {
+  const swept = await markAbandonedDeliveriesUnknown(deps.db, deps.delivery.leaseMs);
+  const unknown = swept.reduce((sum, s) => sum + s.n, 0);
+  if (unknown > 0) deps.log.warn({ swept }, 'deliveries abandoned by a stopped worker are now unknown (not re-sent)');
+  await pruneDeliveryWorkers(deps.db);
+  const reenqueued: number[] = [];
+  const editions = await findEditionsInFlight(deps.db);
+  if (editions.length === 0) return { unknown, reenqueued };
+  // Any send job still waiting, delayed or running means the work is in hand.
+  const pendingJobs = await deps.queues.countPendingJobs('send');
+  for (const edition of editions) {
+    if (pendingJobs === 0) {
+      const generation = await nextEnqueueGeneration(deps.db, edition.id);
+      if (edition.status === 'planning') {
+        await deps.queues.add('plan-edition', { editionId: edition.id }, { jobId: jobIds.planEdition(edition.id, generation) });
+        reenqueued.push(edition.id);
+      } else if ((await enqueueQueuedBatches(deps, edition, generation)) > 0) {
+        reenqueued.push(edition.id);
+      }
+    }
+    if (edition.status === 'sending') await finishIfDone(deps, edition.id);
+  }
+  if (reenqueued.length > 0) deps.log.warn({ editions: reenqueued }, 'send jobs were missing: re-enqueued the queued deliveries');
+  return { unknown, reenqueued };
+}
+
+/** Lets a paused edition continue where it stopped. */
+export async function resumeEditionSending(deps: DeliveryDeps, editionId: number): Promise<Edition | undefined> {
+  const edition = await resumeEdition(deps.db, editionId);
+  if (!edition) return undefined;
+  const generation = await nextEnqueueGeneration(deps.db, editionId);
+  if (edition.status === 'planning') await deps.queues.add('plan-edition', { editionId }, { jobId: jobIds.planEdition(editionId, generation) });
+  else await enqueueQueuedBatches(deps, edition, generation);
+  return edition;
 }

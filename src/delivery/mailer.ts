@@ -9,6 +9,8 @@ export interface SendOutcome {
 
 export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
+  /** Sends a message that is already complete MIME, to exactly the envelope given. */
+  sendRaw(envelope: { from: string; to: string }, raw: string): Promise<{ response: string }>;
   close(): Promise<void>;
 }
 
@@ -43,6 +45,10 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
         accepted: (info.accepted ?? []).map(String),
         rejected: (info.rejected ?? []).map(String),
       };
+    },
+    async sendRaw(envelope, raw) {
+      const info = await transport.sendMail({ envelope: { from: envelope.from, to: [envelope.to] }, raw });
+      return { response: String(info.response ?? '') };
     },
     async close() {
       transport.close();

@@ -17,6 +17,15 @@ export interface EditionsTable {
   created_at: Generated<Date>;
   planned_at: Date | null;
   finished_at: Date | null;
+  plan_started_at: Date | null;
+  plan_max_subscriber_id: number | null;
+  plan_cursor: Generated<number>;
+  send_started_at: Date | null;
+  batch_size: number | null;
+  enqueue_generation: Generated<number>;
+  policy_failures: Generated<number>;
+  pause_reason: string | null;
+  paused_at: Date | null;
 }
 
 export type Edition = Selectable<EditionsTable>;

@@ -1,7 +1,9 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
-import { planEdition, requestDailyDigest, sendBatch, type DeliveryDeps, type SenderDeps } from '../delivery/digest-delivery.ts';
+import type { Redis } from 'ioredis';
+import { planEdition, reconcileDeliveries, requestDailyDigest, sendBatch, type DeliveryDeps, type SenderDeps } from '../delivery/digest-delivery.ts';
 import type { Mailer } from '../delivery/mailer.ts';
+import { createSendRateLimiter } from '../delivery/send-rate.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
 import type { Logger } from '../logger.ts';
 import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
@@ -10,7 +12,7 @@ import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts'
 import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
 import { jobIds } from './jobs.ts';
 import type { Queues } from './queues.ts';
-import { isFinalAttempt, type JobHandlers } from './workers.ts';
+import type { JobHandlers } from './workers.ts';
 
 export interface HandlerDeps {
   config: Config;
@@ -18,9 +20,13 @@ export interface HandlerDeps {
   queues: Queues;
   mailer: Mailer;
   log: Logger;
+  /** The workers' Redis connection (the shared send-rate bucket lives there). */
+  redis: Redis;
+  /** This process's id in delivery_workers. */
+  workerId: string;
 }
 
-export function deliveryDeps({ config, db, queues, log }: Omit<HandlerDeps, 'mailer'>): DeliveryDeps {
+export function deliveryDeps({ config, db, queues, log }: Pick<HandlerDeps, 'config' | 'db' | 'queues' | 'log'>): DeliveryDeps {
   return {
     db,
     queues,
@@ -28,11 +34,18 @@ export function deliveryDeps({ config, db, queues, log }: Omit<HandlerDeps, 'mai
     secret: config.secret,
     message: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId },
     edition: { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers },
+    delivery: config.delivery,
   };
 }
 
 export function senderDeps(deps: HandlerDeps): SenderDeps {
-  return { ...deliveryDeps(deps), mailer: deps.mailer, sendConcurrency: deps.config.smtpMaxConnections };
+  return {
+    ...deliveryDeps(deps),
+    mailer: deps.mailer,
+    rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
+    workerId: deps.workerId,
+    lanes: 2,
+  };
 }
 
 /** The job-name → handler registry. Handlers are thin: parse ids, call the feature's function. */
@@ -49,7 +62,8 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
       return { day, editionId: edition.id, status: edition.status };
     },
     'plan-edition': ({ editionId }) => planEdition(sender, editionId),
-    'send-batch': (batch, job) => sendBatch(sender, batch, { isFinal: isFinalAttempt(job) }),
+    'send-batch': (batch) => sendBatch(sender, batch),
+    'reconcile-deliveries': () => reconcileDeliveries(sender),
     'poll-papers': async (_data, job) => {
       const days = daysToPoll(new Date(job.timestamp), deps.config.ingestDays);
       for (const day of days) await enqueueIngestDay(deps.queues, day);
@@ -87,6 +101,22 @@ export async function upsertPaperPollSchedule(queues: Queues, config: Config): P
     PAPER_POLL_SCHEDULER_ID,
     { every: Math.round(config.ingestIntervalHours * 3600 * 1000) },
     { name: 'poll-papers', data: {} },
+  );
+}
+
+export const RECONCILE_SCHEDULER_ID = 'reconcile-deliveries';
+
+/**
+ * The periodic delivery repair job. The scheduler lives in Redis, so a worker checks now and
+ * then that it still exists (Redis may have been flushed) and recreates it if not.
+ */
+export async function ensureReconcileSchedule(queues: Queues, config: Config): Promise<void> {
+  const existing = await queues.byName.digest.getJobScheduler(RECONCILE_SCHEDULER_ID);
+  if (existing && existing.every === config.delivery.reconcileIntervalMs) return;
+  await queues.byName.digest.upsertJobScheduler(
+    RECONCILE_SCHEDULER_ID,
+    { every: config.delivery.reconcileIntervalMs },
+    { name: 'reconcile-deliveries', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
   );
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** Queue names. Each feature owns one; the prefix (config) separates deployments and tests. */
-export const queueNames = { mail: 'mail', digest: 'digest', papers: 'papers', arxiv: 'arxiv' } as const;
+export const queueNames = { mail: 'mail', digest: 'digest', papers: 'papers', arxiv: 'arxiv', send: 'send' } as const;
 export type QueueName = (typeof queueNames)[keyof typeof queueNames];
 
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/);
@@ -13,6 +13,7 @@ export const jobSchemas = {
   'daily-digest': z.object({}).passthrough(),
   'plan-edition': z.object({ editionId: id }),
   'send-batch': z.object({ editionId: id, fromDeliveryId: id, toDeliveryId: id }),
+  'reconcile-deliveries': z.object({}).passthrough(),
   'poll-papers': z.object({}).passthrough(),
   'ingest-day': z.object({ day }),
   'enrich-arxiv': z.object({ day }),
@@ -24,8 +25,10 @@ export type JobData<N extends JobName> = z.infer<(typeof jobSchemas)[N]>;
 export const jobQueue: Record<JobName, QueueName> = {
   'confirmation-email': 'mail',
   'daily-digest': 'digest',
-  'plan-edition': 'digest',
-  'send-batch': 'digest',
+  // Planning and sending have a queue of their own, so "no send job pending" is one count.
+  'plan-edition': 'send',
+  'send-batch': 'send',
+  'reconcile-deliveries': 'digest',
   'poll-papers': 'papers',
   'ingest-day': 'papers',
   'enrich-arxiv': 'arxiv',
@@ -33,8 +36,9 @@ export const jobQueue: Record<JobName, QueueName> = {
 
 /** Job ids decided in one place; deterministic where a duplicate job would mean duplicate work. */
 export const jobIds = {
-  planEdition: (editionId: number) => `plan-edition-${editionId}`,
-  sendBatch: (editionId: number, fromDeliveryId: number) => `send-batch-${editionId}-${fromDeliveryId}`,
+  // A generation > 0 re-enqueues work whose jobs were lost; its ids never collide with old jobs.
+  planEdition: (editionId: number, generation = 0) => (generation === 0 ? `plan-edition-${editionId}` : `plan-edition-${editionId}-g${generation}`),
+  sendBatch: (editionId: number, generation: number, window: number) => `send-batch-${editionId}-g${generation}-w${window}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
   ingestDay: (day: string) => `ingest-day-${day}`,

@@ -37,6 +37,7 @@ export class Queues {
       digest: make(queueNames.digest),
       papers: make(queueNames.papers),
       arxiv: make(queueNames.arxiv),
+      send: make(queueNames.send),
     };
     for (const queue of Object.values(this.byName)) queue.on('error', () => {});
   }
@@ -47,11 +48,17 @@ export class Queues {
     await this.byName[jobQueue[name]].add(name, payload, options);
   }
 
-  async addBulk<N extends JobName>(name: N, jobs: { data: JobData<N>; jobId: string }[]): Promise<void> {
+  async addBulk<N extends JobName>(name: N, jobs: { data: JobData<N>; jobId: string; options?: JobsOptions }[]): Promise<void> {
     if (jobs.length === 0) return;
     await this.byName[jobQueue[name]].addBulk(
-      jobs.map((job) => ({ name, data: jobSchemas[name].parse(job.data), opts: { jobId: job.jobId } })),
+      jobs.map((job) => ({ name, data: jobSchemas[name].parse(job.data), opts: { ...job.options, jobId: job.jobId } })),
     );
+  }
+
+  /** Jobs of a queue not yet finished: waiting, delayed, prioritized or running. */
+  async countPendingJobs(queue: QueueName): Promise<number> {
+    const counts = await this.byName[queue].getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'waiting-children');
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,8 @@ export interface WorkerSettings {
   concurrency: Partial<Record<QueueName, number>>;
   /** BullMQ limiters are global across every worker of a queue (arXiv: one request per 3 s). */
   limiters?: Partial<Record<QueueName, { max: number; duration: number }>>;
+  /** How long a job's lock lives without renewal; a crashed worker's jobs are retaken after it. */
+  lockDurationMs?: number;
 }
 
 /** True when this run is the job's last allowed attempt, so failures must become final. */
@@ -45,6 +47,11 @@ export function startWorkers(
         connection: settings.connection,
         prefix: settings.prefix,
         concurrency: settings.concurrency[queueName] ?? 1,
+        lockDuration: settings.lockDurationMs ?? 30_000,
+        stalledInterval: settings.lockDurationMs ?? 30_000,
+        // Re-running a stalled job is harmless (the ledger's status lock decides who sends), and
+        // a worker killed twice must not fail the job for good.
+        maxStalledCount: 10,
         ...(settings.limiters?.[queueName] ? { limiter: settings.limiters[queueName] } : {}),
       },
     );

@@ -44,8 +44,14 @@ describe('SMTP failure classification', () => {
   it.each([
     [err(550, '550 5.1.1 <x@example.com>: Recipient address rejected: User unknown'), 'hard_bounce'],
     [err(550, '550 5.1.2 Host unknown'), 'hard_bounce'],
-    [err(550, '550 5.7.26 Unauthenticated email is not accepted'), 'permanent'],
-    [err(552, '552 5.2.2 Mailbox full'), 'transient'],
+    [err(550, '550 5.7.26 Unauthenticated email is not accepted'), 'policy'],
+    [err(550, '550 5.7.1 Message rejected as spam'), 'policy'],
+    [err(556, '556 5.1.10 Recipient address has null MX'), 'hard_bounce'],
+    [err(550, '550-5.1.1 The email account that you tried to reach does not exist'), 'hard_bounce'],
+    [err(550, '550 5.2.1 The email account that you tried to reach is inactive'), 'hard_bounce'],
+    [err(552, '552 5.2.2 Mailbox full'), 'soft_bounce'],
+    [err(421, '421 4.7.28 Unusual rate of unsolicited mail'), 'transient'],
+    [Object.assign(new Error('Invalid login'), { code: 'EAUTH', responseCode: 535, response: '535 5.7.8 Authentication failed' }), 'policy'],
     [err(421, '421 4.7.0 Try again later'), 'transient'],
     [err(451, '451 4.3.0 Temporary failure'), 'transient'],
     [err(452, '452 4.2.2 Over quota'), 'transient'],
@@ -58,5 +64,9 @@ describe('SMTP failure classification', () => {
   it('reads the enhanced status code from the reply text', () => {
     expect(parseEnhancedStatusCode('550 5.1.1 User unknown')).toBe('5.1.1');
     expect(parseEnhancedStatusCode('250 OK')).toBeUndefined();
+    // Digits later in the text are not a status code.
+    expect(parseEnhancedStatusCode('554 rejected, see 1.2.3.4 blocklist')).toBeUndefined();
+    expect(classifySmtpError(err(452, '452 4.2.2 Mailbox full')).softIfFinal).toBe(true);
+    expect(classifySmtpError(err(451, '451 4.3.0 Try later')).softIfFinal).toBe(false);
   });
 });

@@ -1,0 +1,121 @@
+import { createHash } from 'node:crypto';
+import { encodeWords, foldLines, isPlainText } from 'nodemailer/lib/mime-funcs';
+import { splitTemplate } from '../email/templates.ts';
+import { digestMessageId, type MessageContext } from './digest-message.ts';
+import { encodePiece, encodeSplicedValue } from './quoted-printable.ts';
+
+/**
+ * The digest as MIME, built once per edition: headers, boundaries and quoted-printable bodies are
+ * encoded here, and a recipient's message is a string join of these pieces and a few encoded
+ * values (To, Message-ID, Date, the unsubscribe link). No MIME tree is built per message.
+ */
+export interface CompiledDigest {
+  readonly editionId: number;
+  readonly envelopeFrom: string;
+  readonly messageIdDomain: string;
+  /** Header text between the per-recipient header fields. */
+  readonly head: readonly [string, string, string, string];
+  /** Encoded body pieces, and the value name spliced after each piece but the last. */
+  readonly body: readonly string[];
+  readonly bodyNames: readonly string[];
+}
+
+export interface DigestRecipient {
+  subscriberId: number;
+  email: string;
+  /** Values for the `%%NAME%%` markers; UNSUBSCRIBE_URL also goes into List-Unsubscribe. */
+  values: Readonly<Record<string, string>> & { UNSUBSCRIBE_URL: string };
+}
+
+const CRLF = '\r\n';
+
+/** `Name: value` folded at 78 columns; RFC 2047-encoded when it is not plain ASCII. */
+function header(name: string, value: string, encode = true): string {
+  const encoded = encode && !isPlainText(value) ? encodeWords(value, 'Q', 52) : value;
+  return `${foldLines(`${name}: ${encoded}`, 76)}${CRLF}`;
+}
+
+function mailbox(m: { name: string; address: string }): string {
+  if (!m.name) return m.address;
+  const name = isPlainText(m.name) ? (/^[\w !#$%&'*+\-/=?^`{|}~]+$/.test(m.name) ? m.name : `"${m.name.replace(/(["\\])/g, '\\$1')}"`) : encodeWords(m.name, 'Q', 52);
+  return `${name} <${m.address}>`;
+}
+
+export function compileDigestMime(
+  edition: { id: number; subject: string; html_template: string; text_template: string },
+  context: MessageContext,
+): CompiledDigest {
+  // `=_` never occurs in quoted-printable output, so the boundary cannot collide with the body.
+  const hash = createHash('sha256').update(edition.html_template).update(edition.text_template).digest('hex').slice(0, 24);
+  const boundary = `=_pb_e${edition.id}_${hash}`;
+  const messageIdDomain = digestMessageId(edition.id, 0, context.mailFrom).replace(/^<[^@]*@|>$/g, '');
+
+  const head0 = `From: ${mailbox(context.mailFrom)}${CRLF}To: `;
+  const head1 = `${CRLF}${header('Subject', edition.subject.replace(/[\r\n]+/g, ' '))}Message-ID: `;
+  const head2 = `${CRLF}Date: `;
+  const head3 =
+    `${CRLF}MIME-Version: 1.0${CRLF}` +
+    header('List-Id', `"Paperboy daily digest" <${context.listId}>`, false) +
+    `List-Unsubscribe: <`;
+  const afterUnsubscribe =
+    `>${CRLF}List-Unsubscribe-Post: List-Unsubscribe=One-Click${CRLF}` +
+    `Content-Type: multipart/alternative;${CRLF} boundary="${boundary}"${CRLF}${CRLF}` +
+    `--${boundary}${CRLF}Content-Type: text/plain; charset=utf-8${CRLF}Content-Transfer-Encoding: quoted-printable${CRLF}${CRLF}`;
+  const betweenParts = `${CRLF}--${boundary}${CRLF}Content-Type: text/html; charset=utf-8${CRLF}Content-Transfer-Encoding: quoted-printable${CRLF}${CRLF}`;
+  const end = `${CRLF}--${boundary}--${CRLF}`;
+
+  // Body pieces, a value spliced between each two: the text part's, then the html part's.
+  const text = splitTemplate(edition.text_template);
+  const html = splitTemplate(edition.html_template);
+  const encodeAll = (parts: readonly string[]) => parts.map((part, i) => encodePiece(part, i === parts.length - 1));
+  const textPieces = encodeAll(text.parts);
+  const htmlPieces = encodeAll(html.parts);
+  const body = [...textPieces];
+  body[0] = afterUnsubscribe + body[0]!;
+  const textEnd = body.pop()!;
+  body.push(textEnd + betweenParts + htmlPieces[0]!, ...htmlPieces.slice(1));
+  body[body.length - 1] += end;
+  return {
+    editionId: edition.id,
+    envelopeFrom: context.mailFrom.address,
+    messageIdDomain,
+    head: [head0, head1, head2, head3],
+    body,
+    bodyNames: [...text.names, ...html.names],
+  };
+}
+
+/** Header-safe: printable ASCII without spaces, angle brackets or anything that could fold. */
+const PLAIN_ADDRESS = /^[\x21-\x3b\x3d\x3f-\x7e]{3,320}$/;
+
+let dateSecond = -1;
+let dateText = '';
+/** RFC 5322 date, formatted at most once a second. */
+export function rfc5322Date(nowMs: number = Date.now()): string {
+  const second = Math.floor(nowMs / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(second * 1000).toUTCString().replace(/GMT$/, '+0000');
+  }
+  return dateText;
+}
+
+/**
+ * One recipient's message. Returns undefined for an address that cannot go into a header as it
+ * is (an internationalised local part), which the caller sends through the full MIME builder.
+ */
+export function assembleDigest(digest: CompiledDigest, recipient: DigestRecipient, date: string = rfc5322Date()): { raw: string; messageId: string } | undefined {
+  const url = recipient.values.UNSUBSCRIBE_URL;
+  if (!PLAIN_ADDRESS.test(recipient.email) || !PLAIN_ADDRESS.test(url)) return undefined;
+  const messageId = `<digest.e${digest.editionId}.s${recipient.subscriberId}@${digest.messageIdDomain}>`;
+  const [h0, h1, h2, h3] = digest.head;
+  let raw = h0 + recipient.email + h1 + messageId + h2 + date + h3 + url + digest.body[0]!;
+  const encodedUrl = encodeSplicedValue(url);
+  for (let i = 0; i < digest.bodyNames.length; i++) {
+    const name = digest.bodyNames[i]!;
+    const value = name === 'UNSUBSCRIBE_URL' ? encodedUrl : recipient.values[name];
+    if (value === undefined) throw new Error(`no value for %%${name}%%`);
+    raw += (name === 'UNSUBSCRIBE_URL' ? value : encodeSplicedValue(value)) + digest.body[i + 1]!;
+  }
+  return { raw, messageId };
+}
