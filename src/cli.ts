@@ -2,13 +2,16 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { countDeliveriesByStatus } from './delivery/delivery.repository.ts';
-import { requestDailyDigest } from './delivery/digest-delivery.ts';
+import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
+import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isValidDay } from './editions/digest-day.ts';
-import { findEditionById } from './editions/edition.repository.ts';
+import { findEditionByDate, findEditionById } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
 import { Resources, openDatabase, startService, type Role } from './main.ts';
 import { ImportFileError, importPapersFile } from './papers/import-file.ts';
+import { daysToPoll, ingestDay } from './papers/paper-jobs.ts';
+import { createHfDailyPapersClient } from './papers/sources/hf-daily-papers.ts';
 import { deliveryDeps } from './queue/handlers.ts';
 import { countSubscribersByStatus } from './subscribers/subscriber.repository.ts';
 
@@ -22,8 +25,13 @@ Service roles:
 Commands:
   migrate                  apply pending database migrations
   import FILE              import papers from a Daily Papers API JSON file
+  ingest [--date D] [--days N]
+                           poll Hugging Face Daily Papers for day D (default today, UTC) and the
+                           N-1 days before it (default 1), with a summary per day
   send --date YYYY-MM-DD   build and send the daily digest for that day, and wait until done
-  status [--date D]        subscriber counts, and the edition of day D with its delivery counts
+  status [--date D]        subscriber counts, and the edition of day D (or the latest ones) with
+                           delivery counts per state, start/finish times and send rate
+  resume --date D          continue sending a paused edition (after fixing what paused it)
   preview --date D [--out FILE]
                            render the digest of day D to HTML (stdout or FILE) without sending
 `;
@@ -46,11 +54,14 @@ async function withDatabase<T>(config: Config, fn: (db: Awaited<ReturnType<typeo
   }
 }
 
-function progressLine(counts: Record<string, number>, total: number): string {
-  const done = total - (counts.queued ?? 0) - (counts.sending ?? 0);
+function progressLine(report: EditionReport, elapsedMs: number): string {
+  const total = Math.max(report.planned, report.done + report.counts.queued + report.counts.sending);
   const width = 30;
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  sent ${counts.sent ?? 0}  skipped ${counts.skipped ?? 0}  failed ${counts.failed ?? 0}  bounced ${counts.bounced ?? 0}`;
+  const filled = total === 0 ? width : Math.round((report.done / total) * width);
+  const rate = elapsedMs > 0 ? report.done / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 && total > report.done ? ` eta ${Math.ceil((total - report.done) / rate)}s` : '';
+  const c = report.counts;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${report.done}/${total} ${rate.toFixed(0)}/s${eta}  sent ${c.sent} skipped ${c.skipped} failed ${c.failed} bounced ${c.bounced} unknown ${c.unknown}`;
 }
 
 async function runService(config: Config, role: Role): Promise<void> {
@@ -80,15 +91,18 @@ async function send(config: Config, day: string): Promise<number> {
       return 0;
     }
     console.log(`Edition ${edition.id} for ${day}: ${edition.paper_ids.length} papers, "${edition.subject}"`);
+    const started = Date.now();
+    let lastPrinted = 0;
     for (;;) {
-      const current = await findEditionById(service.db, edition.id);
-      const counts = await countDeliveriesByStatus(service.db, edition.id);
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(counts, total)}`);
-      if (current && (current.status === 'sent' || current.status === 'paused')) {
+      const report = (await findEditionReportById(service.db, edition.id))!;
+      const line = progressLine(report, Date.now() - started);
+      // A redrawn bar on a terminal; a line every few seconds in a log.
+      if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
+      else if (Date.now() - lastPrinted > 5_000) (console.log(line), (lastPrinted = Date.now()));
+      if (report.status === 'sent' || report.status === 'paused') {
         if (process.stdout.isTTY) process.stdout.write('\n');
-        console.log(`${progressLine(counts, total)}\nEdition ${edition.id} is ${current.status}.`);
-        return counts.failed > 0 ? 3 : 0;
+        console.log(formatEditionReport(report));
+        return report.status === 'paused' ? 4 : report.counts.failed + report.counts.unknown > 0 ? 3 : 0;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -97,26 +111,74 @@ async function send(config: Config, day: string): Promise<number> {
   }
 }
 
+async function ingest(config: Config, days: string[]): Promise<number> {
+  const hf = createHfDailyPapersClient({
+    baseUrl: config.hfApiUrl,
+    token: config.hfToken,
+    log: { info: () => {}, warn: (data, message) => console.error(`  warning: ${message} ${JSON.stringify(data)}`) },
+  });
+  return withDatabase(
+    config,
+    async (db) => {
+      const total = { fetched: 0, inserted: 0, updated: 0, invalid: 0 };
+      let failures = 0;
+      for (const [index, day] of days.entries()) {
+        process.stdout.write(`[${index + 1}/${days.length}] ${day} … `);
+        try {
+          const summary = await ingestDay({ db, hf }, day);
+          if (summary === 'already_running') {
+            console.log('skipped: another poll of this day is running');
+            continue;
+          }
+          console.log(`${summary.fetched} fetched, ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid} invalid`);
+          for (const item of summary.perDate.flatMap((d) => d.invalid)) console.log(`    item ${item.index} skipped: ${item.reason}`);
+          total.fetched += summary.fetched;
+          total.inserted += summary.inserted;
+          total.updated += summary.updated;
+          total.invalid += summary.invalid;
+        } catch (error) {
+          failures++;
+          console.log(`failed: ${(error as Error).message}`);
+        }
+      }
+      console.log(`Total: ${total.fetched} fetched, ${total.inserted} new, ${total.updated} updated, ${total.invalid} invalid, ${failures} failed days`);
+      return failures > 0 ? 1 : 0;
+    },
+    true,
+  );
+}
+
 async function status(config: Config, day: string | undefined): Promise<void> {
   await withDatabase(config, async (db) => {
     const subscribers = await countSubscribersByStatus(db);
     console.log('Subscribers:', Object.entries(subscribers).map(([k, v]) => `${k} ${v}`).join(', '));
-    const editions = await db
-      .selectFrom('editions')
-      .select(['id', 'digest_date', 'status', 'planned_count', 'created_at', 'finished_at'])
-      .$if(day !== undefined, (q) => q.where('digest_date', '=', day!))
-      .orderBy('digest_date', 'desc')
-      .limit(day ? 1 : 10)
-      .execute();
-    if (editions.length === 0) console.log(day ? `No edition for ${day}.` : 'No editions yet.');
-    for (const edition of editions) {
-      const counts = await countDeliveriesByStatus(db, edition.id);
-      console.log(
-        `Edition ${edition.id} ${edition.digest_date} ${edition.status}: planned ${edition.planned_count}; ` +
-          Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '),
-      );
-    }
+    const reports = await findEditionReports(db, { date: day, limit: day ? 1 : 5 });
+    if (reports.length === 0) console.log(day ? `No edition for ${day}.` : 'No editions yet.');
+    for (const report of reports) console.log(formatEditionReport(report));
   });
+}
+
+async function resume(config: Config, day: string): Promise<number> {
+  const resources = new Resources();
+  const log = createLogger('warn');
+  try {
+    const db = await openDatabase(config, resources, { migrate: false });
+    const { createRedis, Queues } = await import('./queue/queues.ts');
+    const redis = createRedis({ url: config.redisUrl, role: 'producer' });
+    resources.add('redis', () => redis.quit());
+    const queues = new Queues(redis, config.queuePrefix);
+    resources.add('queues', () => queues.close());
+    const edition = await findEditionByDate(db, 'daily', day);
+    const resumed = edition && (await resumeEditionSending(deliveryDeps({ config, db, queues, log }), edition.id));
+    if (!resumed) {
+      console.error(edition ? `Edition ${edition.id} is ${edition.status}, not paused.` : `No edition for ${day}.`);
+      return 1;
+    }
+    console.log(`Edition ${resumed.id} resumed; running workers continue it.`);
+    return 0;
+  } finally {
+    await resources.closeAll(log);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -127,7 +189,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { date: { type: 'string' }, out: { type: 'string' } },
+    options: { date: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' } },
     allowPositionals: true,
     strict: true,
   });
@@ -149,12 +211,20 @@ export async function main(argv: string[]): Promise<number> {
       console.log(`${summary.items} items: ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid.length} invalid`);
       return 0;
     }
+    case 'ingest': {
+      const days = values.days === undefined ? 1 : Number(values.days);
+      if (!Number.isInteger(days) || days < 1 || days > 31) throw new UsageError('--days must be a whole number from 1 to 31');
+      const last = values.date === undefined ? new Date().toISOString().slice(0, 10) : requireDay(values.date);
+      return ingest(config, daysToPoll(new Date(`${last}T12:00:00Z`), days));
+    }
     case 'send':
       return send(config, requireDay(values.date));
     case 'status':
       if (values.date !== undefined) requireDay(values.date);
       await status(config, values.date);
       return 0;
+    case 'resume':
+      return resume(config, requireDay(values.date));
     case 'preview': {
       const day = requireDay(values.date);
       const preview = await withDatabase(config, (db) =>

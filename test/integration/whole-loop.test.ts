@@ -83,7 +83,13 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
       .orderBy('comments', 'desc')
       .orderBy('arxiv_id')
       .execute();
-    expect(edition.paper_ids).toEqual(expectedOrder.map((p) => p.arxiv_id));
+    const dayIds = expectedOrder.map((p) => p.arxiv_id).slice(0, t.config.digestMaxPapers);
+    expect(edition.paper_ids.slice(0, dayIds.length)).toEqual(dayIds);
+    // Then "Trending this week": papers of the days before, none of them twice.
+    const trendingIds = edition.paper_ids.slice(dayIds.length);
+    expect(trendingIds.length).toBeGreaterThan(0);
+    expect(new Set(edition.paper_ids).size).toBe(edition.paper_ids.length);
+    expect(digest.parsed.text).toContain('== Trending this week ==');
     const html = digest.parsed.html as string;
     const positions = edition.paper_ids.map((id) => html.indexOf(`https://huggingface.co/papers/${id}`));
     expect(positions.every((p) => p >= 0)).toBe(true);
