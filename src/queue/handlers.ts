@@ -7,6 +7,7 @@ import { createSendRateLimiter } from '../delivery/send-rate.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
 import type { Logger } from '../logger.ts';
 import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
+import { prunePaperStats } from '../papers/paper.repository.ts';
 import { createArxivClient } from '../papers/sources/arxiv.ts';
 import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts';
 import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
@@ -67,7 +68,9 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
     'poll-papers': async (_data, job) => {
       const days = daysToPoll(new Date(job.timestamp), deps.config.ingestDays);
       for (const day of days) await enqueueIngestDay(deps.queues, day);
-      return { days };
+      // Growth looks back one day at most; two weeks of snapshots leave room for investigation.
+      const pruned = await prunePaperStats(deps.db, new Date(job.timestamp - PAPER_STATS_KEEP_DAYS * 86_400_000));
+      return { days, pruned };
     },
     'ingest-day': async ({ day }) => {
       const summary = await ingestDay({ db: deps.db, hf, log: deps.log }, day);
@@ -91,6 +94,7 @@ export async function enqueueIngestDay(queues: Queues, day: string): Promise<voi
 }
 
 export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
+const PAPER_STATS_KEEP_DAYS = 14;
 
 export async function upsertPaperPollSchedule(queues: Queues, config: Config): Promise<void> {
   if (!config.ingestSchedule) {
