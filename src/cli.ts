@@ -2,9 +2,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { countDeliveriesByStatus } from './delivery/delivery.repository.ts';
-import { requestDailyDigest } from './delivery/digest-delivery.ts';
+import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
+import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isValidDay } from './editions/digest-day.ts';
-import { findEditionById } from './editions/edition.repository.ts';
+import { findEditionByDate, findEditionById } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
 import { Resources, openDatabase, startService, type Role } from './main.ts';
@@ -28,7 +29,9 @@ Commands:
                            poll Hugging Face Daily Papers for day D (default today, UTC) and the
                            N-1 days before it (default 1), with a summary per day
   send --date YYYY-MM-DD   build and send the daily digest for that day, and wait until done
-  status [--date D]        subscriber counts, and the edition of day D with its delivery counts
+  status [--date D]        subscriber counts, and the edition of day D (or the latest ones) with
+                           delivery counts per state, start/finish times and send rate
+  resume --date D          continue sending a paused edition (after fixing what paused it)
   preview --date D [--out FILE]
                            render the digest of day D to HTML (stdout or FILE) without sending
 `;
@@ -51,11 +54,14 @@ async function withDatabase<T>(config: Config, fn: (db: Awaited<ReturnType<typeo
   }
 }
 
-function progressLine(counts: Record<string, number>, total: number): string {
-  const done = total - (counts.queued ?? 0) - (counts.sending ?? 0);
+function progressLine(report: EditionReport, elapsedMs: number): string {
+  const total = Math.max(report.planned, report.done + report.counts.queued + report.counts.sending);
   const width = 30;
-  const filled = total === 0 ? width : Math.round((done / total) * width);
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}  sent ${counts.sent ?? 0}  skipped ${counts.skipped ?? 0}  failed ${counts.failed ?? 0}  bounced ${counts.bounced ?? 0}`;
+  const filled = total === 0 ? width : Math.round((report.done / total) * width);
+  const rate = elapsedMs > 0 ? report.done / (elapsedMs / 1000) : 0;
+  const eta = rate > 0 && total > report.done ? ` eta ${Math.ceil((total - report.done) / rate)}s` : '';
+  const c = report.counts;
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${report.done}/${total} ${rate.toFixed(0)}/s${eta}  sent ${c.sent} skipped ${c.skipped} failed ${c.failed} bounced ${c.bounced} unknown ${c.unknown}`;
 }
 
 async function runService(config: Config, role: Role): Promise<void> {
@@ -85,15 +91,18 @@ async function send(config: Config, day: string): Promise<number> {
       return 0;
     }
     console.log(`Edition ${edition.id} for ${day}: ${edition.paper_ids.length} papers, "${edition.subject}"`);
+    const started = Date.now();
+    let lastPrinted = 0;
     for (;;) {
-      const current = await findEditionById(service.db, edition.id);
-      const counts = await countDeliveriesByStatus(service.db, edition.id);
-      const total = Object.values(counts).reduce((a, b) => a + b, 0);
-      if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(counts, total)}`);
-      if (current && (current.status === 'sent' || current.status === 'paused')) {
+      const report = (await findEditionReportById(service.db, edition.id))!;
+      const line = progressLine(report, Date.now() - started);
+      // A redrawn bar on a terminal; a line every few seconds in a log.
+      if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
+      else if (Date.now() - lastPrinted > 5_000) (console.log(line), (lastPrinted = Date.now()));
+      if (report.status === 'sent' || report.status === 'paused') {
         if (process.stdout.isTTY) process.stdout.write('\n');
-        console.log(`${progressLine(counts, total)}\nEdition ${edition.id} is ${current.status}.`);
-        return counts.failed > 0 ? 3 : 0;
+        console.log(formatEditionReport(report));
+        return report.status === 'paused' ? 4 : report.counts.failed + report.counts.unknown > 0 ? 3 : 0;
       }
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
@@ -143,22 +152,33 @@ async function status(config: Config, day: string | undefined): Promise<void> {
   await withDatabase(config, async (db) => {
     const subscribers = await countSubscribersByStatus(db);
     console.log('Subscribers:', Object.entries(subscribers).map(([k, v]) => `${k} ${v}`).join(', '));
-    const editions = await db
-      .selectFrom('editions')
-      .select(['id', 'digest_date', 'status', 'planned_count', 'created_at', 'finished_at'])
-      .$if(day !== undefined, (q) => q.where('digest_date', '=', day!))
-      .orderBy('digest_date', 'desc')
-      .limit(day ? 1 : 10)
-      .execute();
-    if (editions.length === 0) console.log(day ? `No edition for ${day}.` : 'No editions yet.');
-    for (const edition of editions) {
-      const counts = await countDeliveriesByStatus(db, edition.id);
-      console.log(
-        `Edition ${edition.id} ${edition.digest_date} ${edition.status}: planned ${edition.planned_count}; ` +
-          Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', '),
-      );
-    }
+    const reports = await findEditionReports(db, { date: day, limit: day ? 1 : 5 });
+    if (reports.length === 0) console.log(day ? `No edition for ${day}.` : 'No editions yet.');
+    for (const report of reports) console.log(formatEditionReport(report));
   });
+}
+
+async function resume(config: Config, day: string): Promise<number> {
+  const resources = new Resources();
+  const log = createLogger('warn');
+  try {
+    const db = await openDatabase(config, resources, { migrate: false });
+    const { createRedis, Queues } = await import('./queue/queues.ts');
+    const redis = createRedis({ url: config.redisUrl, role: 'producer' });
+    resources.add('redis', () => redis.quit());
+    const queues = new Queues(redis, config.queuePrefix);
+    resources.add('queues', () => queues.close());
+    const edition = await findEditionByDate(db, 'daily', day);
+    const resumed = edition && (await resumeEditionSending(deliveryDeps({ config, db, queues, log }), edition.id));
+    if (!resumed) {
+      console.error(edition ? `Edition ${edition.id} is ${edition.status}, not paused.` : `No edition for ${day}.`);
+      return 1;
+    }
+    console.log(`Edition ${resumed.id} resumed; running workers continue it.`);
+    return 0;
+  } finally {
+    await resources.closeAll(log);
+  }
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -203,6 +223,8 @@ export async function main(argv: string[]): Promise<number> {
       if (values.date !== undefined) requireDay(values.date);
       await status(config, values.date);
       return 0;
+    case 'resume':
+      return resume(config, requireDay(values.date));
     case 'preview': {
       const day = requireDay(values.date);
       const preview = await withDatabase(config, (db) =>

@@ -147,6 +147,16 @@ export async function requeueDelivery(db: Executor, id: number, failure: { smtpR
     .execute();
 }
 
+/** Gives a claimed row back untouched (it was never tried), e.g. because its edition paused. */
+export async function releaseDelivery(db: Executor, id: number): Promise<void> {
+  await db
+    .updateTable('deliveries')
+    .set({ status: 'queued', attempts: sql`greatest(attempts - 1, 0)`, updated_at: sql`now()` })
+    .where('id', '=', id)
+    .where('status', '=', 'sending')
+    .execute();
+}
+
 /**
  * Rows left `sending` by a worker that stopped beating: the SMTP server may have accepted the
  * message before the worker died, so they become `unknown` and are never re-sent automatically.

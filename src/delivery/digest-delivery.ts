@@ -27,6 +27,7 @@ import {
   recordDeliveryOutcomes,
   recordSentPapersForEdition,
   recordSoftBounce,
+  releaseDelivery,
   requeueDelivery,
   type ClaimedDelivery,
   type DeliveryOutcome,
@@ -157,6 +158,8 @@ interface EditionForSending {
 }
 
 const editionsForSending = new Map<number, EditionForSending>();
+/** Editions this process paused: rows already claimed for them go back unsent. */
+const pausedHere = new Set<number>();
 
 async function loadEditionForSending(deps: DeliveryDeps, editionId: number): Promise<EditionForSending | undefined> {
   let loaded = editionsForSending.get(editionId);
@@ -203,6 +206,10 @@ export async function sendBatch(
   const recording: Promise<unknown>[] = [];
 
   const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
+    if (pausedHere.has(batch.editionId)) {
+      await releaseDelivery(deps.db, row.id);
+      return;
+    }
     if (row.subscriberStatus !== 'active') {
       outcomes.push({ id: row.id, status: 'skipped', reason: `subscriber ${row.subscriberStatus}` });
       counts.skipped++;
@@ -272,6 +279,7 @@ async function handleFailure(deps: SenderDeps, editionId: number, row: ClaimedDe
       const total = await countPolicyFailure(deps.db, editionId);
       if (total >= deps.delivery.policyPauseThreshold) {
         const reason = `paused after ${total} policy rejections (5.7.x: sender authentication or reputation); last reply: ${failure.response}`;
+        pausedHere.add(editionId);
         if (await pauseEdition(deps.db, editionId, reason)) deps.log.error({ editionId, reason }, 'edition paused');
       }
       deps.log.warn(log, 'policy rejection');
@@ -345,6 +353,7 @@ export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown
 export async function resumeEditionSending(deps: DeliveryDeps, editionId: number): Promise<Edition | undefined> {
   const edition = await resumeEdition(deps.db, editionId);
   if (!edition) return undefined;
+  pausedHere.delete(editionId);
   const generation = await nextEnqueueGeneration(deps.db, editionId);
   if (edition.status === 'planning') await deps.queues.add('plan-edition', { editionId }, { jobId: jobIds.planEdition(editionId, generation) });
   else await enqueueQueuedBatches(deps, edition, generation);

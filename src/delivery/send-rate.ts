@@ -44,7 +44,8 @@ export function createSendRateLimiter(redis: Redis, options: { key: string; perS
   // A tenth of a second of sending at most, so the pace stays even instead of bursting.
   const burst = Math.max(1, Math.ceil(options.perSecond / 10));
   return {
-    maxChunk: burst,
+    // Also bounds what a pause or a crash can leave in flight.
+    maxChunk: Math.min(burst, 50),
     async take(want) {
       for (;;) {
         const [granted, waitMs] = await r.paperboyTakeTokens(options.key, options.perSecond, burst, Math.max(1, Math.min(want, burst)));

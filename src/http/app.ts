@@ -10,6 +10,7 @@ import { DomainError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
 import { renderMessagePage } from './pages.ts';
+import { adminRoutes } from './routes/admin.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
 
@@ -97,6 +98,8 @@ export async function buildApp(deps: AppDeps) {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(subscriptionRoutes);
+  // Delivery status for operators; without ADMIN_TOKEN these routes do not exist at all.
+  if (deps.config.adminToken) await app.register(adminRoutes, { prefix: '/admin' });
   if (!deps.config.smtpUrl) await app.register(devMailRoutes);
   return app;
 }

@@ -1,0 +1,132 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordSoftBounce } from '../../src/delivery/delivery.repository.ts';
+import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
+import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
+import { deliveryDeps } from '../../src/queue/handlers.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const ADMIN_TOKEN = 'admin-token-for-delivery-tests-0123456789';
+
+/** Answers `reply` to the first `times` attempts of an address, then accepts. */
+function failing(times: number, code: number, message: string) {
+  let seen = 0;
+  return () => (seen++ < times ? { code, message } : undefined);
+}
+
+describe('delivery faults against a scripted SMTP server', () => {
+  let t: TestService;
+  beforeAll(async () => {
+    t = await startTestService({
+      ADMIN_TOKEN,
+      SEND_RATE: '2000',
+      SEND_RETRY_DELAY_MS: '100',
+      SEND_MAX_ATTEMPTS: '4',
+      RECONCILE_INTERVAL_SECONDS: '0.5',
+      POLICY_PAUSE_THRESHOLD: '3',
+    });
+    await importPapersFile(t.service.db, sampleDataFile);
+  });
+  afterAll(async () => t?.stop());
+
+  const send = async (day: string, done: (status: string) => boolean = (s) => s === 'sent') => {
+    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), day);
+    await waitFor(async () => done((await findEditionById(t.service.db, edition.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 20_000 });
+    return edition;
+  };
+  const rows = (editionId: number) =>
+    t.service.db
+      .selectFrom('deliveries')
+      .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+      .select(['subscribers.email', 'subscribers.status as subscriberStatus', 'deliveries.status', 'deliveries.attempts', 'deliveries.enhanced_code', 'deliveries.smtp_response', 'deliveries.reason', 'deliveries.message_id'])
+      .where('edition_id', '=', editionId)
+      .execute();
+
+  it('retries 4xx and dropped connections, suppresses only 5.1.x, never retries 5xx, sends each message once', async () => {
+    const scripts: Record<string, () => { code: number; message: string } | undefined> = {
+      'throttled@example.org': failing(2, 421, '4.7.0 Try again later'),
+      'busy@example.org': failing(2, 451, '4.3.0 Temporary local problem'),
+      'full@example.org': failing(2, 452, '4.2.2 Mailbox full'),
+      'unknown@example.org': () => ({ code: 550, message: '5.1.1 The email account that you tried to reach does not exist' }),
+      'policy@example.org': () => ({ code: 550, message: '5.7.26 Unauthenticated email is not accepted' }),
+    };
+    let drops = 0;
+    t.sink.onRcpt = (address) => scripts[address]?.();
+    t.sink.onData = (to) => (to.includes('dropped@example.org') && drops++ === 0 ? 'drop' : undefined);
+    const fine = Array.from({ length: 40 }, (_, i) => `reader${i}@example.org`);
+    await t.service.db
+      .insertInto('subscribers')
+      .values([...Object.keys(scripts), 'dropped@example.org', ...fine].map((email) => ({ email, status: 'active' as const })))
+      .execute();
+
+    const edition = await send('2025-12-26');
+    const byEmail = new Map((await rows(edition.id)).map((r) => [r.email, r]));
+    for (const email of ['throttled@example.org', 'busy@example.org', 'full@example.org']) {
+      expect(byEmail.get(email)).toMatchObject({ status: 'sent', attempts: 3, subscriberStatus: 'active' });
+      expect(t.sink.rcptAttempts.get(email)).toBe(3);
+      expect(t.sink.acceptedTo.get(email)).toBe(1);
+    }
+    expect(byEmail.get('unknown@example.org')).toMatchObject({ status: 'bounced', attempts: 1, subscriberStatus: 'bounced', enhanced_code: '5.1.1' });
+    expect(t.sink.rcptAttempts.get('unknown@example.org')).toBe(1);
+    expect(byEmail.get('policy@example.org')).toMatchObject({ status: 'failed', attempts: 1, subscriberStatus: 'active', enhanced_code: '5.7.26' });
+    expect(byEmail.get('policy@example.org')!.smtp_response).toContain('5.7.26');
+    expect(t.sink.acceptedTo.get('policy@example.org')).toBeUndefined();
+    expect(byEmail.get('dropped@example.org')).toMatchObject({ status: 'sent', attempts: 2 });
+    expect(t.sink.acceptedTo.get('dropped@example.org')).toBe(1);
+    for (const email of fine) expect(byEmail.get(email)).toMatchObject({ status: 'sent', attempts: 1 });
+    expect(t.sink.accepted).toBe(fine.length + 4);
+    expect([...t.sink.messageIds.values()].every((n) => n === 1)).toBe(true);
+    expect(byEmail.get('reader0@example.org')!.message_id).toMatch(/^<digest\.e\d+\.s\d+@papers\.example\.test>$/);
+
+    // The admin endpoint reports the ledger; without the bearer token it is a 401.
+    const url = `${t.baseUrl}/admin/editions?date=2025-12-26`;
+    expect((await fetch(url)).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: 'Bearer wrong-token-wrong-token-wrong' } })).status).toBe(401);
+    const ok = await fetch(url, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(ok.status).toBe(200);
+    const { editions } = (await ok.json()) as { editions: { id: number; status: string; counts: Record<string, number>; finishedAt: string | null }[] };
+    expect(editions).toHaveLength(1);
+    expect(editions[0]).toMatchObject({ id: edition.id, status: 'sent', counts: { sent: fine.length + 4, bounced: 1, failed: 1, queued: 0, sending: 0, unknown: 0 } });
+    expect(editions[0]!.finishedAt).toBeTruthy();
+  });
+
+  it('pauses the edition after repeated 5.7.x rejections, with the reason, and suppresses nobody', async () => {
+    t.sink.onData = undefined;
+    t.sink.onRcpt = () => ({ code: 550, message: '5.7.26 This message does not pass authentication checks' });
+    await t.service.db
+      .insertInto('subscribers')
+      .values(Array.from({ length: 300 }, (_, i) => ({ email: `more${i}@example.org`, status: 'active' as const })))
+      .execute();
+    const edition = await send('2025-12-25', (s) => s === 'paused');
+    const stored = (await findEditionById(t.service.db, edition.id))!;
+    expect(stored.pause_reason).toMatch(/policy rejections \(5\.7\.x/);
+    expect(stored.pause_reason).toContain('5.7.26');
+    const ledger = await rows(edition.id);
+    expect(ledger.filter((r) => r.status === 'failed').length).toBeGreaterThanOrEqual(3);
+    expect(ledger.some((r) => r.status === 'queued')).toBe(true);
+    const suppressed = await t.service.db.selectFrom('subscribers').select('email').where('status', '=', 'bounced').execute();
+    expect(suppressed.map((s) => s.email)).toEqual(['unknown@example.org']);
+    // The pause holds: the reconcile job does not restart a paused edition.
+    const sentBefore = t.sink.accepted;
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // two reconcile periods: nothing may move
+    expect((await findEditionById(t.service.db, edition.id))!.status).toBe('paused');
+    expect(t.sink.accepted).toBe(sentBefore);
+  });
+
+  it('counts soft bounces once per edition and suppresses only after several over days', async () => {
+    const db = t.service.db;
+    const { id } = await db.insertInto('subscribers').values({ email: 'soft@example.org', status: 'active' }).returning('id').executeTakeFirstOrThrow();
+    const bounce = (editionId: number) => recordSoftBounce(db, { subscriberId: id, editionId, response: '452 4.2.2 Mailbox full', limit: 3, minDays: 7 });
+    const editions = await db.selectFrom('editions').select('id').orderBy('id').execute();
+    expect(await bounce(editions[0]!.id)).toEqual({ consecutive: 1, suppress: false });
+    expect(await bounce(editions[0]!.id)).toEqual({ consecutive: 1, suppress: false });
+    expect(await bounce(editions[1]!.id)).toEqual({ consecutive: 2, suppress: false });
+    // A third bad edition on the same days is not enough: the run must span days.
+    const third = (await db.insertInto('editions').values({ digest_date: '2025-12-20', status: 'sent', subject: 's' }).returning('id').executeTakeFirstOrThrow()).id;
+    expect(await bounce(third)).toEqual({ consecutive: 3, suppress: false });
+    await db.updateTable('soft_bounces').set({ first_at: new Date(Date.now() - 8 * 86_400_000) }).where('subscriber_id', '=', id).execute();
+    const fourth = (await db.insertInto('editions').values({ digest_date: '2025-12-19', status: 'sent', subject: 's' }).returning('id').executeTakeFirstOrThrow()).id;
+    expect(await bounce(fourth)).toEqual({ consecutive: 4, suppress: true });
+  });
+});
