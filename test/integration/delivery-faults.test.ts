@@ -123,10 +123,10 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(await bounce(editions[0]!.id)).toEqual({ consecutive: 1, suppress: false });
     expect(await bounce(editions[1]!.id)).toEqual({ consecutive: 2, suppress: false });
     // A third bad edition on the same days is not enough: the run must span days.
-    const third = (await db.insertInto('editions').values({ digest_date: '2025-12-20', status: 'sent', subject: 's' }).returning('id').executeTakeFirstOrThrow()).id;
+    const third = (await db.insertInto('editions').values({ digest_date: '2025-12-20', status: 'sent', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
     expect(await bounce(third)).toEqual({ consecutive: 3, suppress: false });
     await db.updateTable('soft_bounces').set({ first_at: new Date(Date.now() - 8 * 86_400_000) }).where('subscriber_id', '=', id).execute();
-    const fourth = (await db.insertInto('editions').values({ digest_date: '2025-12-19', status: 'sent', subject: 's' }).returning('id').executeTakeFirstOrThrow()).id;
+    const fourth = (await db.insertInto('editions').values({ digest_date: '2025-12-19', status: 'sent', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
     expect(await bounce(fourth)).toEqual({ consecutive: 4, suppress: true });
   });
 });
