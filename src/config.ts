@@ -5,6 +5,38 @@ const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().min(1).optional());
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
 
+export interface RateLimit {
+  readonly max: number;
+  readonly windowMs: number;
+}
+
+const windowUnits: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses "5/1m,30/1d" into limits; undefined when any part is malformed. */
+export function parseRateList(value: string): RateLimit[] | undefined {
+  const limits: RateLimit[] = [];
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^(\d{1,9})\/(\d{0,6})([smhd])$/.exec(part);
+    if (!match) return undefined;
+    const max = Number(match[1]);
+    const windowMs = Number(match[2] || '1') * windowUnits[match[3]!]!;
+    if (max < 1 || windowMs < 1000) return undefined;
+    limits.push({ max, windowMs });
+  }
+  return limits.length > 0 ? limits : undefined;
+}
+
+const rateList = z.string().refine((v) => parseRateList(v) !== undefined, 'a list of MAX/WINDOW such as "5/1m,30/1d"');
+
+/** Fastify's trustProxy: a boolean, a hop count, or a comma-separated list of proxy addresses. */
+export function parseTrustProxy(value: string): boolean | number | string {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false' || v === '0') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return Number(v);
+  return value.trim();
+}
+
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -18,6 +50,8 @@ const envSchema = z.object({
   MAIL_FROM: z.string().min(3).default('Paperboy <digest@localhost>'),
   LIST_ID: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a dot-atom such as papers.example.com').optional(),
   SECRET: optionalString,
+  // The secret before the last rotation: links signed with it still verify during the grace period.
+  SECRET_PREVIOUS: optionalString,
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
@@ -41,6 +75,19 @@ const envSchema = z.object({
   INGEST_INTERVAL_HOURS: z.coerce.number().min(0.25).max(24).default(3),
   INGEST_DAYS: z.coerce.number().int().min(1).max(31).default(8),
   LOAD_SAMPLE_DATA: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
+  // Behind a load balancer: how far to trust X-Forwarded-For (true, a hop count, or proxy addresses).
+  TRUST_PROXY: z.string().default('false'),
+  // Rate limits, each a list of "MAX/WINDOW" such as "5/1m,30/1d" (windows: s, m, h, d).
+  RATE_LIMIT_NAMESPACE: z.string().regex(/^[A-Za-z0-9:_{}-]+$/).default('paperboy-rl'),
+  RATE_LIMIT_SUBSCRIBE_IP: rateList.default('5/1m,30/1d'),
+  RATE_LIMIT_SUBSCRIBE_ADDRESS: rateList.default('5/1h,10/1d'),
+  RATE_LIMIT_TOKEN_IP: rateList.default('60/1m'),
+  RATE_LIMIT_ONE_CLICK_TOKEN: rateList.default('10/1m'),
+  RATE_LIMIT_ONE_CLICK_IP: rateList.default('3000/1m'),
+  RATE_LIMIT_ADMIN_IP: rateList.default('60/1m'),
+  // Time trap for the HTML form: faster than this is a bot; 0 turns the trap off.
+  FORM_MIN_FILL_SECONDS: z.coerce.number().min(0).max(600).default(2),
+  FORM_MAX_AGE_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -70,6 +117,8 @@ export interface Config {
   readonly mailFrom: { name: string; address: string };
   readonly listId: string;
   readonly secret: string;
+  /** Still accepted when verifying links, never used to sign. */
+  readonly secretPrevious: string | undefined;
   readonly adminToken: string | undefined;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
@@ -101,6 +150,17 @@ export interface Config {
   readonly ingestDays: number;
   readonly loadSampleData: boolean;
   readonly logLevel: string;
+  readonly trustProxy: boolean | number | string;
+  readonly rateLimits: {
+    readonly namespace: string;
+    readonly subscribeIp: readonly RateLimit[];
+    readonly subscribeAddress: readonly RateLimit[];
+    readonly tokenIp: readonly RateLimit[];
+    readonly oneClickToken: readonly RateLimit[];
+    readonly oneClickIp: readonly RateLimit[];
+    readonly adminIp: readonly RateLimit[];
+  };
+  readonly form: { readonly minFillMs: number; readonly maxAgeMs: number };
 }
 
 export class ConfigError extends Error {
@@ -138,6 +198,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!mailFrom) problems.push('MAIL_FROM: expected "Name <address@domain>" or a bare address');
   if (e.NODE_ENV === 'production' && !e.SECRET) problems.push('SECRET: required when NODE_ENV=production');
   if (e.SECRET && e.SECRET.length < 32) problems.push('SECRET: at least 32 characters');
+  if (e.SECRET_PREVIOUS && e.SECRET_PREVIOUS.length < 32) problems.push('SECRET_PREVIOUS: at least 32 characters');
   if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -157,6 +218,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // A random secret per start keeps development simple; links then die with the process,
     // which is why production refuses to start without SECRET.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),
+    secretPrevious: e.SECRET_PREVIOUS,
     adminToken: e.ADMIN_TOKEN,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
@@ -184,5 +246,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Demo papers help a first run; a production list starts from live ingestion instead.
     loadSampleData: e.LOAD_SAMPLE_DATA ? e.LOAD_SAMPLE_DATA === 'true' : e.NODE_ENV !== 'production',
     logLevel: e.LOG_LEVEL,
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    rateLimits: Object.freeze({
+      namespace: e.RATE_LIMIT_NAMESPACE,
+      subscribeIp: parseRateList(e.RATE_LIMIT_SUBSCRIBE_IP)!,
+      subscribeAddress: parseRateList(e.RATE_LIMIT_SUBSCRIBE_ADDRESS)!,
+      tokenIp: parseRateList(e.RATE_LIMIT_TOKEN_IP)!,
+      oneClickToken: parseRateList(e.RATE_LIMIT_ONE_CLICK_TOKEN)!,
+      oneClickIp: parseRateList(e.RATE_LIMIT_ONE_CLICK_IP)!,
+      adminIp: parseRateList(e.RATE_LIMIT_ADMIN_IP)!,
+    }),
+    form: Object.freeze({ minFillMs: e.FORM_MIN_FILL_SECONDS * 1000, maxAgeMs: e.FORM_MAX_AGE_HOURS * 3_600_000 }),
   });
 }

@@ -6,6 +6,8 @@ export type DomainErrorCode =
   | 'expired_token'
   | 'not_found'
   | 'unauthorized'
+  | 'forbidden'
+  | 'rate_limited'
   | 'invalid_date';
 
 const statusByCode: Record<DomainErrorCode, number> = {
@@ -15,6 +17,8 @@ const statusByCode: Record<DomainErrorCode, number> = {
   expired_token: 410,
   not_found: 404,
   unauthorized: 401,
+  forbidden: 403,
+  rate_limited: 429,
   invalid_date: 400,
 };
 

@@ -2,7 +2,8 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string, name = 'paperboy'): Logger {
+/** `destination` lets tests read what would be logged (default: stdout). */
+export function createLogger(level: string, name = 'paperboy', destination?: pino.DestinationStream): Logger {
   return pino({
     name,
     level,
@@ -11,10 +12,10 @@ export function createLogger(level: string, name = 'paperboy'): Logger {
     serializers: {
       req: (req: { method?: string; url?: string; ip?: string }) => ({ method: req.method, url: redactUrl(req.url ?? ''), ip: req.ip }),
     },
-  });
+  }, destination);
 }
 
 /** Link tokens are credentials: keep the route in logs, not the token. */
 export function redactUrl(url: string): string {
-  return url.replace(/^\/(u|confirm)\/[^/?#]+/, '/$1/[token]');
+  return url.replace(/^\/(u|p|confirm)\/[^/?#]+/, '/$1/[token]');
 }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import formbody from '@fastify/formbody';
 import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -9,8 +10,10 @@ import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
+import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
-import { adminRoutes } from './routes/admin.routes.ts';
+import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
+import { adminSubscriberRoutes } from './routes/admin-subscribers.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
 
@@ -32,6 +35,9 @@ const publicFolder = path.join(import.meta.dirname, '../../public');
 const wantsHtml = (accept: string | undefined, contentType: string | undefined) =>
   !(contentType ?? '').startsWith('application/json') && (accept ?? '').includes('text/html');
 
+/** A hop count trusts that many proxies in front of us (the nearest first). */
+const trustProxyOption = (value: Config['trustProxy']) => (typeof value === 'number' ? (_address: string, hop: number) => hop < value : value);
+
 /** Builds the HTTP app; the server and the tests build the very same one. */
 export async function buildApp(deps: AppDeps) {
   const app = Fastify({
@@ -40,7 +46,8 @@ export async function buildApp(deps: AppDeps) {
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     keepAliveTimeout: 10_000,
-    trustProxy: false,
+    // Only behind a proxy that sets X-Forwarded-For; otherwise clients could pick their own IP.
+    trustProxy: trustProxyOption(deps.config.trustProxy),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -58,8 +65,13 @@ export async function buildApp(deps: AppDeps) {
         'frame-ancestors': ["'self'"],
       },
     },
+    // Not no-referrer: with it browsers send `Origin: null` on our own form posts, which would
+    // blind the CSRF check (same-origin.ts). same-origin still gives other sites no referrer, so
+    // the tokens in our URLs never leave this origin.
+    referrerPolicy: { policy: 'same-origin' },
   });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await app.register(rateLimit, rateLimitOptions(deps.queues.connection, deps.config.rateLimits.namespace));
   await app.register(fastifyStatic, { root: publicFolder, prefix: '/assets/', index: false, wildcard: false });
 
   app.setErrorHandler(async (error: FastifyError, req, reply) => {
@@ -98,8 +110,15 @@ export async function buildApp(deps: AppDeps) {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(subscriptionRoutes);
-  // Delivery status for operators; without ADMIN_TOKEN these routes do not exist at all.
-  if (deps.config.adminToken) await app.register(adminRoutes, { prefix: '/admin' });
+  // Default deny: every route in this scope passes the rate limit and the bearer check first.
+  await app.register(
+    async (admin) => {
+      admin.addHook('onRequest', limiter(admin, 'admin-ip', deps.config.rateLimits.adminIp, clientIpKey));
+      admin.addHook('onRequest', requireAdmin);
+      await admin.register(adminSubscriberRoutes);
+    },
+    { prefix: '/admin' },
+  );
   if (!deps.config.smtpUrl) await app.register(devMailRoutes);
   return app;
 }

@@ -5,6 +5,7 @@ export interface MessagePage {
   heading: string;
   paragraphs: readonly string[];
   form?: { action: string; label: string; secondary?: boolean };
+  links?: readonly { href: string; label: string }[];
   homeLink?: boolean;
 }
 
@@ -15,5 +16,5 @@ export async function renderPage(template: string, title: string, data: object):
 }
 
 export function renderMessagePage(page: MessagePage): Promise<string> {
-  return renderPage('message', page.title, { homeLink: false, form: null, ...page });
+  return renderPage('message', page.title, { homeLink: false, form: null, links: [], ...page });
 }

@@ -11,14 +11,17 @@ export async function findSubscriberById(db: Executor, id: number): Promise<Subs
 }
 
 /**
- * Inserts a pending subscriber, or returns the existing row locked for update, so concurrent
- * sign-ups for one address serialise instead of racing.
+ * Records a sign-up in one statement, whatever the address's state, so the request path (and its
+ * timing) is the same for new, pending, active, unsubscribed and bounced addresses. A new address
+ * becomes pending; a pending or unsubscribed one gets the new details (and a new confirmation);
+ * an active, bounced or complained one is left as it is.
  */
-export async function insertOrLockSubscriber(
-  trx: Executor,
+export async function upsertSignup(
+  db: Executor,
   values: { email: string; topics: string[]; timeZone: string; consent: ConsentRecord },
-): Promise<{ subscriber: Subscriber; created: boolean }> {
-  const inserted = await trx
+): Promise<number> {
+  const renewable = sql`subscribers.status in ('pending', 'unsubscribed')`;
+  const row = await db
     .insertInto('subscribers')
     .values({
       email: values.email,
@@ -27,24 +30,34 @@ export async function insertOrLockSubscriber(
       time_zone: values.timeZone,
       consent: JSON.stringify(values.consent),
     })
-    .onConflict((oc) => oc.column('email').doNothing())
-    .returningAll()
-    .executeTakeFirst();
-  if (inserted) return { subscriber: inserted, created: true };
-  const existing = await trx.selectFrom('subscribers').selectAll().where('email', '=', values.email).forUpdate().executeTakeFirstOrThrow();
-  return { subscriber: existing, created: false };
+    .onConflict((oc) =>
+      oc.column('email').doUpdateSet({
+        topics: sql`case when ${renewable} then excluded.topics else subscribers.topics end`,
+        time_zone: sql`case when ${renewable} then excluded.time_zone else subscribers.time_zone end`,
+        consent: sql`case when ${renewable} then excluded.consent else subscribers.consent end`,
+        updated_at: sql`case when ${renewable} then now() else subscribers.updated_at end`,
+      }),
+    )
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
 }
 
-export async function updateSignupDetails(
-  trx: Executor,
-  id: number,
-  values: { topics: string[]; timeZone: string; consent: ConsentRecord },
-): Promise<void> {
-  await trx
+/** Erasure: the row goes, and with it (cascade) tokens, ledger rows and sent papers. */
+export async function deleteSubscriber(db: Executor, id: number): Promise<boolean> {
+  const result = await db.deleteFrom('subscribers').where('id', '=', id).executeTakeFirst();
+  return result.numDeletedRows > 0n;
+}
+
+/** Revokes every link issued so far (unsubscribe and preferences tokens carry the version). */
+export async function bumpTokenVersion(db: Executor, id: number): Promise<number | undefined> {
+  const row = await db
     .updateTable('subscribers')
-    .set({ topics: values.topics, time_zone: values.timeZone, consent: JSON.stringify(values.consent), updated_at: sql`now()` })
+    .set({ token_version: sql`token_version + 1`, updated_at: sql`now()` })
     .where('id', '=', id)
-    .execute();
+    .returning('token_version')
+    .executeTakeFirst();
+  return row?.token_version;
 }
 
 export async function activateSubscriber(

@@ -40,3 +40,12 @@ export interface ConfirmationTokensTable {
 }
 
 export type Subscriber = Selectable<SubscribersTable>;
+
+export type SuppressionReason = 'erased';
+
+/** An erased address, as sha256 only (see suppression.repository.ts). */
+export interface SuppressionsTable {
+  address_hash: Buffer;
+  reason: SuppressionReason;
+  created_at: Generated<Date>;
+}

@@ -11,15 +11,26 @@ import {
 } from './confirmation-token.repository.ts';
 import { CONFIRMATION_VALID_HOURS, renderConfirmationEmail } from './confirmation-email.ts';
 import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
+import { collectPersonalData, type PersonalDataExport } from './personal-data.ts';
 import {
   activateSubscriber,
+  deleteSubscriber,
   findSubscriberById,
-  insertOrLockSubscriber,
   markResubscribed,
   markUnsubscribed,
-  updateSignupDetails,
+  upsertSignup,
 } from './subscriber.repository.ts';
-import { CONFIRMATION_TOKEN_SHAPE, generateConfirmationToken, hashToken, verifySubscriberToken } from './tokens.ts';
+import type { Subscriber } from './subscriber.table.ts';
+import { addSuppression, removeSuppression, suppressionHash } from './suppression.repository.ts';
+import {
+  CONFIRMATION_TOKEN_SHAPE,
+  createSubscriberToken,
+  generateConfirmationToken,
+  hashToken,
+  verifySubscriberToken,
+  type TokenPurpose,
+  type VerificationSecrets,
+} from './tokens.ts';
 
 export interface SubscribeInput {
   email: string;
@@ -52,24 +63,16 @@ export async function subscribe(deps: { db: Database; queues: Queues }, input: S
   const timeZone = input.timeZone && isKnownTimeZone(input.timeZone) ? input.timeZone : 'UTC';
   const consent = { subscribedAt: new Date().toISOString(), ip: input.ip, userAgent: input.userAgent, form: input.form };
 
-  const subscriberToConfirm = await deps.db.transaction().execute(async (trx) => {
-    const { subscriber, created } = await insertOrLockSubscriber(trx, { email: parsed.address, topics: input.topics, timeZone, consent });
-    if (created) return subscriber.id;
-    if (subscriber.status === 'pending' || subscriber.status === 'unsubscribed') {
-      await updateSignupDetails(trx, subscriber.id, { topics: input.topics, timeZone, consent });
-      return subscriber.id;
-    }
-    // active: nothing to do; bounced or complained: suppressed, never mailed from a web form.
-    return undefined;
-  });
-  if (subscriberToConfirm !== undefined) {
-    await deps.queues.add(
-      'confirmation-email',
-      { subscriberId: subscriberToConfirm },
-      // Collapses bursts of requests for one address into one job until it has run.
-      { deduplication: { id: jobIds.confirmationEmail(subscriberToConfirm), ttl: 60_000 } },
-    );
-  }
+  // The same statement and the same job whatever the address's state: the answer and its timing
+  // reveal nothing. The worker decides whether a confirmation is due (not for active, bounced or
+  // complained addresses; at most one per address per resend window).
+  const subscriberId = await upsertSignup(deps.db, { email: parsed.address, topics: input.topics, timeZone, consent });
+  await deps.queues.add(
+    'confirmation-email',
+    { subscriberId },
+    // Collapses bursts of requests for one address into one job until it has run.
+    { deduplication: { id: jobIds.confirmationEmail(subscriberId), ttl: 60_000 } },
+  );
 }
 
 export interface ConfirmationMailDeps {
@@ -143,14 +146,16 @@ export async function confirmSubscription(
     await markConfirmationTokenUsed(trx, row.id);
     if (subscriber.status === 'pending' || subscriber.status === 'unsubscribed') {
       await activateSubscriber(trx, subscriber.id, request);
+      // A proven new opt-in lifts an earlier erasure's suppression.
+      await removeSuppression(trx, suppressionHash(subscriber.email));
       return 'confirmed';
     }
     return 'already_confirmed';
   });
 }
 
-async function subscriberFromLinkToken(db: Database, secret: string, token: string) {
-  const verified = verifySubscriberToken(secret, 'unsubscribe', token);
+async function subscriberFromLinkToken(db: Database, secrets: VerificationSecrets, purpose: TokenPurpose, token: string) {
+  const verified = verifySubscriberToken(secrets, purpose, token);
   if (!verified) return undefined;
   const subscriber = await findSubscriberById(db, verified.subscriberId);
   // Bumping token_version revokes every link issued before.
@@ -158,26 +163,79 @@ async function subscriberFromLinkToken(db: Database, secret: string, token: stri
   return subscriber;
 }
 
-export type LinkState = { subscribed: boolean; email: string } | undefined;
+/** Signing uses the first secret only; the rest are accepted while links signed with them live. */
+const signingSecret = (secrets: VerificationSecrets) => (typeof secrets === 'string' ? secrets : secrets[0]!);
+
+export type LinkState = { subscribed: boolean; email: string; preferencesToken: string } | undefined;
 
 /** For the unsubscribe page: whether the link is valid and the current state, changing nothing. */
-export async function inspectUnsubscribeToken(db: Database, secret: string, token: string): Promise<LinkState> {
-  const subscriber = await subscriberFromLinkToken(db, secret, token);
+export async function inspectUnsubscribeToken(db: Database, secrets: VerificationSecrets, token: string): Promise<LinkState> {
+  const subscriber = await subscriberFromLinkToken(db, secrets, 'unsubscribe', token);
   if (!subscriber) return undefined;
-  return { subscribed: subscriber.status === 'active' || subscriber.status === 'pending', email: subscriber.email };
+  return {
+    subscribed: subscriber.status === 'active' || subscriber.status === 'pending',
+    email: subscriber.email,
+    // The page links on to the preferences page with a token of that purpose.
+    preferencesToken: createSubscriberToken(signingSecret(secrets), 'preferences', subscriber.id, subscriber.token_version),
+  };
 }
 
 /** Unsubscribes at once. Idempotent; a forged or altered token changes nothing. */
-export async function unsubscribe(db: Database, secret: string, token: string, source: 'one-click' | 'page'): Promise<'unsubscribed' | 'already_unsubscribed'> {
-  const subscriber = await subscriberFromLinkToken(db, secret, token);
+export async function unsubscribe(db: Database, secrets: VerificationSecrets, token: string, source: 'one-click' | 'page'): Promise<'unsubscribed' | 'already_unsubscribed'> {
+  const subscriber = await subscriberFromLinkToken(db, secrets, 'unsubscribe', token);
   if (!subscriber) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
   return (await markUnsubscribed(db, subscriber.id, source)) ? 'unsubscribed' : 'already_unsubscribed';
 }
 
 /** Undoes an unsubscribe made by mistake, through the same link. */
-export async function resubscribe(db: Database, secret: string, token: string): Promise<'resubscribed' | 'not_possible'> {
-  const subscriber = await subscriberFromLinkToken(db, secret, token);
+export async function resubscribe(db: Database, secrets: VerificationSecrets, token: string): Promise<'resubscribed' | 'not_possible'> {
+  const subscriber = await subscriberFromLinkToken(db, secrets, 'unsubscribe', token);
   if (!subscriber) throw new DomainError('invalid_token', 'This link is not valid.');
   if (subscriber.status === 'active') return 'resubscribed';
   return (await markResubscribed(db, subscriber.id)) ? 'resubscribed' : 'not_possible';
+}
+
+async function subscriberForPreferences(db: Database, secrets: VerificationSecrets, token: string): Promise<Subscriber> {
+  const subscriber = await subscriberFromLinkToken(db, secrets, 'preferences', token);
+  if (!subscriber) throw new DomainError('invalid_token', 'This preferences link is not valid.');
+  return subscriber;
+}
+
+export interface PreferencesView {
+  email: string;
+  status: Subscriber['status'];
+  topics: string[];
+  timeZone: string;
+  unsubscribeToken: string;
+}
+
+/** What the preferences page shows; changes nothing. */
+export async function inspectPreferences(db: Database, secrets: VerificationSecrets, token: string): Promise<PreferencesView> {
+  const subscriber = await subscriberForPreferences(db, secrets, token);
+  return {
+    email: subscriber.email,
+    status: subscriber.status,
+    topics: subscriber.topics,
+    timeZone: subscriber.time_zone,
+    unsubscribeToken: createSubscriberToken(signingSecret(secrets), 'unsubscribe', subscriber.id, subscriber.token_version),
+  };
+}
+
+/** The person's own data, as JSON, through their preferences link. */
+export async function exportPersonalData(db: Database, secrets: VerificationSecrets, token: string): Promise<PersonalDataExport> {
+  const subscriber = await subscriberForPreferences(db, secrets, token);
+  return collectPersonalData(db, subscriber);
+}
+
+/**
+ * Erases the person: the row and everything hanging off it go; only a hash of the address stays
+ * on the suppression list, so the address comes back only through a new, confirmed opt-in.
+ */
+export async function erasePersonalData(db: Database, secrets: VerificationSecrets, token: string): Promise<'erased'> {
+  const subscriber = await subscriberForPreferences(db, secrets, token);
+  await db.transaction().execute(async (trx) => {
+    await addSuppression(trx, suppressionHash(subscriber.email), 'erased');
+    await deleteSubscriber(trx, subscriber.id);
+  });
+  return 'erased';
 }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { startService, type Service } from '../../src/main.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 import { startSmtpSink, type SmtpSink } from './smtp-sink.ts';
@@ -38,7 +38,7 @@ export async function deleteQueuePrefix(redisUrl: string, prefix: string): Promi
  * The real service (API + workers) on its own database, BullMQ prefix and SMTP sink, listening on
  * a free port, so test files can run in parallel and in any order.
  */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
+export async function startTestService(env: Record<string, string> = {}, options: { log?: Logger } = {}): Promise<TestService> {
   const testDb = await createTestDatabase();
   const sink = await startSmtpSink();
   const prefix = `pbtest-${randomBytes(6).toString('hex')}`;
@@ -54,9 +54,16 @@ export async function startTestService(env: Record<string, string> = {}): Promis
     SECRET: randomBytes(32).toString('hex'),
     LOAD_SAMPLE_DATA: 'false',
     LOG_LEVEL: 'silent',
+    // Own rate-limit buckets per service, so parallel test files never share counters. Limits and
+    // the form time trap are generous/off here; the abuse tests set them explicitly.
+    RATE_LIMIT_NAMESPACE: `${prefix}-rl`,
+    RATE_LIMIT_SUBSCRIBE_IP: '1000/1m',
+    RATE_LIMIT_SUBSCRIBE_ADDRESS: '1000/1m',
+    RATE_LIMIT_TOKEN_IP: '1000/1m',
+    FORM_MIN_FILL_SECONDS: '0',
     ...env,
   });
-  const service = await startService(config, { role: 'all', log: createLogger('silent') });
+  const service = await startService(config, { role: 'all', log: options.log ?? createLogger('silent') });
   const port = (service.app!.server.address() as AddressInfo).port;
   return {
     service,
@@ -68,6 +75,7 @@ export async function startTestService(env: Record<string, string> = {}): Promis
       await service.close();
       await sink.close();
       await deleteQueuePrefix(testRedisUrl, prefix);
+      await deleteQueuePrefix(testRedisUrl, config.rateLimits.namespace);
       await testDb.drop();
     },
   };

@@ -1,15 +1,23 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError } from '../../errors.ts';
+import { normaliseEmailAddress } from '../../subscribers/email-address.ts';
 import {
   confirmSubscription,
+  erasePersonalData,
+  exportPersonalData,
   inspectConfirmationToken,
+  inspectPreferences,
   inspectUnsubscribeToken,
   resubscribe,
   subscribe,
   unsubscribe,
 } from '../../subscribers/subscription.service.ts';
+import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
 import { renderMessagePage, renderPage } from '../pages.ts';
+import { clientIpKey, hashedKey, limiter } from '../rate-limits.ts';
+import { requireSameOrigin } from '../same-origin.ts';
 
 const topicsField = z
   .union([z.string().max(500), z.array(z.string().max(100)).max(20)])
@@ -26,13 +34,18 @@ const subscribeBody = z.object({
   topics: topicsField,
   timeZone: z.string().max(100).optional(),
   website: z.string().max(1000).optional(),
+  formToken: z.string().max(200).optional(),
 });
+type SubscribeBody = z.infer<typeof subscribeBody>;
 
 const tokenParams = z.object({ token: z.string().min(1).max(200) });
 
+/** A sign-up form is a few hundred bytes; anything near this is not a person filling it in. */
+const SUBSCRIBE_BODY_LIMIT = 8 * 1024;
+
 const wantsJson = (contentType: string | undefined) => (contentType ?? '').startsWith('application/json');
 
-const indexPage = (form: { error?: string; email?: string; topics?: string }) =>
+const indexPage = (form: { formToken: string; error?: string; email?: string; topics?: string }) =>
   renderPage('index', 'Trending papers in your inbox', { error: null, email: '', topics: '', ...form });
 
 const checkInboxPage = () =>
@@ -46,44 +59,91 @@ const checkInboxPage = () =>
     homeLink: true,
   });
 
+const userAgentOf = (req: FastifyRequest) => req.headers['user-agent']?.slice(0, 500) ?? null;
+
+/** The per-address bucket: the address as we would store it (lower-cased), hashed; junk hashed as typed. */
+const addressKey = (req: FastifyRequest) => {
+  const email = (req.body as Partial<SubscribeBody> | undefined)?.email ?? '';
+  const parsed = normaliseEmailAddress(email);
+  return hashedKey(parsed.ok ? parsed.address.toLowerCase() : email.trim().toLowerCase());
+};
+
+// Pages that carry a credential in their URL: never cached, never indexed.
+const tokenRoutes = /^\/(confirm|u|p)\//;
+
 export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { db, queues, config } = app.deps;
+  const { db, queues, config, log } = app.deps;
+  const secrets = config.secretPrevious ? [config.secret, config.secretPrevious] : [config.secret];
+  const limits = config.rateLimits;
+  const sameOrigin = requireSameOrigin(config.publicUrl);
+  const tokenIpLimit = limiter(app, 'token-ip', limits.tokenIp, clientIpKey);
 
-  app.get('/', async (_req, reply) => reply.type('text/html').send(await indexPage({})));
-
-  app.post('/subscribe', { schema: { body: subscribeBody } }, async (req, reply) => {
-    const json = wantsJson(req.headers['content-type']);
-    // A filled honeypot is a bot: same neutral answer, no email.
-    if (!req.body.website) {
-      try {
-        await subscribe(
-          { db, queues },
-          {
-            email: req.body.email,
-            topics: req.body.topics,
-            timeZone: req.body.timeZone,
-            ip: req.ip,
-            userAgent: req.headers['user-agent']?.slice(0, 500) ?? null,
-            form: json ? 'api' : 'web',
-          },
-        );
-      } catch (error) {
-        if (!json && error instanceof DomainError && error.code === 'invalid_email') {
-          const html = await indexPage({
-            error: error.message,
-            email: req.body.email.slice(0, 254),
-            topics: req.body.topics.join(', '),
-          });
-          return reply.code(400).type('text/html').send(html);
-        }
-        throw error;
-      }
-    }
-    if (json) return reply.code(202).send({ status: 'check_your_inbox', message: 'If the address can receive the digest, a confirmation email is on its way.' });
-    return reply.type('text/html').send(await checkInboxPage());
+  app.addHook('onSend', async (req, reply) => {
+    // Every page here is per-request (the form carries a fresh time-trap token).
+    reply.header('cache-control', 'no-store');
+    if (tokenRoutes.test(req.routeOptions.url ?? '')) reply.header('x-robots-tag', 'noindex, nofollow');
   });
 
-  app.get('/confirm/:token', { schema: { params: tokenParams } }, async (req, reply) => {
+  app.get('/', async (_req, reply) => reply.type('text/html').send(await indexPage({ formToken: createFormToken(config.secret) })));
+
+  /**
+   * Bot checks for the sign-up form: the honeypot, and (HTML form posts only) a server-signed
+   * render time that must be at least a few seconds old. JSON clients are programs by definition,
+   * so the time trap would only stop honest ones; rate limits and the confirmation window cover them.
+   */
+  const botReason = (body: SubscribeBody, json: boolean): string | undefined => {
+    if (body.website) return 'honeypot';
+    if (json || config.form.minFillMs === 0) return undefined;
+    const check = checkFormToken(secrets, body.formToken, config.form);
+    return check === 'ok' ? undefined : `form_token_${check}`;
+  };
+
+  app.post(
+    '/subscribe',
+    {
+      schema: { body: subscribeBody },
+      bodyLimit: SUBSCRIBE_BODY_LIMIT,
+      onRequest: [sameOrigin, limiter(app, 'subscribe-ip', limits.subscribeIp, clientIpKey)],
+      preHandler: [limiter(app, 'subscribe-address', limits.subscribeAddress, addressKey)],
+    },
+    async (req, reply) => {
+      const json = wantsJson(req.headers['content-type']);
+      const bot = botReason(req.body, json);
+      if (bot) {
+        // The same neutral answer as a real sign-up, and no email.
+        log.info({ reason: bot }, 'sign-up dropped as a bot');
+      } else {
+        try {
+          await subscribe(
+            { db, queues },
+            {
+              email: req.body.email,
+              topics: req.body.topics,
+              timeZone: req.body.timeZone,
+              ip: req.ip,
+              userAgent: userAgentOf(req),
+              form: json ? 'api' : 'web',
+            },
+          );
+        } catch (error) {
+          if (!json && error instanceof DomainError && error.code === 'invalid_email') {
+            const html = await indexPage({
+              formToken: createFormToken(config.secret),
+              error: error.message,
+              email: req.body.email.slice(0, 254),
+              topics: req.body.topics.join(', '),
+            });
+            return reply.code(400).type('text/html').send(html);
+          }
+          throw error;
+        }
+      }
+      if (json) return reply.code(202).send({ status: 'check_your_inbox', message: 'If the address can receive the digest, a confirmation email is on its way.' });
+      return reply.type('text/html').send(await checkInboxPage());
+    },
+  );
+
+  app.get('/confirm/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
     const state = await inspectConfirmationToken(db, req.params.token);
     const pages = {
       valid: { code: 200, heading: 'Confirm your subscription', paragraphs: ['Press the button to start receiving the daily digest.'], form: { action: `/confirm/${encodeURIComponent(req.params.token)}`, label: 'Confirm subscription' } },
@@ -98,8 +158,8 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
       .send(await renderMessagePage({ title: page.heading, homeLink: state !== 'valid', ...page }));
   });
 
-  app.post('/confirm/:token', { schema: { params: tokenParams } }, async (req, reply) => {
-    const result = await confirmSubscription(db, req.params.token, { ip: req.ip, userAgent: req.headers['user-agent']?.slice(0, 500) ?? null });
+  app.post('/confirm/:token', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    const result = await confirmSubscription(db, req.params.token, { ip: req.ip, userAgent: userAgentOf(req) });
     if (wantsJson(req.headers['content-type']) || req.headers.accept === 'application/json') return reply.send({ status: result });
     return reply.type('text/html').send(
       await renderMessagePage({
@@ -113,13 +173,17 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
 
   // RFC 8058 one-click: posted by mail providers with no cookies and a form (or multipart, or
   // empty) body. The token in the URL is the whole credential; the answer is 2xx, never a redirect.
+  // No same-origin check (there is no context to check), and a per-token limit with only a high
+  // per-IP ceiling, because providers post for many users from a few shared servers.
   await app.register(async (scope) => {
     const oneClick = scope.withTypeProvider<ZodTypeProvider>();
     oneClick.removeAllContentTypeParsers();
     oneClick.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, _body, done) => done(null, undefined));
-    oneClick.post('/u/:token', { schema: { params: tokenParams } }, async (req, reply) => {
+    const ipCeiling = limiter(app, 'one-click-ip', limits.oneClickIp, clientIpKey);
+    const perToken = limiter(app, 'one-click-token', limits.oneClickToken, (req) => hashedKey((req.params as { token?: string }).token ?? ''));
+    oneClick.post('/u/:token', { schema: { params: tokenParams }, onRequest: [ipCeiling, perToken] }, async (req, reply) => {
       const source = req.headers['content-type']?.startsWith('multipart/') || !req.headers['sec-fetch-site'] ? 'one-click' : 'page';
-      await unsubscribe(db, config.secret, req.params.token, source);
+      await unsubscribe(db, secrets, req.params.token, source);
       const token = encodeURIComponent(req.params.token);
       return reply.type('text/html').send(
         await renderMessagePage({
@@ -132,22 +196,68 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     });
   });
 
-  app.get('/u/:token', { schema: { params: tokenParams } }, async (req, reply) => {
-    const state = await inspectUnsubscribeToken(db, config.secret, req.params.token);
+  app.get('/u/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
+    const state = await inspectUnsubscribeToken(db, secrets, req.params.token);
     if (!state) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
     const token = encodeURIComponent(req.params.token);
     const page = state.subscribed
       ? { heading: 'Unsubscribe from Paperboy?', paragraphs: ['Press the button and you will not receive the daily digest any more.'], form: { action: `/u/${token}`, label: 'Unsubscribe' } }
       : { heading: 'You are unsubscribed', paragraphs: ['You do not receive the digest. Changed your mind?'], form: { action: `/u/${token}/resubscribe`, label: 'Resubscribe', secondary: true } };
-    return reply.type('text/html').send(await renderMessagePage({ title: page.heading, ...page }));
+    const links = [{ href: `/p/${encodeURIComponent(state.preferencesToken)}`, label: 'Your data: download or erase it' }];
+    return reply.type('text/html').send(await renderMessagePage({ title: page.heading, links, ...page }));
   });
 
-  app.post('/u/:token/resubscribe', { schema: { params: tokenParams } }, async (req, reply) => {
-    const result = await resubscribe(db, config.secret, req.params.token);
+  app.post('/u/:token/resubscribe', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    const result = await resubscribe(db, secrets, req.params.token);
     const page =
       result === 'resubscribed'
         ? { heading: 'Welcome back', paragraphs: ['You are subscribed again. The next digest is on its way.'] }
         : { heading: 'We cannot resubscribe this address', paragraphs: ['Mail to this address could not be delivered, or it was never confirmed. Subscribe again from the start page.'] };
     return reply.type('text/html').send(await renderMessagePage({ title: page.heading, homeLink: true, ...page }));
+  });
+
+  const statusText: Record<string, string> = {
+    pending: 'waiting for you to confirm',
+    active: 'subscribed',
+    unsubscribed: 'unsubscribed',
+    bounced: 'paused: mail to this address bounced',
+    complained: 'paused: marked as spam',
+  };
+
+  app.get('/p/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
+    const view = await inspectPreferences(db, secrets, req.params.token);
+    const token = encodeURIComponent(req.params.token);
+    return reply.type('text/html').send(
+      await renderPage('preferences', 'Your data', {
+        email: view.email,
+        statusText: statusText[view.status] ?? view.status,
+        topics: view.topics,
+        timeZone: view.timeZone,
+        unsubscribeHref: `/u/${encodeURIComponent(view.unsubscribeToken)}`,
+        exportAction: `/p/${token}/export`,
+        eraseAction: `/p/${token}/erase`,
+      }),
+    );
+  });
+
+  app.post('/p/:token/export', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    const data = await exportPersonalData(db, secrets, req.params.token);
+    return reply
+      .header('content-disposition', 'attachment; filename="paperboy-data.json"')
+      .type('application/json; charset=utf-8')
+      .send(JSON.stringify(data, null, 2));
+  });
+
+  app.post('/p/:token/erase', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    await erasePersonalData(db, secrets, req.params.token);
+    if (wantsJson(req.headers['content-type']) || req.headers.accept === 'application/json') return reply.send({ status: 'erased' });
+    return reply.type('text/html').send(
+      await renderMessagePage({
+        title: 'Your data is erased',
+        heading: 'Your data is erased',
+        paragraphs: ['Your address and everything linked to it are deleted, and no more email will come. Only a one-way fingerprint of the address remains, so it is not added again unless you subscribe and confirm anew.'],
+        homeLink: true,
+      }),
+    );
   });
 };
