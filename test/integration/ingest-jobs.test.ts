@@ -61,7 +61,8 @@ describe('scheduled paper ingestion', () => {
       what: '50 papers ingested',
       timeoutMs: 20_000,
     });
-    const polledDays = hf.requests.map((r) => r.query.get('date')).filter((d, i, all) => all.indexOf(d) === i);
+    const distinctDays = () => hf.requests.map((r) => r.query.get('date')).filter((d, i, all) => all.indexOf(d) === i);
+    const polledDays = await waitFor(() => (distinctDays().length >= 8 ? distinctDays() : undefined), { what: '8 days polled' });
     expect(polledDays.sort()).toEqual(['2025-12-20', '2025-12-21', '2025-12-22', '2025-12-23', '2025-12-24', '2025-12-25', '2025-12-26', '2025-12-27']);
     expect(await db.selectFrom('paper_stats').select('arxiv_id').execute()).toHaveLength(50);
 
