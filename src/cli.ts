@@ -76,6 +76,7 @@ async function runService(config: Config, role: Role): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  if (role !== 'api') service.log.info({ role }, 'worker started');
   if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${config.smtpUrl ? '' : ' (captured mail: /dev/mail)'}`);
 }
 
