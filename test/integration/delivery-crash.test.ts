@@ -1,0 +1,145 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type Config } from '../../src/config.ts';
+import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
+import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
+import { findEditionById } from '../../src/editions/edition.repository.ts';
+import type { Edition } from '../../src/editions/edition.table.ts';
+import { createLogger } from '../../src/logger.ts';
+import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
+import { deliveryDeps } from '../../src/queue/handlers.ts';
+import { createRedis, Queues } from '../../src/queue/queues.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { deleteQueuePrefix, testRedisUrl } from '../helpers/service.ts';
+import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
+
+const SUBSCRIBERS = 6_000;
+
+/**
+ * Real worker processes against a real SMTP server: killed with SIGKILL mid-send, sharing an
+ * edition, losing their Redis state. Whatever happens, nobody gets a digest twice, and every
+ * ledger row ends in a state that matches what the server accepted.
+ */
+describe('delivery survives crashes, Redis loss and concurrent workers', () => {
+  let testDb: TestDatabase;
+  let sink: SmtpSink;
+  let env: Record<string, string>;
+  let config: Config;
+  let queues: Queues;
+  const workers: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    testDb = await createTestDatabase();
+    await importPapersFile(testDb.db, sampleDataFile);
+    await sql`insert into subscribers (email, status) select 'reader' || g || '@example.org', 'active' from generate_series(1, ${SUBSCRIBERS}) g`.execute(testDb.db);
+    sink = await startSmtpSink({ parse: false });
+    env = {
+      NODE_ENV: 'test',
+      DATABASE_URL: testDb.url,
+      REDIS_URL: testRedisUrl,
+      QUEUE_PREFIX: `pbcrash-${randomBytes(6).toString('hex')}`,
+      SMTP_URL: sink.url,
+      PUBLIC_URL: 'https://papers.example.test',
+      MAIL_FROM: 'Paperboy <digest@papers.example.test>',
+      SECRET: randomBytes(32).toString('hex'),
+      LOAD_SAMPLE_DATA: 'false',
+      INGEST_SCHEDULE: 'false',
+      LOG_LEVEL: 'warn',
+      SEND_RATE: '5000',
+      SEND_BATCH_SIZE: '250',
+      SEND_RETRY_DELAY_MS: '200',
+      DELIVERY_LEASE_SECONDS: '2',
+      RECONCILE_INTERVAL_SECONDS: '0.5',
+      JOB_LOCK_SECONDS: '2',
+    };
+    config = loadConfig(env);
+    queues = new Queues(createRedis({ url: testRedisUrl, role: 'producer' }), config.queuePrefix);
+  });
+
+  afterAll(async () => {
+    await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await queues?.close();
+    await queues?.connection.quit();
+    await sink?.close();
+    if (config) await deleteQueuePrefix(testRedisUrl, config.queuePrefix);
+    await testDb?.drop();
+  });
+
+  const start = () => {
+    const worker = spawnWorker(env);
+    workers.push(worker);
+    return worker;
+  };
+  const request = (day: string) => requestDailyDigest(deliveryDeps({ config, db: testDb.db, queues, log: createLogger('silent') }), day);
+  const waitUntilSent = (edition: Edition, what: string) =>
+    waitFor(async () => (await findEditionById(testDb.db, edition.id))!.status === 'sent', { what, timeoutMs: 120_000, intervalMs: 200 });
+  const acceptedFor = (edition: Edition) => [...sink.messageIds.entries()].filter(([id]) => id.startsWith(`<digest.e${edition.id}.`));
+
+  /** Every row terminal; sent ⇔ exactly one accepted message; unknown ⇒ at most one; no duplicates. */
+  async function expectConsistent(edition: Edition) {
+    const rows = await testDb.db.selectFrom('deliveries').select(['subscriber_id', 'status']).where('edition_id', '=', edition.id).execute();
+    expect(rows).toHaveLength(SUBSCRIBERS);
+    const problems: string[] = [];
+    for (const row of rows) {
+      const n = sink.messageIds.get(`<digest.e${edition.id}.s${row.subscriber_id}@papers.example.test>`) ?? 0;
+      if (row.status === 'sent' && n !== 1) problems.push(`subscriber ${row.subscriber_id}: sent but ${n} accepted`);
+      else if (row.status === 'unknown' && n > 1) problems.push(`subscriber ${row.subscriber_id}: unknown and ${n} accepted`);
+      else if (row.status !== 'sent' && row.status !== 'unknown') problems.push(`subscriber ${row.subscriber_id}: ${row.status}`);
+    }
+    const duplicates = acceptedFor(edition).filter(([, n]) => n > 1);
+    expect(duplicates).toEqual([]);
+    expect(problems.slice(0, 20)).toEqual([]);
+    expect(acceptedFor(edition).length).toBeLessThanOrEqual(SUBSCRIBERS);
+    return countDeliveriesByStatus(testDb.db, edition.id);
+  }
+
+  it('SIGKILLs the worker at random points four times: no duplicate, every row sent or unknown', async () => {
+    const edition = await request('2025-12-26');
+    let worker = start();
+    for (let kill = 0; kill < 4; kill++) {
+      const target = acceptedFor(edition).length + 200 + Math.floor(Math.random() * 900);
+      await waitFor(() => acceptedFor(edition).length >= target, { what: `progress before kill ${kill}`, timeoutMs: 60_000, intervalMs: 10 });
+      await worker.kill('SIGKILL');
+      worker = start();
+    }
+    await waitUntilSent(edition, 'edition sent after the kills').catch((error: Error) => {
+      throw new Error(`${error.message}\nworker output:\n${worker.output()}`);
+    });
+    const counts = await expectConsistent(edition);
+    expect(counts.sent + counts.unknown).toBe(SUBSCRIBERS);
+    // Only what was in flight at each kill can be unknown: at most a few chunks per kill.
+    expect(counts.unknown).toBeLessThanOrEqual(4 * 4 * 50);
+    await worker.kill('SIGTERM');
+  }, 180_000);
+
+  it('finishes an edition from Postgres after its Redis keys are deleted mid-send, with no duplicate', async () => {
+    const edition = await request('2025-12-25');
+    const worker = start();
+    await waitFor(() => acceptedFor(edition).length >= 1_500, { what: 'progress before the flush', timeoutMs: 60_000, intervalMs: 10 });
+    // Only this test's prefix: other test files share the Redis server.
+    await deleteQueuePrefix(testRedisUrl, config.queuePrefix);
+    await waitUntilSent(edition, 'edition sent after the Redis flush').catch((error: Error) => {
+      throw new Error(`${error.message}\nworker output:\n${worker.output()}`);
+    });
+    const counts = await expectConsistent(edition);
+    expect(counts).toMatchObject({ sent: SUBSCRIBERS, unknown: 0 });
+    await worker.kill('SIGTERM');
+  }, 180_000);
+
+  it('lets two worker processes share one edition without sending anything twice', async () => {
+    const a = start();
+    const b = start();
+    const edition = await request('2025-12-24');
+    await waitUntilSent(edition, 'edition sent by two workers').catch((error: Error) => {
+      throw new Error(`${error.message}\nworker A:\n${a.output()}\nworker B:\n${b.output()}`);
+    });
+    const counts = await expectConsistent(edition);
+    expect(counts).toMatchObject({ sent: SUBSCRIBERS, unknown: 0 });
+    const claimers = await testDb.db.selectFrom('deliveries').select('claimed_by').distinct().where('edition_id', '=', edition.id).execute();
+    expect(claimers).toHaveLength(2);
+    await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
+  }, 180_000);
+});
