@@ -39,7 +39,7 @@ describe('paperboy CLI', () => {
     try {
       const { stdout, stderr } = await run(process.execPath, [cli, ...args], {
         env: { ...process.env, DATABASE_URL: testDb.url, HF_API_URL: hf.url, NODE_ENV: 'test', LOG_LEVEL: 'silent' },
-        timeout: 60_000,
+        timeout: 150_000,
       });
       return { code: 0, stdout, stderr };
     } catch (error) {
@@ -48,7 +48,7 @@ describe('paperboy CLI', () => {
     }
   };
 
-  it('ingests days from the Daily Papers API with a summary, and a re-run only updates', async () => {
+  it('ingests days from the Daily Papers API with a summary, and a re-run only updates', { timeout: 120_000 }, async () => {
     const first = await paperboy(['ingest', '--date', '2025-12-26', '--days', '2']);
     expect(first.stderr).toBe('');
     expect(first.code).toBe(0);
@@ -61,7 +61,7 @@ describe('paperboy CLI', () => {
     expect(Number(count.n)).toBe(20);
   });
 
-  it('reports a day whose response is not JSON, stores nothing from it, and exits 1', async () => {
+  it('reports a day whose response is not JSON, stores nothing from it, and exits 1', { timeout: 120_000 }, async () => {
     const result = await paperboy(['ingest', '--date', '2025-12-21']);
     expect(result.code).toBe(1);
     expect(result.stdout).toMatch(/2025-12-21 … failed: .*JSON/i);
@@ -81,9 +81,10 @@ describe('paperboy CLI', () => {
       expect(result.code, cases[i]![0].join(' ')).toBe(2);
       expect(result.stderr).toMatch(cases[i]![1]);
     });
-  });
+    // Six cold starts of the TypeScript CLI at once on two cores.
+  }, 180_000);
 
-  it('exits 2 naming the variable when the configuration is bad', async () => {
+  it('exits 2 naming the variable when the configuration is bad', { timeout: 120_000 }, async () => {
     const { code, stderr } = await run(process.execPath, [cli, 'status'], { env: { ...process.env, DIGEST_HOUR: '25', DATABASE_URL: testDb.url } }).then(
       (r) => ({ code: 0, stderr: r.stderr }),
       (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
@@ -92,7 +93,7 @@ describe('paperboy CLI', () => {
     expect(stderr).toContain('DIGEST_HOUR');
   });
 
-  it('imports a file, reporting invalid items, and refuses a file that is not an array', async () => {
+  it('imports a file, reporting invalid items, and refuses a file that is not an array', { timeout: 120_000 }, async () => {
     const ok = await paperboy(['import', sampleDataFile]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/50 items: 30 new, 20 updated, 0 invalid/);
