@@ -35,7 +35,10 @@ export const devMailRoutes: FastifyPluginAsyncZod = async (app) => {
     const listHeaders = [...parsed.headerLines]
       .filter((h) => /^(list-|message-id|auto-submitted)/i.test(h.key))
       .map((h) => ({ name: h.line.slice(0, h.line.indexOf(':')), value: h.line.slice(h.line.indexOf(':') + 1).trim() }));
-    const links = [...new Set([...(parsed.text ?? '').matchAll(/https?:\/\/[^\s<>"]+/g)].map((m) => m[0]))].filter((l) => l.startsWith(app.deps.config.publicUrl));
+    // Sentence punctuation after a URL in the text part is not part of it.
+    const links = [...new Set([...(parsed.text ?? '').matchAll(/https?:\/\/[^\s<>"]+/g)].map((m) => m[0].replace(/[.,;:!?)]+$/, '')))].filter(
+      (l) => l.startsWith(`${app.deps.config.publicUrl}/`),
+    );
     return reply.type('text/html').send(
       await renderPage('dev-mail-message', parsed.subject ?? 'Message', {
         id: row.id,
