@@ -26,7 +26,9 @@ const INVISIBLE_OR_CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u2
  * entered (it is case-sensitive in principle, and sub-addresses are the person's choice).
  */
 export function normaliseEmailAddress(input: string): EmailAddressResult {
-  const trimmed = input.replace(/^[\s\u00a0]+|[\s\u00a0]+$/g, '');
+  // Only ASCII whitespace and NBSP are trimmed; a BOM or other invisible character at either end
+  // is refused below rather than silently dropped.
+  const trimmed = input.replace(/^[ \t\r\n\f\v\u00a0]+|[ \t\r\n\f\v\u00a0]+$/g, '');
   if (trimmed.length === 0) return { ok: false, problem: 'empty' };
   if (trimmed.length > MAX_TOTAL * 2) return { ok: false, problem: 'too_long' };
   if (INVISIBLE_OR_CONTROL.test(trimmed)) return { ok: false, problem: 'control_characters' };

@@ -83,7 +83,7 @@ export interface ConfirmationMailDeps {
 }
 
 /** Worker side of a sign-up: issues a fresh token (only its hash is stored) and mails the link. */
-export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent'> {
+export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent' | 'rejected'> {
   const subscriber = await findSubscriberById(deps.db, subscriberId);
   if (!subscriber || (subscriber.status !== 'pending' && subscriber.status !== 'unsubscribed')) return 'not_needed';
   const lastIssued = await findLatestLiveTokenIssuedAt(deps.db, subscriberId);
@@ -106,6 +106,9 @@ export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscrib
   } catch (error) {
     // Without the mail the token is useless, and keeping it would block the retry by the window.
     await deps.db.deleteFrom('confirmation_tokens').where('token_hash', '=', tokenHash).execute();
+    // A permanent rejection (5xx) will not change on retry: give up instead of hammering the relay.
+    const code = (error as { responseCode?: unknown }).responseCode;
+    if (typeof code === 'number' && code >= 500 && code < 600) return 'rejected';
     throw error;
   }
   return 'sent';
