@@ -14,6 +14,7 @@ import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
 import { adminSubscriberRoutes } from './routes/admin-subscribers.routes.ts';
+import { adminRoutes } from './routes/admin.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
 
@@ -110,12 +111,15 @@ export async function buildApp(deps: AppDeps) {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(subscriptionRoutes);
-  // Default deny: every route in this scope passes the rate limit and the bearer check first.
+  // Default deny: every admin route lives in this scope and passes the rate limit and the bearer
+  // check first; without ADMIN_TOKEN they all answer 401.
   await app.register(
     async (admin) => {
       admin.addHook('onRequest', limiter(admin, 'admin-ip', deps.config.rateLimits.adminIp, clientIpKey));
       admin.addHook('onRequest', requireAdmin);
       await admin.register(adminSubscriberRoutes);
+      // Delivery status for operators (src/http/routes/admin.routes.ts).
+      await admin.register(adminRoutes);
     },
     { prefix: '/admin' },
   );
