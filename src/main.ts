@@ -3,7 +3,7 @@ import { createDatabase, ensureDatabaseExists, type Database } from './db/databa
 import { migrateToLatest } from './db/migrate.ts';
 import { startCaptureServer } from './delivery/capture-server.ts';
 import { createSmtpMailer, type Mailer } from './delivery/mailer.ts';
-import { buildApp, type App } from './http/app.ts';
+import type { App } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
 import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
@@ -142,6 +142,8 @@ export async function startService(config: Config, options: ServiceOptions): Pro
 
     let app: App | undefined;
     if (options.role !== 'worker') {
+      // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
+      const { buildApp } = await import('./http/app.ts');
       app = await buildApp({ config, db, queues, log });
       resources.add('http', () => app!.close());
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });

@@ -1,4 +1,5 @@
-import type { Database } from '../db/database.ts';
+import { sql } from 'kysely';
+import type { Database, Executor } from '../db/database.ts';
 import { buildDailyEdition, type EditionSettings } from '../editions/edition.service.ts';
 import {
   beginPlanning,
@@ -67,6 +68,32 @@ export interface SenderDeps extends DeliveryDeps {
   workerId: string;
   /** Claim-and-send loops per batch job; with the job concurrency they keep the pool busy. */
   lanes: number;
+  /** Messages assembled and handed to the transport but not finished, per process. */
+  inFlight: Semaphore;
+}
+
+/**
+ * Bounds the messages in flight in this process: enough to keep every pooled connection busy,
+ * few enough that memory stays flat (each one is a ~70 kB buffer until the server has it).
+ */
+export class Semaphore {
+  private available: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly size: number) {
+    this.available = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.available++;
+  }
 }
 
 /**
@@ -97,25 +124,44 @@ export async function planEdition(deps: DeliveryDeps, editionId: number): Promis
   let edition: Edition = found;
   let planned = found.planned_count;
   if (!found.planned_at) {
-    const begun = await beginPlanning(deps.db, editionId, deps.delivery.batchSize);
-    if (!begun) return { planned: 0, batches: 0, planMs: 0 };
-    edition = begun;
-    const rangeSize = deps.delivery.planRangeSize ?? 20_000;
-    const max = edition.plan_max_subscriber_id ?? 0;
-    for (let cursor = edition.plan_cursor; cursor < max; ) {
-      const through = Math.min(cursor + rangeSize, max);
-      await planDeliveryRange(deps.db, editionId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: edition.plan_started_at! });
-      cursor = through;
-    }
-    planned = await countDeliveries(deps.db, editionId);
-    await finishPlanning(deps.db, editionId, planned);
-    edition = (await findEditionById(deps.db, editionId)) ?? edition;
+    // One planner per edition at a time (a re-delivered or re-enqueued plan job just leaves); the
+    // session lock dies with the planner's connection, so a crashed planner never blocks a new one.
+    const result = await deps.db.connection().execute(async (conn) => {
+      const locked = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${PLAN_LOCK_NAMESPACE}, ${editionId}::int) as ok`.execute(conn);
+      if (!locked.rows[0]?.ok) return undefined;
+      try {
+        return await planLedger(conn, deps, editionId);
+      } finally {
+        await sql`select pg_advisory_unlock(${PLAN_LOCK_NAMESPACE}, ${editionId}::int)`.execute(conn);
+      }
+    });
+    if (!result) return { planned: 0, batches: 0, planMs: 0 };
+    edition = result.edition;
+    planned = result.planned;
   }
   const planMs = Date.now() - started;
   const batches = await enqueueQueuedBatches(deps, edition, edition.enqueue_generation);
   await finishIfDone(deps, editionId);
   deps.log.info({ editionId, planned, batches, planMs }, 'edition planned');
   return { planned, batches, planMs };
+}
+
+const PLAN_LOCK_NAMESPACE = 0x5042_706c; // "PBpl"
+
+async function planLedger(db: Executor, deps: DeliveryDeps, editionId: number): Promise<{ edition: Edition; planned: number } | undefined> {
+  const begun = await beginPlanning(db, editionId, deps.delivery.batchSize);
+  if (!begun) return undefined;
+  if (begun.planned_at) return { edition: begun, planned: begun.planned_count };
+  const rangeSize = deps.delivery.planRangeSize ?? 20_000;
+  const max = begun.plan_max_subscriber_id ?? 0;
+  for (let cursor = begun.plan_cursor; cursor < max; ) {
+    const through = Math.min(cursor + rangeSize, max);
+    await planDeliveryRange(db, editionId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
+    cursor = through;
+  }
+  const planned = await countDeliveries(db, editionId);
+  await finishPlanning(db, editionId, planned);
+  return { edition: (await findEditionById(db, editionId)) ?? begun, planned };
 }
 
 /**
@@ -242,7 +288,12 @@ export async function sendBatch(
       });
       if (rows.length === 0) return;
       const outcomes: DeliveryOutcome[] = [];
-      await Promise.all(rows.map((row) => sendOne(row, outcomes)));
+      const sends: Promise<void>[] = [];
+      for (const row of rows) {
+        await deps.inFlight.acquire();
+        sends.push(sendOne(row, outcomes).finally(() => deps.inFlight.release()));
+      }
+      await Promise.all(sends);
       // Recording overlaps the next chunk's sending; the job only completes once all are recorded.
       recording.push(recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
       if (rows.length < tokens) return;

@@ -10,7 +10,7 @@ export interface SendOutcome {
 export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
   /** Sends a message that is already complete MIME, to exactly the envelope given. */
-  sendRaw(envelope: { from: string; to: string }, raw: string): Promise<{ response: string }>;
+  sendRaw(envelope: { from: string; to: string }, raw: Buffer | string): Promise<{ response: string }>;
   close(): Promise<void>;
 }
 

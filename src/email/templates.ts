@@ -1,7 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
-import mjml2html from 'mjml';
 
 export const templatesFolder = path.join(import.meta.dirname, '../../templates');
 
@@ -30,6 +29,8 @@ export function loadTemplate(relativePath: string, options: { escape?: boolean }
  * without CSS minification (see stack.md §6: the nested cssnano cannot load on Node 20).
  */
 export async function mjmlToHtml(source: string): Promise<string> {
+  // Loaded on first use: MJML costs ~55 MB of memory, and a sender process never renders.
+  const { default: mjml2html } = await import('mjml');
   const result = await mjml2html(source, {
     validationLevel: 'strict',
     minify: true,

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { Redis } from 'ioredis';
-import { planEdition, reconcileDeliveries, requestDailyDigest, sendBatch, type DeliveryDeps, type SenderDeps } from '../delivery/digest-delivery.ts';
+import { planEdition, reconcileDeliveries, requestDailyDigest, Semaphore, sendBatch, type DeliveryDeps, type SenderDeps } from '../delivery/digest-delivery.ts';
 import type { Mailer } from '../delivery/mailer.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
@@ -46,6 +46,8 @@ export function senderDeps(deps: HandlerDeps): SenderDeps {
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     workerId: deps.workerId,
     lanes: 2,
+    // A few messages queued per pooled connection keeps each one busy between replies.
+    inFlight: new Semaphore(deps.config.smtpMaxConnections * 8),
   };
 }
 

@@ -17,7 +17,8 @@ function unfoldedHeaders(raw: string): string[] {
 describe('digest MIME built once per edition', () => {
   const compiled = compileDigestMime(edition, context);
   const url = 'https://papers.example.test/u/1a.1.abcdefghijklmnopqrstuvwx';
-  const message = assembleDigest(compiled, { subscriberId: 7, email: 'reader@example.org', values: { UNSUBSCRIBE_URL: url } }, 'Fri, 27 Nov 2026 06:00:00 +0000')!;
+  const assembled = assembleDigest(compiled, { subscriberId: 7, email: 'reader@example.org', values: { UNSUBSCRIBE_URL: url } }, 'Fri, 27 Nov 2026 06:00:00 +0000')!;
+  const message = { ...assembled, raw: assembled.raw.toString('latin1') };
 
   it('decodes to exactly the rendered html and text with the recipient values', async () => {
     const parsed = await simpleParser(message.raw);
@@ -53,7 +54,7 @@ describe('digest MIME built once per edition', () => {
   it('gives every recipient their own Message-ID and link, the rest byte for byte the same', () => {
     const other = assembleDigest(compiled, { subscriberId: 8, email: 'other@example.org', values: { UNSUBSCRIBE_URL: `${url}zz` } }, 'Fri, 27 Nov 2026 06:00:00 +0000')!;
     expect(other.messageId).toBe('<digest.e42.s8@papers.example.test>');
-    expect(other.raw.replaceAll('other@example.org', 'X').replaceAll(`${url}zz`, 'U').replace('.s8@', '.s@')).toBe(
+    expect(other.raw.toString('latin1').replaceAll('other@example.org', 'X').replaceAll(`${url}zz`, 'U').replace('.s8@', '.s@')).toBe(
       message.raw.replaceAll('reader@example.org', 'X').replaceAll(url, 'U').replace('.s7@', '.s@'),
     );
   });

@@ -1,0 +1,265 @@
+/**
+ * Delivery benchmark: the real planner and the real sender (`paperboy worker` in a child process)
+ * against an SMTP sink in another process, and, in the same run, the raw SMTP ceiling: one
+ * pre-built message pushed by the same pooled nodemailer transport to the same sink.
+ *
+ *   npm run bench                      100,000 subscribers
+ *   npm run bench -- --million         1,000,000 subscribers
+ *   npm run bench -- --subscribers 20000 --connections 10
+ *
+ * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server; a
+ * fresh database is created and dropped. REDIS_URL defaults to redis://127.0.0.1:6379.
+ */
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { loadConfig } from '../src/config.ts';
+import { createDatabase, ensureDatabaseExists } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { countDeliveriesByStatus, findSendWindow } from '../src/delivery/delivery.repository.ts';
+import { planEdition } from '../src/delivery/digest-delivery.ts';
+import { unsubscribeUrl } from '../src/delivery/digest-message.ts';
+import { assembleDigest, compileDigestMime } from '../src/delivery/digest-mime.ts';
+import { createSmtpMailer } from '../src/delivery/mailer.ts';
+import { findEditionById } from '../src/editions/edition.repository.ts';
+import { buildDailyEdition } from '../src/editions/edition.service.ts';
+import { createLogger } from '../src/logger.ts';
+import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
+import { deliveryDeps } from '../src/queue/handlers.ts';
+import { createRedis, Queues } from '../src/queue/queues.ts';
+import { createSubscriberToken } from '../src/subscribers/tokens.ts';
+
+const root = path.join(import.meta.dirname, '..');
+const { values: args } = parseArgs({
+  args: process.argv.slice(2).filter((a) => a !== 'delivery'),
+  options: {
+    subscribers: { type: 'string' },
+    million: { type: 'boolean', default: false },
+    connections: { type: 'string' },
+    'ceiling-messages': { type: 'string' },
+    'batch-size': { type: 'string' },
+  },
+});
+const N = args.million ? 1_000_000 : Number(args.subscribers ?? 100_000);
+const CONNECTIONS = Number(args.connections ?? 5);
+const CEILING_MESSAGES = Number(args['ceiling-messages'] ?? Math.min(N, 30_000));
+const DAY = '2025-12-26';
+const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+const ms = (t0: number) => performance.now() - t0;
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+type SinkMessage = { type: string; [key: string]: unknown };
+function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: string): Promise<SinkMessage> }> {
+  const child = fork(path.join(root, 'bench/smtp-sink.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const ask = (type: string) =>
+    new Promise<SinkMessage>((resolve) => {
+      const onMessage = (message: SinkMessage) => {
+        if (message.type !== type) return;
+        child.off('message', onMessage);
+        resolve(message);
+      };
+      child.on('message', onMessage);
+      if (type !== 'listening') child.send({ type });
+    });
+  return ask('listening').then((m) => ({ child, port: m.port as number, ask }));
+}
+
+/** Peak and current resident set of a process, from /proc (Linux). */
+function memoryOf(pid: number): { rss: number; peak: number } {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  } catch {
+    return { rss: 0, peak: 0 };
+  }
+}
+
+async function main() {
+  const nodeVersion = process.version;
+  const cpus = os.cpus();
+  log(`Paperboy delivery benchmark: ${fmt(N)} subscribers, ${CONNECTIONS} SMTP connections; ${os.availableParallelism()} cores (${cpus[0]?.model.trim()}), node ${nodeVersion}`);
+
+  const sink = await startSink();
+  const smtpUrl = `smtp://127.0.0.1:${sink.port}`;
+  const name = `paperboy_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  await ensureDatabaseExists(url.toString());
+  const db = createDatabase(url.toString(), { max: 4 });
+  const prefix = `pbbench-${randomBytes(4).toString('hex')}`;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    DATABASE_URL: url.toString(),
+    REDIS_URL: redisUrl,
+    QUEUE_PREFIX: prefix,
+    SMTP_URL: smtpUrl,
+    PUBLIC_URL: 'https://papers.example.test',
+    MAIL_FROM: 'Paperboy <digest@papers.example.test>',
+    SECRET: randomBytes(32).toString('hex'),
+    LOAD_SAMPLE_DATA: 'false',
+    INGEST_SCHEDULE: 'false',
+    LOG_LEVEL: 'warn',
+    // The shared token bucket stays in the path, set high enough not to be the limit.
+    SEND_RATE: '1000000',
+    SMTP_MAX_CONNECTIONS: String(CONNECTIONS),
+    ...(args['batch-size'] ? { SEND_BATCH_SIZE: args['batch-size'] } : {}),
+  };
+  const config = loadConfig(env);
+  const redis = createRedis({ url: redisUrl, role: 'producer' });
+  const queues = new Queues(redis, prefix);
+  let worker: ChildProcess | undefined;
+  const results: Record<string, string | number> = {};
+  try {
+    let t0 = performance.now();
+    await migrateToLatest(db);
+    await importPapersFile(db, sampleDataFile);
+    await sql`insert into subscribers (email, status, confirmed_at)
+      select 'reader' || g || '@example.org', 'active', now() - interval '1 day' from generate_series(1, ${N}) g`.execute(db);
+    await sql`analyze`.execute(db);
+    log(`setup: ${fmt(N)} subscribers in ${fmt(ms(t0) / 1000, 1)} s`);
+
+    t0 = performance.now();
+    const edition = await buildDailyEdition(db, DAY, { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers });
+    results.renderEditionMs = Math.round(ms(t0));
+
+    // Per-message work, on the real edition: the personal token plus splicing the pre-built MIME.
+    const compiled = compileDigestMime(edition, { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId });
+    const sample = assembleDigest(compiled, { subscriberId: 1, email: 'reader1@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/1.1.abcdefghijklmnopqrstuvwx' } })!;
+    const rounds = 100_000;
+    t0 = performance.now();
+    for (let i = 1; i <= rounds; i++) {
+      const token = createSubscriberToken(config.secret, 'unsubscribe', i, 1);
+      assembleDigest(compiled, { subscriberId: i, email: `reader${i}@example.org`, values: { UNSUBSCRIBE_URL: unsubscribeUrl(config.publicUrl, token) } });
+    }
+    results.assemblyMicrosPerMessage = Number(((ms(t0) * 1000) / rounds).toFixed(2));
+    results.messageBytes = sample.raw.length;
+
+    // The ceiling: the same pooled transport, the same sink, one pre-built message, no database.
+    const ceilingRaw = Buffer.from(sample.raw.toString('latin1').replace(/^Message-ID: .*$/m, 'Message-ID: <ceiling@papers.example.test>'), 'latin1');
+    // Measured before and after the real send, the machine's load can change in between.
+    const measureCeiling = async (label: string) => {
+      const mailer = createSmtpMailer({ url: smtpUrl, maxConnections: CONNECTIONS });
+      await mailer.sendRaw({ from: compiled.envelopeFrom, to: 'warmup@example.org' }, ceilingRaw);
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS * 8 }, async () => {
+          while (next++ < CEILING_MESSAGES) await mailer.sendRaw({ from: compiled.envelopeFrom, to: `c${next}@example.org` }, ceilingRaw);
+        }),
+      );
+      const rate = CEILING_MESSAGES / (ms(started) / 1000);
+      await mailer.close();
+      await sink.ask('reset');
+      log(`ceiling (${label}): ${fmt(CEILING_MESSAGES)} pre-built messages over ${CONNECTIONS} pooled connections: ${fmt(rate)} msg/s`);
+      return rate;
+    };
+    const ceilingBefore = await measureCeiling('before');
+
+    // The sender: `paperboy worker` as its own process, exactly as deployed.
+    worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_FLAGS ? process.env.BENCH_WORKER_FLAGS.split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx', 'src/cli.ts', 'worker'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+    const workerPid = worker.pid!;
+    for (;;) {
+      const row = await db.selectFrom('delivery_workers').select('id').executeTakeFirst();
+      if (row) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const started = performance.now();
+    const planned = await planEdition(deliveryDeps({ config, db, queues, log: createLogger('silent') }), edition.id);
+    const planTotal = ms(started);
+    results.planned = planned.planned;
+    results.planInsertMs = planned.planMs;
+    results.planEnqueueMs = Math.round(planTotal - planned.planMs);
+    results.batches = planned.batches;
+    log(`planning: ${fmt(planned.planned)} ledger rows in ${fmt(planned.planMs)} ms, ${fmt(planned.batches)} batch jobs enqueued in ${fmt(planTotal - planned.planMs)} ms`);
+
+    let peakRss = 0;
+    let lastLog = 0;
+    for (;;) {
+      const mem = memoryOf(workerPid);
+      peakRss = Math.max(peakRss, mem.peak, mem.rss);
+      const current = await findEditionById(db, edition.id);
+      if (current?.status === 'sent') break;
+      if (performance.now() - lastLog > 5_000) {
+        const stats = await sink.ask('stats');
+        log(`  ${fmt(stats.accepted as number)} accepted, worker RSS ${fmt(mem.rss / 1048576)} MB`);
+        lastLog = performance.now();
+      }
+      if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const endToEnd = ms(started);
+    const stats = await sink.ask('stats');
+    // Stop the worker first, so the second ceiling has the machine to itself as the first had.
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => worker!.once('exit', resolve));
+    const ceilingAfter = await measureCeiling('after');
+    const ceiling = (ceilingBefore + ceilingAfter) / 2;
+    results.ceilingBefore = Math.round(ceilingBefore);
+    results.ceilingAfter = Math.round(ceilingAfter);
+    results.ceilingMessagesPerSecond = Math.round(ceiling);
+    const counts = await countDeliveriesByStatus(db, edition.id);
+    const window = await findSendWindow(db, edition.id);
+    const sinkSeconds = ((stats.lastAt as number) - (stats.firstAt as number)) / 1000;
+    const sendRate = (stats.accepted as number) / sinkSeconds;
+    const ledgerSeconds = window.first && window.last ? (window.last.getTime() - window.first.getTime()) / 1000 : NaN;
+    results.sent = counts.sent;
+    results.unknown = counts.unknown;
+    results.failed = counts.failed;
+    results.acceptedAtSink = stats.accepted as number;
+    results.duplicatesAtSink = stats.duplicates as number;
+    results.ledgerVsSinkMismatch = counts.sent - (stats.digests as number);
+    results.sendMessagesPerSecond = Math.round(sendRate);
+    results.ledgerMessagesPerSecond = Math.round(counts.sent / ledgerSeconds);
+    results.endToEndMessagesPerSecond = Math.round(counts.sent / (endToEnd / 1000));
+    results.ratioToCeiling = Number((sendRate / ceiling).toFixed(3));
+    results.sendPhaseSeconds = Number(sinkSeconds.toFixed(1));
+    results.finishMs = Math.round(endToEnd - planTotal - sinkSeconds * 1000);
+    results.endToEndSeconds = Number((endToEnd / 1000).toFixed(1));
+    results.workerPeakRssMB = Math.round(peakRss / 1048576);
+    results.sinkRssMB = Math.round((stats.rss as number) / 1048576);
+
+    log('');
+    log(`end to end (plan → last ledger row):   ${fmt(results.endToEndMessagesPerSecond)} msg/s over ${results.endToEndSeconds} s`);
+    log(`sending (first → last accepted):       ${fmt(sendRate)} msg/s   (ledger sent_at: ${fmt(results.ledgerMessagesPerSecond)} msg/s)`);
+    log(`raw SMTP ceiling (nodemailer, raw):    ${fmt(ceiling)} msg/s (mean of ${fmt(ceilingBefore)} before and ${fmt(ceilingAfter)} after)`);
+    log(`ratio sending / ceiling:               ${results.ratioToCeiling}`);
+    log(`planning ${fmt(N)} (insert ranges):     ${fmt(planned.planMs)} ms; enqueue ${fmt(planned.batches)} jobs: ${fmt(results.planEnqueueMs)} ms`);
+    log(`finish (last accepted → edition sent): ${fmt(results.finishMs)} ms (includes sent_papers for the edition)`);
+    log(`render edition (MJML, once):           ${results.renderEditionMs} ms; assembly ${results.assemblyMicrosPerMessage} µs/message (${fmt(results.messageBytes)} bytes)`);
+    log(`worker peak RSS:                       ${results.workerPeakRssMB} MB`);
+    log(`duplicates at the sink:                ${results.duplicatesAtSink}; sent ${fmt(counts.sent)}, unknown ${counts.unknown}, failed ${counts.failed}`);
+    process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, cores: os.availableParallelism(), node: nodeVersion, ...results })}\n`);
+    if (results.duplicatesAtSink !== 0 || counts.sent !== N) process.exitCode = 1;
+  } finally {
+    if (worker && worker.exitCode === null && worker.signalCode === null) {
+      worker.kill('SIGTERM');
+      await new Promise((resolve) => worker!.once('exit', resolve));
+    }
+    sink.child.send({ type: 'exit' });
+    await queues.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+    await db.destroy();
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+    await admin.end();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

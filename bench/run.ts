@@ -1,0 +1,11 @@
+/**
+ * `npm run bench` entry: the delivery benchmark by default, `npm run bench -- ingest` for the
+ * ingest benchmark. Each benchmark runs its own main on import.
+ */
+const which = process.argv[2] && !process.argv[2].startsWith('-') ? process.argv[2] : 'delivery';
+if (which === 'ingest') await import('./ingest.ts');
+else if (which === 'delivery') await import('./delivery.ts');
+else {
+  console.error(`unknown benchmark "${which}": use delivery (default) or ingest`);
+  process.exit(2);
+}
