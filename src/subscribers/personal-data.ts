@@ -18,7 +18,8 @@ export interface PersonalDataExport {
     createdAt: string;
     updatedAt: string;
   };
-  deliveries: { digestDate: string; kind: string; status: string; messageId: string | null; sentAt: string | null; reason: string | null }[];
+  deliveries: { digestDate: string; kind: string; status: string; messageId: string | null; sentAt: string | null; reason: string | null; smtpResponse: string | null }[];
+  softBounces: { consecutive: number; firstAt: string; lastAt: string; lastResponse: string | null } | null;
   papersReceived: { arxivId: string; sentAt: string }[];
 }
 
@@ -30,15 +31,16 @@ const iso = (d: Date | null) => (d ? d.toISOString() : null);
  * complete and it is read-only; the delivery folder still owns every write to those tables.
  */
 export async function collectPersonalData(db: Executor, subscriber: Subscriber): Promise<PersonalDataExport> {
-  const [deliveries, papers] = await Promise.all([
+  const [deliveries, papers, softBounce] = await Promise.all([
     db
       .selectFrom('deliveries')
       .innerJoin('editions', 'editions.id', 'deliveries.edition_id')
-      .select(['editions.digest_date', 'editions.kind', 'deliveries.status', 'deliveries.message_id', 'deliveries.sent_at', 'deliveries.reason'])
+      .select(['editions.digest_date', 'editions.kind', 'deliveries.status', 'deliveries.message_id', 'deliveries.sent_at', 'deliveries.reason', 'deliveries.smtp_response'])
       .where('deliveries.subscriber_id', '=', subscriber.id)
       .orderBy('deliveries.id')
       .execute(),
     db.selectFrom('sent_papers').select(['arxiv_id', 'sent_at']).where('subscriber_id', '=', subscriber.id).orderBy('sent_at').orderBy('arxiv_id').execute(),
+    db.selectFrom('soft_bounces').select(['consecutive', 'first_at', 'last_at', 'last_response']).where('subscriber_id', '=', subscriber.id).executeTakeFirst(),
   ]);
   return {
     exportedAt: new Date().toISOString(),
@@ -64,7 +66,11 @@ export async function collectPersonalData(db: Executor, subscriber: Subscriber):
       messageId: d.message_id,
       sentAt: iso(d.sent_at),
       reason: d.reason,
+      smtpResponse: d.smtp_response,
     })),
+    softBounces: softBounce
+      ? { consecutive: softBounce.consecutive, firstAt: softBounce.first_at.toISOString(), lastAt: softBounce.last_at.toISOString(), lastResponse: softBounce.last_response }
+      : null,
     papersReceived: papers.map((p) => ({ arxivId: p.arxiv_id, sentAt: p.sent_at.toISOString() })),
   };
 }

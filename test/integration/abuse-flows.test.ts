@@ -227,6 +227,38 @@ describe('abuse-proof subscription flows', () => {
     });
   });
 
+  describe('privacy: export and erasure of a subscriber with history', () => {
+    it('exports the ledger, papers and soft bounces, and erasure removes them all', async () => {
+      const d = db();
+      const [row] = await d.insertInto('subscribers').values({ email: 'history@example.org', status: 'active', confirmed_at: new Date() }).returningAll().execute();
+      const [other] = await d.insertInto('subscribers').values({ email: 'bystander@example.org', status: 'active' }).returningAll().execute();
+      await d.insertInto('papers').values({ arxiv_id: '2512.99999', title: 'A paper', abstract: '', authors: [], upvotes: 1, comments: 0 }).execute();
+      const [edition] = await d.insertInto('editions').values({ digest_date: '2025-12-26', status: 'sent', paper_ids: ['2512.99999'], subject: 's', html_template: '', text_template: '' }).returning('id').execute();
+      await d.insertInto('deliveries').values([
+        { edition_id: edition!.id, subscriber_id: row!.id, status: 'sent', message_id: '<m1@x>', sent_at: new Date() },
+        { edition_id: edition!.id, subscriber_id: other!.id, status: 'sent', message_id: '<m2@x>', sent_at: new Date() },
+      ]).execute();
+      await d.insertInto('sent_papers').values({ subscriber_id: row!.id, arxiv_id: '2512.99999', edition_id: edition!.id }).execute();
+      await d.insertInto('soft_bounces').values({ subscriber_id: row!.id, consecutive: 1, first_at: new Date(), last_at: new Date(), last_edition_id: edition!.id, last_response: '452 4.2.2 mailbox full' }).execute();
+      const prefs = createSubscriberToken(t.config.secret, 'preferences', row!.id, row!.token_version);
+
+      const data = (await (await post(`/p/${prefs}/export`, '')).json()) as { deliveries: { messageId: string }[]; papersReceived: { arxivId: string }[]; softBounces: { consecutive: number } };
+      expect(data.deliveries.map((x) => x.messageId)).toEqual(['<m1@x>']);
+      expect(data.papersReceived.map((x) => x.arxivId)).toEqual(['2512.99999']);
+      expect(data.softBounces.consecutive).toBe(1);
+      expect(JSON.stringify(data)).not.toContain('bystander');
+
+      expect((await post(`/p/${prefs}/erase`, '', { accept: 'application/json' })).status).toBe(200);
+      for (const table of ['deliveries', 'sent_papers', 'soft_bounces'] as const) {
+        const left = await d.selectFrom(table).select('subscriber_id').where('subscriber_id', '=', row!.id).execute();
+        expect(left, table).toHaveLength(0);
+      }
+      expect(await d.selectFrom('deliveries').select('id').where('subscriber_id', '=', other!.id).execute()).toHaveLength(1);
+      // A token of the erased person keeps answering 404, also for one-click.
+      expect((await post(`/u/${createSubscriberToken(t.config.secret, 'unsubscribe', row!.id, row!.token_version)}`, 'List-Unsubscribe=One-Click')).status).toBe(404);
+    });
+  });
+
   describe('admin', () => {
     it('requires the bearer token on every admin route, compared exactly', async () => {
       const routes = t.service.app!.printRoutes({ commonPrefix: false });
