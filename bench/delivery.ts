@@ -25,7 +25,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { countDeliveriesByStatus, findSendWindow } from '../src/delivery/delivery.repository.ts';
 import { planEdition } from '../src/delivery/digest-delivery.ts';
 import { unsubscribeUrl } from '../src/delivery/digest-message.ts';
-import { assembleDigest, compileDigestMime } from '../src/delivery/digest-mime.ts';
+import { assembleDigest, assembleDigestParts, compileDigestMime } from '../src/delivery/digest-mime.ts';
 import { createSmtpMailer } from '../src/delivery/mailer.ts';
 import { findEditionById } from '../src/editions/edition.repository.ts';
 import { buildDailyEdition } from '../src/editions/edition.service.ts';
@@ -84,6 +84,23 @@ function memoryOf(pid: number): { rss: number; peak: number } {
   }
 }
 
+/** CPU seconds used so far by a process (user + system), from /proc (Linux). */
+function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds used by the whole machine (all cores, not idle), from /proc/stat. */
+function machineCpuSeconds(): number {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const n = values.map(Number);
+  return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100;
+}
+
 async function main() {
   const nodeVersion = process.version;
   const cpus = os.cpus();
@@ -133,13 +150,15 @@ async function main() {
     results.renderEditionMs = Math.round(ms(t0));
 
     // Per-message work, on the real edition: the personal token plus splicing the pre-built MIME.
-    const compiled = compileDigestMime(edition, { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId });
+    const context = { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId };
+    const compiled = compileDigestMime(edition, context);
+    const stuffed = compileDigestMime(edition, context, { dotStuffed: true });
     const sample = assembleDigest(compiled, { subscriberId: 1, email: 'reader1@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/1.1.abcdefghijklmnopqrstuvwx' } })!;
     const rounds = 100_000;
     t0 = performance.now();
     for (let i = 1; i <= rounds; i++) {
       const token = createSubscriberToken(config.secret, 'unsubscribe', i, 1);
-      assembleDigest(compiled, { subscriberId: i, email: `reader${i}@example.org`, values: { UNSUBSCRIBE_URL: unsubscribeUrl(config.publicUrl, token) } });
+      assembleDigestParts(stuffed, { subscriberId: i, email: `reader${i}@example.org`, values: { UNSUBSCRIBE_URL: unsubscribeUrl(config.publicUrl, token) } });
     }
     results.assemblyMicrosPerMessage = Number(((ms(t0) * 1000) / rounds).toFixed(2));
     results.messageBytes = sample.raw.length;
@@ -151,6 +170,7 @@ async function main() {
       const mailer = createSmtpMailer({ url: smtpUrl, maxConnections: CONNECTIONS });
       await mailer.sendRaw({ from: compiled.envelopeFrom, to: 'warmup@example.org' }, ceilingRaw);
       const started = performance.now();
+      const cpuStarted = process.cpuUsage();
       let next = 0;
       await Promise.all(
         Array.from({ length: CONNECTIONS * 8 }, async () => {
@@ -158,9 +178,11 @@ async function main() {
         }),
       );
       const rate = CEILING_MESSAGES / (ms(started) / 1000);
+      const cpu = process.cpuUsage(cpuStarted);
+      results[`ceilingCpuMicrosPerMessage${label === 'before' ? 'Before' : 'After'}`] = Math.round((cpu.user + cpu.system) / CEILING_MESSAGES);
       await mailer.close();
       await sink.ask('reset');
-      log(`ceiling (${label}): ${fmt(CEILING_MESSAGES)} pre-built messages over ${CONNECTIONS} pooled connections: ${fmt(rate)} msg/s`);
+      log(`ceiling (${label}): ${fmt(CEILING_MESSAGES)} pre-built messages over ${CONNECTIONS} pooled connections: ${fmt(rate)} msg/s, ${fmt((cpu.user + cpu.system) / CEILING_MESSAGES)} µs CPU/message in the sender`);
       return rate;
     };
     const ceilingBefore = await measureCeiling('before');
@@ -174,6 +196,7 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
 
+    const cpuBefore = { worker: cpuSecondsOf(workerPid), sink: cpuSecondsOf(sink.child.pid!), machine: machineCpuSeconds() };
     const started = performance.now();
     const planned = await planEdition(deliveryDeps({ config, db, queues, log: createLogger('silent') }), edition.id);
     const planTotal = ms(started);
@@ -199,6 +222,11 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const endToEnd = ms(started);
+    const cpu = {
+      worker: cpuSecondsOf(workerPid) - cpuBefore.worker,
+      sink: cpuSecondsOf(sink.child.pid!) - cpuBefore.sink,
+      machine: machineCpuSeconds() - cpuBefore.machine,
+    };
     const stats = await sink.ask('stats');
     // Stop the worker first, so the second ceiling has the machine to itself as the first had.
     worker.kill('SIGTERM');
@@ -228,6 +256,11 @@ async function main() {
     results.endToEndSeconds = Number((endToEnd / 1000).toFixed(1));
     results.workerPeakRssMB = Math.round(peakRss / 1048576);
     results.sinkRssMB = Math.round((stats.rss as number) / 1048576);
+    // Where the CPU went while planning and sending (2 cores = 2 CPU-seconds per second).
+    results.cpuWorkerSeconds = Number(cpu.worker.toFixed(1));
+    results.cpuSinkSeconds = Number(cpu.sink.toFixed(1));
+    results.cpuEverythingElseSeconds = Number((cpu.machine - cpu.worker - cpu.sink).toFixed(1));
+    results.workerCpuMicrosPerMessage = Math.round((cpu.worker * 1e6) / Math.max(1, counts.sent));
 
     log('');
     log(`end to end (plan → last ledger row):   ${fmt(results.endToEndMessagesPerSecond)} msg/s over ${results.endToEndSeconds} s`);
@@ -238,6 +271,7 @@ async function main() {
     log(`finish (last accepted → edition sent): ${fmt(results.finishMs)} ms (includes sent_papers for the edition)`);
     log(`render edition (MJML, once):           ${results.renderEditionMs} ms; assembly ${results.assemblyMicrosPerMessage} µs/message (${fmt(results.messageBytes)} bytes)`);
     log(`worker peak RSS:                       ${results.workerPeakRssMB} MB`);
+    log(`CPU while sending: worker ${results.cpuWorkerSeconds} s (${results.workerCpuMicrosPerMessage} µs/message), sink ${results.cpuSinkSeconds} s, everything else on the machine ${results.cpuEverythingElseSeconds} s`);
     log(`duplicates at the sink:                ${results.duplicatesAtSink}; sent ${fmt(counts.sent)}, unknown ${counts.unknown}, failed ${counts.failed}`);
     process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, cores: os.availableParallelism(), node: nodeVersion, ...results })}\n`);
     if (results.duplicatesAtSink !== 0 || counts.sent !== N) process.exitCode = 1;

@@ -34,7 +34,7 @@ import {
   type DeliveryOutcome,
 } from './delivery.repository.ts';
 import { buildDigestMessage, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
-import { assembleDigest, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
+import { assembleDigest, assembleDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
 import type { Mailer } from './mailer.ts';
 import type { SendRateLimiter } from './send-rate.ts';
 import { classifySmtpError, type SmtpFailure } from './smtp-errors.ts';
@@ -213,7 +213,8 @@ async function loadEditionForSending(deps: DeliveryDeps, editionId: number): Pro
     const edition = await findEditionById(deps.db, editionId);
     if (!edition) return undefined;
     // The MIME of the whole edition is built here, once per process; per message only splicing.
-    loaded = { compiled: compileDigestMime(edition, deps.message), prepared: prepareEdition(edition) };
+    const dotStuffed = typeof (deps as Partial<SenderDeps>).mailer?.sendStuffed === 'function';
+    loaded = { compiled: compileDigestMime(edition, deps.message, { dotStuffed }), prepared: prepareEdition(edition) };
     // Only a handful of editions are ever in flight; keep the cache from growing without bound.
     if (editionsForSending.size > 16) editionsForSending.delete(editionsForSending.keys().next().value!);
     editionsForSending.set(editionId, loaded);
@@ -262,12 +263,17 @@ export async function sendBatch(
       return;
     }
     const url = unsubscribeUrl(deps.message.publicUrl, createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion));
-    const assembled = assembleDigest(edition.compiled, { subscriberId: row.subscriberId, email: row.email, values: { UNSUBSCRIBE_URL: url } });
+    const recipient = { subscriberId: row.subscriberId, email: row.email, values: { UNSUBSCRIBE_URL: url } };
+    // The direct path writes the pieces as they are; nodemailer gets one buffer.
+    const assembled = edition.compiled.dotStuffed ? assembleDigestParts(edition.compiled, recipient) : assembleDigest(edition.compiled, recipient);
     const messageId = assembled?.messageId ?? `<digest.e${batch.editionId}.s${row.subscriberId}@${edition.compiled.messageIdDomain}>`;
     try {
       // An address that cannot go into a header as it is takes the full MIME builder instead.
+      const envelope = { from: edition.compiled.envelopeFrom, to: row.email };
       const { response } = assembled
-        ? await deps.mailer.sendRaw({ from: edition.compiled.envelopeFrom, to: row.email }, assembled.raw)
+        ? 'parts' in assembled
+          ? await deps.mailer.sendStuffed!(envelope, assembled.parts)
+          : await deps.mailer.sendRaw(envelope, assembled.raw)
         : await deps.mailer.send(buildDigestMessage(edition.prepared, { subscriberId: row.subscriberId, email: row.email, unsubscribeToken: url.slice(url.lastIndexOf('/') + 1) }, deps.message));
       outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;

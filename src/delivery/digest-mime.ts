@@ -18,6 +18,14 @@ export interface CompiledDigest {
   /** Encoded body pieces, and the value name spliced after each piece but the last. */
   readonly body: readonly Buffer[];
   readonly bodyNames: readonly string[];
+  /** SMTP transparency (RFC 5321 §4.5.2) applied here, once: lines starting with `.` doubled. */
+  readonly dotStuffed: boolean;
+}
+
+/** Doubles a `.` that starts a line; `atLineStart` says whether the text itself starts one. */
+function dotStuff(text: string, atLineStart: boolean): string {
+  const stuffed = text.replace(/\r\n\./g, '\r\n..');
+  return atLineStart && stuffed.startsWith('.') ? `.${stuffed}` : stuffed;
 }
 
 export interface DigestRecipient {
@@ -44,6 +52,7 @@ function mailbox(m: { name: string; address: string }): string {
 export function compileDigestMime(
   edition: { id: number; subject: string; html_template: string; text_template: string },
   context: MessageContext,
+  options: { dotStuffed?: boolean } = {},
 ): CompiledDigest {
   // `=_` never occurs in quoted-printable output, so the boundary cannot collide with the body.
   const hash = createHash('sha256').update(edition.html_template).update(edition.text_template).digest('hex').slice(0, 24);
@@ -81,7 +90,9 @@ export function compileDigestMime(
     messageIdDomain,
     // Buffers: a message is then one memcpy of the pieces, never a 70 kB string to flatten and encode.
     head: [Buffer.from(head0, 'latin1'), Buffer.from(head1, 'latin1'), Buffer.from(head2, 'latin1'), Buffer.from(head3, 'latin1')],
-    body: body.map((piece) => Buffer.from(piece, 'latin1')),
+    // Every piece but the first starts a line (the value before it ends with a line break).
+    body: body.map((piece, i) => Buffer.from(options.dotStuffed ? dotStuff(piece, i > 0) : piece, 'latin1')),
+    dotStuffed: options.dotStuffed === true,
     bodyNames: [...text.names, ...html.names],
   };
 }
@@ -106,6 +117,15 @@ export function rfc5322Date(nowMs: number = Date.now()): string {
  * is (an internationalised local part), which the caller sends through the full MIME builder.
  */
 export function assembleDigest(digest: CompiledDigest, recipient: DigestRecipient, date: string = rfc5322Date()): { raw: Buffer; messageId: string } | undefined {
+  const message = assembleDigestParts(digest, recipient, date);
+  return message && { raw: Buffer.concat(message.parts), messageId: message.messageId };
+}
+
+/**
+ * The same message as a list of buffers: the edition's shared pieces (never copied, never
+ * changed) around a few small per-recipient ones, for a socket to write as a vector.
+ */
+export function assembleDigestParts(digest: CompiledDigest, recipient: DigestRecipient, date: string = rfc5322Date()): { parts: Buffer[]; messageId: string } | undefined {
   const url = recipient.values.UNSUBSCRIBE_URL;
   if (!PLAIN_ADDRESS.test(recipient.email) || !PLAIN_ADDRESS.test(url)) return undefined;
   const messageId = `<digest.e${digest.editionId}.s${recipient.subscriberId}@${digest.messageIdDomain}>`;
@@ -128,10 +148,11 @@ export function assembleDigest(digest: CompiledDigest, recipient: DigestRecipien
     if (!value) {
       const text = recipient.values[name];
       if (text === undefined) throw new Error(`no value for %%${name}%%`);
-      value = Buffer.from(encodeSplicedValue(text), 'latin1');
+      const encodedValue = encodeSplicedValue(text);
+      value = Buffer.from(digest.dotStuffed ? dotStuff(encodedValue, true) : encodedValue, 'latin1');
       encoded.set(name, value);
     }
     parts.push(value, digest.body[i + 1]!);
   }
-  return { raw: Buffer.concat(parts), messageId };
+  return { parts, messageId };
 }

@@ -1,4 +1,5 @@
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
 
 export interface SendOutcome {
   messageId: string;
@@ -11,12 +12,19 @@ export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
   /** Sends a message that is already complete MIME, to exactly the envelope given. */
   sendRaw(envelope: { from: string; to: string }, raw: Buffer | string): Promise<{ response: string }>;
+  /**
+   * The digest's fast path, when available: `data` is complete MIME that is already CRLF-only and
+   * dot-stuffed, written to the connection as it is (see smtp-pool.ts).
+   */
+  sendStuffed?(envelope: { from: string; to: string }, data: readonly Buffer[]): Promise<{ response: string }>;
   close(): Promise<void>;
 }
 
 export interface SmtpOptions {
   url: string;
   maxConnections: number;
+  /** Use the pre-stuffed fast path for digests (default true). */
+  fastPath?: boolean;
 }
 
 /**
@@ -36,7 +44,18 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
     greetingTimeout: 30_000,
     socketTimeout: 60_000,
   } as Parameters<typeof nodemailer.createTransport>[0]);
+  const plaintextOk = isLoopback(options.url) && !options.url.startsWith('smtps:');
+  // Created on first use: only processes that send digests open these connections.
+  let pool: SmtpPool | undefined;
   return {
+    ...(options.fastPath === false
+      ? {}
+      : {
+          async sendStuffed(envelope: { from: string; to: string }, data: readonly Buffer[]) {
+            pool ??= createSmtpPool({ url: options.url, maxConnections: options.maxConnections, allowPlaintext: plaintextOk });
+            return { response: await pool.send(envelope, data) };
+          },
+        }),
     async send(message) {
       const info = await transport.sendMail(message);
       return {
@@ -52,6 +71,7 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
     },
     async close() {
       transport.close();
+      await pool?.close();
     },
   };
 }

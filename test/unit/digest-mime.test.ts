@@ -59,6 +59,14 @@ describe('digest MIME built once per edition', () => {
     );
   });
 
+  it('can be dot-stuffed once per edition for the direct SMTP path', () => {
+    const stuffed = compileDigestMime(edition, context, { dotStuffed: true });
+    const raw = assembleDigest(stuffed, { subscriberId: 7, email: 'reader@example.org', values: { UNSUBSCRIBE_URL: url } }, 'Fri, 27 Nov 2026 06:00:00 +0000')!.raw.toString('latin1');
+    expect(message.raw).toMatch(/\r\n\.leading dot/);
+    expect(raw).not.toMatch(/\r\n\.[^.]/);
+    expect(raw.replace(/\r\n\./g, '\r\n')).toBe(message.raw);
+  });
+
   it('refuses addresses that cannot go into a header unencoded', () => {
     expect(assembleDigest(compiled, { subscriberId: 9, email: 'bad\r\nBcc: x@y.z', values: { UNSUBSCRIBE_URL: url } })).toBeUndefined();
     expect(assembleDigest(compiled, { subscriberId: 9, email: 'jöe@example.org', values: { UNSUBSCRIBE_URL: url } })).toBeUndefined();

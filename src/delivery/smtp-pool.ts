@@ -1,0 +1,291 @@
+import net from 'node:net';
+import tls from 'node:tls';
+
+/**
+ * A small pooled SMTP client for the digest's hot path. The digest's MIME is built, CRLF-normalised
+ * and dot-stuffed once per edition, so a message goes to the socket as it is: no per-byte escaping
+ * stream per message, which is where a general-purpose client spends most of its CPU on a 70 kB
+ * message. Anything else (confirmation emails, odd addresses) keeps using nodemailer.
+ *
+ * Failures carry `code`, `responseCode`, `response` and `command` like nodemailer's, so the same
+ * classifier reads them. A message is never retried here: the ledger decides (a dropped
+ * connection after DATA may or may not have delivered it).
+ */
+export interface SmtpPoolOptions {
+  url: string;
+  maxConnections: number;
+  /** Messages per connection before it is closed and replaced. */
+  maxMessages?: number;
+  /** Name sent in EHLO. */
+  clientName?: string;
+  timeoutMs?: number;
+  /** Plain SMTP to a loopback test sink or capture server; everything else negotiates TLS. */
+  allowPlaintext?: boolean;
+}
+
+export class SmtpError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly responseCode?: number,
+    readonly response?: string,
+    readonly command?: string,
+  ) {
+    super(message);
+    this.name = 'SmtpError';
+  }
+}
+
+interface Reply {
+  code: number;
+  text: string;
+  lines: string[];
+}
+
+const END_OF_DATA = Buffer.from('\r\n.\r\n');
+
+type Job = {
+  from: string;
+  to: string;
+  /** Dot-stuffed, CRLF, without the final `.` line; written in order, never copied. */
+  data: readonly Buffer[];
+  resolve: (response: string) => void;
+  reject: (error: Error) => void;
+};
+
+class Connection {
+  private socket!: net.Socket;
+  private buffer = '';
+  private lines: string[] = [];
+  private waiter: ((reply: Reply | Error) => void) | undefined;
+  private closedError: Error | undefined;
+  sent = 0;
+  busy = false;
+  dead = false;
+
+  constructor(private readonly options: Required<Omit<SmtpPoolOptions, 'url'>> & { host: string; port: number; secure: boolean; user?: string; pass?: string }) {}
+
+  async open(): Promise<void> {
+    const { host, port, secure, timeoutMs } = this.options;
+    this.socket = await new Promise<net.Socket>((resolve, reject) => {
+      const onError = (error: Error) => reject(new SmtpError(`connection to ${host}:${port} failed: ${error.message}`, 'ECONNECTION'));
+      const socket = secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }, () => resolve(socket)) : net.connect({ host, port }, () => resolve(socket));
+      socket.once('error', onError);
+      socket.setTimeout(timeoutMs, () => socket.destroy(new SmtpError('connection timed out', 'ETIMEDOUT')));
+    });
+    this.attach(this.socket);
+    await this.expect(await this.read(), 220, 'CONN');
+    let ehlo = await this.command(`EHLO ${this.options.clientName}`, 'EHLO');
+    if (ehlo.code !== 250) throw this.failure(ehlo, 'EHLO');
+    const offersTls = ehlo.lines.some((l) => /^STARTTLS\b/i.test(l));
+    if (!secure && !this.options.allowPlaintext) {
+      if (!offersTls) throw new SmtpError('the server offers no STARTTLS; refusing to send in plain text', 'ETLS');
+      await this.expect(await this.command('STARTTLS', 'STARTTLS'), 220, 'STARTTLS');
+      this.socket.removeAllListeners('data');
+      this.socket = await new Promise<net.Socket>((resolve, reject) => {
+        const upgraded = tls.connect({ socket: this.socket, servername: net.isIP(host) ? undefined : host }, () => resolve(upgraded));
+        upgraded.once('error', (error) => reject(new SmtpError(`TLS failed: ${error.message}`, 'ETLS')));
+      });
+      this.attach(this.socket);
+      ehlo = await this.command(`EHLO ${this.options.clientName}`, 'EHLO');
+      if (ehlo.code !== 250) throw this.failure(ehlo, 'EHLO');
+    }
+    if (this.options.user !== undefined) {
+      const token = Buffer.from(`\u0000${this.options.user}\u0000${this.options.pass ?? ''}`).toString('base64');
+      const auth = await this.command(`AUTH PLAIN ${token}`, 'AUTH PLAIN');
+      if (auth.code !== 235) throw Object.assign(this.failure(auth, 'AUTH PLAIN'), { code: 'EAUTH' });
+    }
+  }
+
+  private attach(socket: net.Socket) {
+    socket.setTimeout(this.options.timeoutMs, () => socket.destroy(new SmtpError('connection timed out', 'ETIMEDOUT')));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk.toString('latin1')));
+    socket.on('error', (error) => this.close(error instanceof SmtpError ? error : new SmtpError(error.message, 'ESOCKET')));
+    socket.on('close', () => this.close(new SmtpError('connection closed unexpectedly', 'ECONNECTION')));
+  }
+
+  private onData(text: string) {
+    this.buffer += text;
+    let end: number;
+    while ((end = this.buffer.indexOf('\r\n')) >= 0) {
+      const line = this.buffer.slice(0, end);
+      this.buffer = this.buffer.slice(end + 2);
+      this.lines.push(line);
+      // `250-…` continues a multi-line reply; `250 …` ends it.
+      if (/^\d{3}(?: |$)/.test(line)) {
+        const lines = this.lines;
+        this.lines = [];
+        const reply: Reply = { code: Number(line.slice(0, 3)), text: lines.join('\n'), lines: lines.map((l) => l.slice(4)) };
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        waiter?.(reply);
+      }
+    }
+  }
+
+  private read(): Promise<Reply> {
+    if (this.closedError) return Promise.reject(this.closedError);
+    return new Promise((resolve, reject) => {
+      this.waiter = (reply) => (reply instanceof Error ? reject(reply) : resolve(reply));
+    });
+  }
+
+  private command(line: string, _name: string): Promise<Reply> {
+    const reply = this.read();
+    this.socket.write(`${line}\r\n`);
+    return reply;
+  }
+
+  private failure(reply: Reply, command: string): SmtpError {
+    return new SmtpError(`${command} failed: ${reply.text}`, reply.code >= 500 ? 'EENVELOPE' : 'EENVELOPE', reply.code, reply.text, command);
+  }
+
+  private async expect(reply: Reply, code: number, command: string): Promise<Reply> {
+    if (reply.code !== code) throw this.failure(reply, command);
+    return reply;
+  }
+
+  close(error: Error = new SmtpError('connection closed', 'ECONNECTION')) {
+    if (this.dead) return;
+    this.dead = true;
+    this.closedError = error;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(error);
+    this.socket?.destroy();
+  }
+
+  quit() {
+    if (this.dead) return;
+    this.socket.end('QUIT\r\n');
+    this.dead = true;
+  }
+
+  /** One transaction. A rejected recipient resets the session so the connection stays usable. */
+  async send(job: Job): Promise<string> {
+    this.sent++;
+    const mail = await this.command(`MAIL FROM:<${job.from}>`, 'MAIL FROM');
+    if (mail.code !== 250) {
+      await this.reset();
+      throw this.failure(mail, 'MAIL FROM');
+    }
+    const rcpt = await this.command(`RCPT TO:<${job.to}>`, 'RCPT TO');
+    if (rcpt.code !== 250 && rcpt.code !== 251) {
+      await this.reset();
+      throw this.failure(rcpt, 'RCPT TO');
+    }
+    const data = await this.command('DATA', 'DATA');
+    if (data.code !== 354) {
+      await this.reset();
+      throw this.failure(data, 'DATA');
+    }
+    const reply = this.read();
+    // Corked, the pieces leave in one writev: the edition's shared buffers are not copied.
+    this.socket.cork();
+    for (const part of job.data) this.socket.write(part);
+    this.socket.write(END_OF_DATA);
+    this.socket.uncork();
+    const accepted = await reply;
+    if (accepted.code !== 250) throw Object.assign(this.failure(accepted, 'DATA'), { code: 'EMESSAGE' });
+    return accepted.text;
+  }
+
+  private async reset() {
+    const reply = await this.command('RSET', 'RSET');
+    if (reply.code !== 250) this.close();
+  }
+}
+
+export interface SmtpPool {
+  /** `data` must be CRLF-only and dot-stuffed; the terminating `.` line is added here. */
+  send(envelope: { from: string; to: string }, data: readonly Buffer[]): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
+  const url = new URL(options.url);
+  const secure = url.protocol === 'smtps:';
+  const settings = {
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(url.port || (secure ? 465 : 587)),
+    secure,
+    user: url.username ? decodeURIComponent(url.username) : undefined,
+    pass: url.password ? decodeURIComponent(url.password) : undefined,
+    maxConnections: options.maxConnections,
+    maxMessages: options.maxMessages ?? 1000,
+    clientName: options.clientName ?? 'localhost',
+    timeoutMs: options.timeoutMs ?? 60_000,
+    allowPlaintext: options.allowPlaintext ?? false,
+  };
+  const idle: Connection[] = [];
+  const queue: Job[] = [];
+  let open = 0;
+  let closed = false;
+
+  const pump = () => {
+    while (queue.length > 0) {
+      let connection = idle.pop();
+      while (connection && (connection.dead || connection.sent >= settings.maxMessages)) {
+        connection.quit();
+        open--;
+        connection = idle.pop();
+      }
+      if (connection) {
+        run(connection, queue.shift()!);
+        continue;
+      }
+      if (open >= settings.maxConnections) return;
+      open++;
+      const fresh = new Connection(settings);
+      const job = queue.shift()!;
+      fresh.open().then(
+        () => run(fresh, job),
+        (error: Error) => {
+          open--;
+          fresh.close();
+          job.reject(error);
+          pump();
+        },
+      );
+    }
+  };
+
+  const run = (connection: Connection, job: Job) => {
+    connection.busy = true;
+    connection.send(job).then(
+      (response) => {
+        connection.busy = false;
+        job.resolve(response);
+        release(connection);
+      },
+      (error: Error) => {
+        connection.busy = false;
+        job.reject(error);
+        release(connection);
+      },
+    );
+  };
+
+  const release = (connection: Connection) => {
+    if (connection.dead || closed) {
+      if (!connection.dead) connection.quit();
+      open--;
+    } else idle.push(connection);
+    pump();
+  };
+
+  return {
+    send(envelope, data) {
+      if (closed) return Promise.reject(new SmtpError('the pool is closed', 'ECONNECTION'));
+      return new Promise((resolve, reject) => {
+        queue.push({ from: envelope.from, to: envelope.to, data, resolve, reject });
+        pump();
+      });
+    },
+    async close() {
+      closed = true;
+      for (const connection of idle.splice(0)) connection.quit();
+      for (const job of queue.splice(0)) job.reject(new SmtpError('the pool is closed', 'ECONNECTION'));
+    },
+  };
+}
