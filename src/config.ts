@@ -52,6 +52,8 @@ const envSchema = z.object({
   SECRET: optionalString,
   // The secret before the last rotation: links signed with it still verify during the grace period.
   SECRET_PREVIOUS: optionalString,
+  // Optional end of that grace period (ISO 8601); after it SECRET_PREVIOUS is ignored.
+  SECRET_PREVIOUS_UNTIL: z.preprocess(emptyAsUndefined, z.iso.datetime({ offset: true }).optional()),
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
@@ -119,6 +121,8 @@ export interface Config {
   readonly secret: string;
   /** Still accepted when verifying links, never used to sign. */
   readonly secretPrevious: string | undefined;
+  /** When the grace period of secretPrevious ends (undefined: until it is removed). */
+  readonly secretPreviousUntil: Date | undefined;
   readonly adminToken: string | undefined;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
@@ -179,6 +183,12 @@ export function parseMailbox(value: string): { name: string; address: string } |
   return undefined;
 }
 
+/** The secrets a link or form signature may use now: the current one, then the previous one in its grace period. */
+export function verificationSecrets(config: Pick<Config, 'secret' | 'secretPrevious' | 'secretPreviousUntil'>, now: number = Date.now()): string[] {
+  const previousValid = config.secretPrevious !== undefined && (config.secretPreviousUntil === undefined || now < config.secretPreviousUntil.getTime());
+  return previousValid ? [config.secret, config.secretPrevious!] : [config.secret];
+}
+
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
 /**
@@ -219,6 +229,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // which is why production refuses to start without SECRET.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),
     secretPrevious: e.SECRET_PREVIOUS,
+    secretPreviousUntil: e.SECRET_PREVIOUS_UNTIL ? new Date(e.SECRET_PREVIOUS_UNTIL) : undefined,
     adminToken: e.ADMIN_TOKEN,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,

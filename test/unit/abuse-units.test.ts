@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseRateList, parseTrustProxy } from '../../src/config.ts';
+import { ConfigError, loadConfig, parseRateList, parseTrustProxy, verificationSecrets } from '../../src/config.ts';
 import { isAdminAuthorized } from '../../src/http/admin-auth.ts';
 import { isSameOriginRequest } from '../../src/http/same-origin.ts';
 import { normaliseEmailAddress } from '../../src/subscribers/email-address.ts';
@@ -187,6 +187,19 @@ describe('configuration', () => {
     expect(config.trustProxy).toBe(false);
     expect(() => loadConfig({ RATE_LIMIT_SUBSCRIBE_IP: 'lots' })).toThrow(/RATE_LIMIT_SUBSCRIBE_IP/);
     expect(() => loadConfig({ SECRET_PREVIOUS: 'short' })).toThrow(ConfigError);
+  });
+});
+
+describe('secret rotation grace period', () => {
+  const current = 'c'.repeat(32);
+  const previous = 'p'.repeat(32);
+  it('accepts SECRET_PREVIOUS until SECRET_PREVIOUS_UNTIL, then only SECRET', () => {
+    const config = loadConfig({ SECRET: current, SECRET_PREVIOUS: previous, SECRET_PREVIOUS_UNTIL: '2030-01-01T00:00:00Z' });
+    expect(verificationSecrets(config, Date.parse('2029-12-31T23:59:59Z'))).toEqual([current, previous]);
+    expect(verificationSecrets(config, Date.parse('2030-01-01T00:00:00Z'))).toEqual([current]);
+    expect(verificationSecrets(loadConfig({ SECRET: current, SECRET_PREVIOUS: previous }))).toEqual([current, previous]);
+    expect(verificationSecrets(loadConfig({ SECRET: current }))).toEqual([current]);
+    expect(() => loadConfig({ SECRET: current, SECRET_PREVIOUS: previous, SECRET_PREVIOUS_UNTIL: 'next week' })).toThrow(/SECRET_PREVIOUS_UNTIL/);
   });
 });
 

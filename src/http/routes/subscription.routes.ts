@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { verificationSecrets } from '../../config.ts';
 import { DomainError } from '../../errors.ts';
 import { normaliseEmailAddress } from '../../subscribers/email-address.ts';
 import {
@@ -73,7 +74,8 @@ const tokenRoutes = /^\/(confirm|u|p)\//;
 
 export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db, queues, config, log } = app.deps;
-  const secrets = config.secretPrevious ? [config.secret, config.secretPrevious] : [config.secret];
+  // Evaluated per request: SECRET_PREVIOUS stops being accepted when its grace period ends.
+  const secrets = () => verificationSecrets(config);
   const limits = config.rateLimits;
   const sameOrigin = requireSameOrigin(config.publicUrl);
   const tokenIpLimit = limiter(app, 'token-ip', limits.tokenIp, clientIpKey);
@@ -94,7 +96,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   const botReason = (body: SubscribeBody, json: boolean): string | undefined => {
     if (body.website) return 'honeypot';
     if (json || config.form.minFillMs === 0) return undefined;
-    const check = checkFormToken(secrets, body.formToken, config.form);
+    const check = checkFormToken(secrets(), body.formToken, config.form);
     return check === 'ok' ? undefined : `form_token_${check}`;
   };
 
@@ -183,7 +185,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     const perToken = limiter(app, 'one-click-token', limits.oneClickToken, (req) => hashedKey((req.params as { token?: string }).token ?? ''));
     oneClick.post('/u/:token', { schema: { params: tokenParams }, onRequest: [ipCeiling, perToken] }, async (req, reply) => {
       const source = req.headers['content-type']?.startsWith('multipart/') || !req.headers['sec-fetch-site'] ? 'one-click' : 'page';
-      await unsubscribe(db, secrets, req.params.token, source);
+      await unsubscribe(db, secrets(), req.params.token, source);
       const token = encodeURIComponent(req.params.token);
       return reply.type('text/html').send(
         await renderMessagePage({
@@ -197,7 +199,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.get('/u/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
-    const state = await inspectUnsubscribeToken(db, secrets, req.params.token);
+    const state = await inspectUnsubscribeToken(db, secrets(), req.params.token);
     if (!state) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
     const token = encodeURIComponent(req.params.token);
     const page = state.subscribed
@@ -208,7 +210,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/u/:token/resubscribe', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    const result = await resubscribe(db, secrets, req.params.token);
+    const result = await resubscribe(db, secrets(), req.params.token);
     const page =
       result === 'resubscribed'
         ? { heading: 'Welcome back', paragraphs: ['You are subscribed again. The next digest is on its way.'] }
@@ -225,7 +227,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   };
 
   app.get('/p/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
-    const view = await inspectPreferences(db, secrets, req.params.token);
+    const view = await inspectPreferences(db, secrets(), req.params.token);
     const token = encodeURIComponent(req.params.token);
     return reply.type('text/html').send(
       await renderPage('preferences', 'Your data', {
@@ -241,7 +243,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/p/:token/export', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    const data = await exportPersonalData(db, secrets, req.params.token);
+    const data = await exportPersonalData(db, secrets(), req.params.token);
     return reply
       .header('content-disposition', 'attachment; filename="paperboy-data.json"')
       .type('application/json; charset=utf-8')
@@ -249,7 +251,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/p/:token/erase', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    await erasePersonalData(db, secrets, req.params.token);
+    await erasePersonalData(db, secrets(), req.params.token);
     if (wantsJson(req.headers['content-type']) || req.headers.accept === 'application/json') return reply.send({ status: 'erased' });
     return reply.type('text/html').send(
       await renderMessagePage({
