@@ -27,6 +27,7 @@ import { planEdition } from '../src/delivery/digest-delivery.ts';
 import { unsubscribeUrl } from '../src/delivery/digest-message.ts';
 import { assembleDigest, assembleDigestParts, compileDigestMime } from '../src/delivery/digest-mime.ts';
 import { createSmtpMailer } from '../src/delivery/mailer.ts';
+import { createSmtpPool } from '../src/delivery/smtp-pool.ts';
 import { findEditionById } from '../src/editions/edition.repository.ts';
 import { buildDailyEdition } from '../src/editions/edition.service.ts';
 import { createLogger } from '../src/logger.ts';
@@ -44,6 +45,7 @@ const { values: args } = parseArgs({
     connections: { type: 'string' },
     'ceiling-messages': { type: 'string' },
     'batch-size': { type: 'string' },
+    'plan-only': { type: 'boolean', default: false },
   },
 });
 const N = args.million ? 1_000_000 : Number(args.subscribers ?? 100_000);
@@ -185,7 +187,39 @@ async function main() {
       log(`ceiling (${label}): ${fmt(CEILING_MESSAGES)} pre-built messages over ${CONNECTIONS} pooled connections: ${fmt(rate)} msg/s, ${fmt((cpu.user + cpu.system) / CEILING_MESSAGES)} µs CPU/message in the sender`);
       return rate;
     };
-    const ceilingBefore = await measureCeiling('before');
+    // For reference: the same pre-built (stuffed) message through the digest's own SMTP client.
+    const measureDirectCeiling = async () => {
+      const pool = createSmtpPool({ url: smtpUrl, maxConnections: CONNECTIONS, allowPlaintext: true });
+      const parts = assembleDigestParts(stuffed, { subscriberId: 0, email: 'ceiling@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/0.1.abcdefghijklmnopqrstuvwx' } })!.parts.map((p) =>
+        Buffer.from(p.toString('latin1').replace(/^Message-ID: .*$/m, 'Message-ID: <ceiling@papers.example.test>'), 'latin1'),
+      );
+      await pool.send({ from: compiled.envelopeFrom, to: 'warmup@example.org' }, parts);
+      const started = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: CONNECTIONS * 8 }, async () => {
+          while (next++ < CEILING_MESSAGES) await pool.send({ from: compiled.envelopeFrom, to: `c${next}@example.org` }, parts);
+        }),
+      );
+      const rate = CEILING_MESSAGES / (ms(started) / 1000);
+      await pool.close();
+      await sink.ask('reset');
+      log(`direct-client ceiling: ${fmt(CEILING_MESSAGES)} pre-built messages over ${CONNECTIONS} connections: ${fmt(rate)} msg/s`);
+      return rate;
+    };
+    const ceilingBefore = args['plan-only'] ? 0 : await measureCeiling('before');
+    if (!args['plan-only']) results.directClientCeilingMessagesPerSecond = Math.round(await measureDirectCeiling());
+
+    if (args['plan-only']) {
+      // Planning alone (e.g. for 1,000,000 subscribers), without sending: the batch jobs go to a
+      // queue no worker reads, and are deleted with the prefix afterwards.
+      const started = performance.now();
+      const planned = await planEdition(deliveryDeps({ config, db, queues, log: createLogger('silent') }), edition.id);
+      const total = ms(started);
+      log(`planning: ${fmt(planned.planned)} ledger rows in ${fmt(planned.planMs)} ms, ${fmt(planned.batches)} batch jobs enqueued in ${fmt(total - planned.planMs)} ms (total ${fmt(total)} ms)`);
+      process.stdout.write(`${JSON.stringify({ subscribers: N, planned: planned.planned, planInsertMs: planned.planMs, planEnqueueMs: Math.round(total - planned.planMs), batches: planned.batches })}\n`);
+      return;
+    }
 
     // The sender: `paperboy worker` as its own process, exactly as deployed.
     worker = spawn(process.execPath, [...(process.env.BENCH_WORKER_FLAGS ? process.env.BENCH_WORKER_FLAGS.split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx', 'src/cli.ts', 'worker'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
