@@ -13,10 +13,11 @@ import { startTestService, type TestService } from '../helpers/service.ts';
 const STATES = ['new', 'pending', 'active', 'unsubscribed', 'bounced', 'complained', 'suppressed'] as const;
 type State = (typeof STATES)[number];
 
-const median = (values: number[]) => {
+const quantile = (values: number[], q: number) => {
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
 };
 
 const shuffle = <T>(items: readonly T[]): T[] => {
@@ -73,12 +74,38 @@ describe('no enumeration through POST /subscribe', () => {
     for (const state of STATES) expect(answers.get(state), state).toEqual(reference);
   });
 
-  it('takes the same time for every state (medians of interleaved requests)', { timeout: 120_000 }, async () => {
-    const ROUNDS = 80;
+  it('takes the same time for every state (low quantiles of interleaved requests)', { timeout: 180_000 }, async () => {
+    // What is measured is the request path. The in-process worker would otherwise render and send
+    // confirmation mail between requests, which is load, not a property of the answer: pause it.
+    const mailQueue = t.service.queues.byName.mail;
+    await mailQueue.pause();
+    try {
+      for (const state of STATES) await send(await addressIn(state), true); // warm-up
+      const attempts: string[] = [];
+      // Load on a shared machine only ever adds time, so the lower quartile of each state's
+      // latencies tracks the work the request really does (the "box test" of Crosby et al.);
+      // requests of all states are interleaved so load drifts hit every state alike. A real leak
+      // (an SMTP call, a slow hash, extra round trips for one state) shifts every attempt; noise
+      // does not, so up to three attempts are measured and one clean attempt passes.
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const samples = await measure(60);
+        const lowQuartiles = Object.fromEntries(STATES.map((s) => [s, quantile(samples.get(s)!, 0.25)]));
+        const overall = quantile([...samples.values()].flat(), 0.25);
+        const tolerance = Math.min(20, 2 + overall * 0.5);
+        const worst = Math.max(...STATES.map((state) => Math.abs(lowQuartiles[state]! - quantile(STATES.filter((o) => o !== state).flatMap((o) => samples.get(o)!), 0.25))));
+        attempts.push(`attempt ${attempt}: overall p25 ${overall.toFixed(2)} ms, worst gap ${worst.toFixed(2)} ms, tolerance ${tolerance.toFixed(2)} ms, ${JSON.stringify(Object.fromEntries(Object.entries(lowQuartiles).map(([k, v]) => [k, Math.round(v * 100) / 100])))}`);
+        console.log(`subscribe timing ${attempts.at(-1)}`);
+        if (worst < tolerance) return;
+      }
+      expect.fail(`response time depends on the address's state:\n${attempts.join('\n')}`);
+    } finally {
+      await mailQueue.resume();
+    }
+  });
+
+  const measure = async (rounds: number) => {
     const samples = new Map<State, number[]>(STATES.map((s) => [s, []]));
-    // Warm up connections, JIT and the query plans first.
-    for (const state of STATES) await send(await addressIn(state), true);
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = 0; round < rounds; round++) {
       for (const state of shuffle(STATES)) {
         const email = await addressIn(state);
         const started = performance.now();
@@ -88,18 +115,6 @@ describe('no enumeration through POST /subscribe', () => {
         expect(res.status).toBe(202);
       }
     }
-    const all = [...samples.values()].flat();
-    const overall = median(all);
-    const medians = Object.fromEntries(STATES.map((s) => [s, Math.round(median(samples.get(s)!) * 100) / 100]));
-    // Requests of every state were interleaved, so machine load hits all alike. The medians must
-    // agree within 3 ms plus the typical request time, never more than 20 ms (the bound in
-    // email-standards T-EN-2). An unloaded run shows ~2 ms of spread (a write for renewable rows,
-    // none for new ones); a state-dependent SMTP call, slow hash or extra round trips would not fit.
-    const tolerance = Math.min(20, 3 + overall);
-    console.log(`subscribe timing: overall median ${overall.toFixed(2)} ms, tolerance ${tolerance.toFixed(2)} ms, per state`, medians);
-    for (const state of STATES) {
-      const others = STATES.filter((s) => s !== state).flatMap((s) => samples.get(s)!);
-      expect(Math.abs(median(samples.get(state)!) - median(others)), `${state}: ${JSON.stringify(medians)}`).toBeLessThan(tolerance);
-    }
-  });
+    return samples;
+  };
 });
