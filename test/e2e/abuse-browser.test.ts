@@ -17,8 +17,8 @@ describe('abuse defences in a real browser', () => {
   let attacker: FakeServer;
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: apt-get install chromium (see .ci/run)`);
-    // 6 s rather than the default 2: a cold headless browser on a loaded machine takes ~2.5 s itself.
-    t = await startTestService({ FORM_MIN_FILL_SECONDS: '6' });
+    // 10 s rather than the default 2: a cold headless browser on a loaded machine takes seconds itself.
+    t = await startTestService({ FORM_MIN_FILL_SECONDS: '10' });
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--disable-gpu', '--disable-quic', '--disable-sync'] });
     // Another origin whose page posts our form at once, as a CSRF page would.
     attacker = await startFakeServer((_req, res) => {
@@ -38,7 +38,7 @@ describe('abuse defences in a real browser', () => {
       return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) === 0;
     }, { what: 'mail queue idle' });
 
-  it('drops a form sent faster than a person could, and mails a form sent after a pause', async () => {
+  it('drops a form sent faster than a person could, and mails a form sent after a pause', { timeout: 60_000 }, async () => {
     const page = await browser.newPage();
     const cspErrors: string[] = [];
     page.on('console', (m) => m.text().includes('Content Security Policy') && cspErrors.push(m.text()));
@@ -52,7 +52,7 @@ describe('abuse defences in a real browser', () => {
 
     await page.goto(`${t.baseUrl}/`);
     await page.getByLabel('Email address').fill('patient@example.net');
-    await page.waitForTimeout(6200);
+    await page.waitForTimeout(10_200);
     await page.getByRole('button', { name: 'Subscribe' }).click();
     await page.waitForURL(`${t.baseUrl}/subscribe`);
     expect(await page.locator('h1').textContent()).toBe('Check your inbox');
