@@ -87,6 +87,9 @@ const envSchema = z.object({
   RATE_LIMIT_ONE_CLICK_TOKEN: rateList.default('10/1m'),
   RATE_LIMIT_ONE_CLICK_IP: rateList.default('3000/1m'),
   RATE_LIMIT_ADMIN_IP: rateList.default('60/1m'),
+  // Confirmation emails sent per hour across all addresses (0: no cap): protects third parties and
+  // the sending reputation from sign-up bombing with many addresses from many IPs.
+  CONFIRMATION_MAX_PER_HOUR: z.coerce.number().int().min(0).default(500),
   // Time trap for the HTML form: faster than this is a bot; 0 turns the trap off.
   FORM_MIN_FILL_SECONDS: z.coerce.number().min(0).max(600).default(2),
   FORM_MAX_AGE_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
@@ -165,6 +168,7 @@ export interface Config {
     readonly adminIp: readonly RateLimit[];
   };
   readonly form: { readonly minFillMs: number; readonly maxAgeMs: number };
+  readonly confirmationMaxPerHour: number;
 }
 
 export class ConfigError extends Error {
@@ -268,5 +272,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       adminIp: parseRateList(e.RATE_LIMIT_ADMIN_IP)!,
     }),
     form: Object.freeze({ minFillMs: e.FORM_MIN_FILL_SECONDS * 1000, maxAgeMs: e.FORM_MAX_AGE_HOURS * 3_600_000 }),
+    confirmationMaxPerHour: e.CONFIRMATION_MAX_PER_HOUR,
   });
 }

@@ -58,7 +58,10 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
   const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
   return {
     'confirmation-email': ({ subscriberId }) =>
-      sendConfirmationEmail({ db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom }, subscriberId),
+      sendConfirmationEmail(
+        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: deps.config.confirmationMaxPerHour },
+        subscriberId,
+      ),
     'daily-digest': async (_data, job) => {
       const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
       const edition = await requestDailyDigest(sender, day);

@@ -37,3 +37,13 @@ export async function findLatestLiveTokenIssuedAt(db: Executor, subscriberId: nu
     .executeTakeFirst();
   return row?.created_at;
 }
+
+/** Confirmation tokens issued in the last `seconds`, for every address: the global mail cap. */
+export async function countConfirmationTokensIssuedSince(db: Executor, seconds: number): Promise<number> {
+  const row = await db
+    .selectFrom('confirmation_tokens')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('created_at', '>', sql<Date>`now() - make_interval(secs => ${seconds})`)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}

@@ -4,6 +4,7 @@ import type { Mailer } from '../delivery/mailer.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
 import {
+  countConfirmationTokensIssuedSince,
   findConfirmationToken,
   findLatestLiveTokenIssuedAt,
   insertConfirmationToken,
@@ -80,14 +81,19 @@ export interface ConfirmationMailDeps {
   mailer: Mailer;
   publicUrl: string;
   mailFrom: { name: string; address: string };
+  /** Confirmation emails per hour across all addresses; 0 or absent: no cap. */
+  maxPerHour?: number;
 }
 
 /** Worker side of a sign-up: issues a fresh token (only its hash is stored) and mails the link. */
-export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent' | 'rejected'> {
+export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent' | 'over_hourly_cap' | 'rejected'> {
   const subscriber = await findSubscriberById(deps.db, subscriberId);
   if (!subscriber || (subscriber.status !== 'pending' && subscriber.status !== 'unsubscribed')) return 'not_needed';
   const lastIssued = await findLatestLiveTokenIssuedAt(deps.db, subscriberId);
   if (lastIssued && Date.now() - lastIssued.getTime() < CONFIRMATION_RESEND_WINDOW_MS) return 'recently_sent';
+  // A flood of sign-ups for many addresses (which per-IP and per-address limits cannot see) must
+  // not turn us into a mail cannon: past the hourly cap, requests are dropped; people can retry.
+  if (deps.maxPerHour && (await countConfirmationTokensIssuedSince(deps.db, 3600)) >= deps.maxPerHour) return 'over_hourly_cap';
 
   const token = generateConfirmationToken();
   const tokenHash = hashToken(token);

@@ -61,6 +61,7 @@ export async function startTestService(env: Record<string, string> = {}, options
     RATE_LIMIT_SUBSCRIBE_ADDRESS: '1000/1m',
     RATE_LIMIT_TOKEN_IP: '1000/1m',
     FORM_MIN_FILL_SECONDS: '0',
+    CONFIRMATION_MAX_PER_HOUR: '100000',
     ...env,
   });
   const service = await startService(config, { role: 'all', log: options.log ?? createLogger('silent') });

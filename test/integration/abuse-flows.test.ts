@@ -97,6 +97,17 @@ describe('abuse-proof subscription flows', () => {
     });
   });
 
+  it('stops confirmation mail past the hourly cap across all addresses', async () => {
+    const issued = Number((await db().selectFrom('confirmation_tokens').select((eb) => eb.fn.countAll<string>().as('n')).where('created_at', '>', new Date(Date.now() - 3600_000)).executeTakeFirstOrThrow()).n);
+    const [row] = await db().insertInto('subscribers').values({ email: 'capped@example.org', status: 'pending' }).returningAll().execute();
+    const sent: unknown[] = [];
+    const deps = (maxPerHour: number) => ({ db: db(), mailer: { send: async (m: unknown) => void sent.push(m), close: async () => {} } as never, publicUrl: t.config.publicUrl, mailFrom: t.config.mailFrom, maxPerHour });
+    expect(await sendConfirmationEmail(deps(issued), row!.id)).toBe('over_hourly_cap');
+    expect(sent).toHaveLength(0);
+    expect(await sendConfirmationEmail(deps(issued + 1), row!.id)).toBe('sent');
+    expect(sent).toHaveLength(1);
+  });
+
   describe('CSRF on form posts', () => {
     const body = () => new URLSearchParams({ email: `csrf-${randomBytes(3).toString('hex')}@example.org`, formToken: formTokenAged(5000) }).toString();
     it.each([
