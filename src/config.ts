@@ -48,7 +48,7 @@ const envSchema = z.object({
   SMTP_URL: optionalUrl,
   DEV_SMTP_PORT: z.coerce.number().int().min(0).max(65535).default(1025),
   MAIL_FROM: z.string().min(3).default('Paperboy <digest@localhost>'),
-  LIST_ID: z.string().regex(/^[A-Za-z0-9.-]+$/, 'a dot-atom such as papers.example.com').optional(),
+  LIST_ID: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Za-z0-9.-]+$/, 'a dot-atom such as papers.example.com').optional()),
   SECRET: optionalString,
   // The secret before the last rotation: links signed with it still verify during the grace period.
   SECRET_PREVIOUS: optionalString,
