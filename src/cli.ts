@@ -1,11 +1,10 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { countDeliveriesByStatus } from './delivery/delivery.repository.ts';
 import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isValidDay } from './editions/digest-day.ts';
-import { findEditionByDate, findEditionById } from './editions/edition.repository.ts';
+import { findEditionByDate } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
 import { Resources, openDatabase, startService, type Role } from './main.ts';
@@ -56,6 +55,7 @@ async function withDatabase<T>(config: Config, fn: (db: Awaited<ReturnType<typeo
 
 function progressLine(report: EditionReport, elapsedMs: number): string {
   const total = Math.max(report.planned, report.done + report.counts.queued + report.counts.sending);
+  if (total === 0) return `planning edition ${report.id}…`;
   const width = 30;
   const filled = total === 0 ? width : Math.round((report.done / total) * width);
   const rate = elapsedMs > 0 ? report.done / (elapsedMs / 1000) : 0;
