@@ -91,9 +91,18 @@ class Connection {
       if (ehlo.code !== 250) throw this.failure(ehlo, 'EHLO');
     }
     if (this.options.user !== undefined) {
-      const token = Buffer.from(`\u0000${this.options.user}\u0000${this.options.pass ?? ''}`).toString('base64');
-      const auth = await this.command(`AUTH PLAIN ${token}`, 'AUTH PLAIN');
-      if (auth.code !== 235) throw Object.assign(this.failure(auth, 'AUTH PLAIN'), { code: 'EAUTH' });
+      const mechanisms = ehlo.lines.find((l) => /^AUTH[ =]/i.test(l))?.slice(5).toUpperCase().split(/\s+/) ?? [];
+      const user = this.options.user;
+      const pass = this.options.pass ?? '';
+      let auth: Reply;
+      if (mechanisms.includes('LOGIN') && !mechanisms.includes('PLAIN')) {
+        await this.expect(await this.command('AUTH LOGIN', 'AUTH LOGIN'), 334, 'AUTH LOGIN');
+        await this.expect(await this.command(Buffer.from(user).toString('base64'), 'AUTH LOGIN'), 334, 'AUTH LOGIN');
+        auth = await this.command(Buffer.from(pass).toString('base64'), 'AUTH LOGIN');
+      } else {
+        auth = await this.command(`AUTH PLAIN ${Buffer.from(`\u0000${user}\u0000${pass}`).toString('base64')}`, 'AUTH PLAIN');
+      }
+      if (auth.code !== 235) throw Object.assign(this.failure(auth, 'AUTH'), { code: 'EAUTH' });
     }
   }
 
