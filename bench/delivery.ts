@@ -265,6 +265,7 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const endToEnd = ms(started);
+    // The edition turns `sent` right after its sent_papers rows are written (finishIfDone).
     const cpu = {
       worker: cpuSecondsOf(workerPid) - cpuBefore.worker,
       sink: cpuSecondsOf(sink.child.pid!) - cpuBefore.sink,

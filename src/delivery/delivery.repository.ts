@@ -30,6 +30,18 @@ export async function planDeliveryRange(
   return result.rows[0]?.n ?? 0;
 }
 
+/** Whether any row of the edition is still queued or sending (an index probe, not a count). */
+export async function hasUnfinishedDeliveries(db: Executor, editionId: number): Promise<boolean> {
+  const row = await db
+    .selectFrom('deliveries')
+    .select('id')
+    .where('edition_id', '=', editionId)
+    .where('status', 'in', ['queued', 'sending'])
+    .limit(1)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
 export async function countDeliveries(db: Executor, editionId: number): Promise<number> {
   const row = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', editionId).executeTakeFirstOrThrow();
   return Number(row.n);

@@ -22,6 +22,7 @@ import {
   claimQueuedDeliveries,
   countDeliveries,
   findQueuedBatchWindows,
+  hasUnfinishedDeliveries,
   markAbandonedDeliveriesUnknown,
   planDeliveryRange,
   pruneDeliveryWorkers,
@@ -188,13 +189,18 @@ export async function enqueueQueuedBatches(deps: DeliveryDeps, edition: Pick<Edi
   return windows.length;
 }
 
-/** Marks the edition sent once nothing is queued or sending, and records who got which papers. */
+/**
+ * Once nothing is queued or sending: records who got which papers, then marks the edition sent.
+ * In that order, so a crash in between leaves a `sending` edition that the next call (or the
+ * reconcile job) finishes; the insert is idempotent.
+ */
 export async function finishIfDone(deps: Pick<DeliveryDeps, 'db' | 'log'>, editionId: number): Promise<boolean> {
+  if (await hasUnfinishedDeliveries(deps.db, editionId)) return false;
+  const edition = await findEditionById(deps.db, editionId);
+  if (edition?.status !== 'sending') return false;
+  await recordSentPapersForEdition(deps.db, editionId);
   const finished = await finishEditionIfDone(deps.db, editionId);
-  if (finished) {
-    await recordSentPapersForEdition(deps.db, editionId);
-    deps.log.info({ editionId }, 'edition finished');
-  }
+  if (finished) deps.log.info({ editionId }, 'edition finished');
   return finished;
 }
 
