@@ -265,7 +265,14 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const endToEnd = ms(started);
-    // The edition turns `sent` right after its sent_papers rows are written (finishIfDone).
+    // After `sent`, the worker writes who got which papers (a row per person and paper).
+    const papersStarted = performance.now();
+    for (;;) {
+      const current = await findEditionById(db, edition.id);
+      if (current?.sent_papers_recorded_at) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    results.sentPapersMs = Math.round(ms(papersStarted));
     const cpu = {
       worker: cpuSecondsOf(workerPid) - cpuBefore.worker,
       sink: cpuSecondsOf(sink.child.pid!) - cpuBefore.sink,
@@ -312,7 +319,7 @@ async function main() {
     log(`raw SMTP ceiling (nodemailer, raw):    ${fmt(ceiling)} msg/s (mean of ${fmt(ceilingBefore)} before and ${fmt(ceilingAfter)} after)`);
     log(`ratio sending / ceiling:               ${results.ratioToCeiling}`);
     log(`planning ${fmt(N)} (insert ranges):     ${fmt(planned.planMs)} ms; enqueue ${fmt(planned.batches)} jobs: ${fmt(results.planEnqueueMs)} ms`);
-    log(`finish (last accepted → edition sent): ${fmt(results.finishMs)} ms (includes sent_papers for the edition)`);
+    log(`finish (last accepted → edition sent): ${fmt(results.finishMs)} ms; then sent_papers (${fmt(counts.sent * edition.paper_ids.length)} rows): ${fmt(results.sentPapersMs)} ms`);
     log(`render edition (MJML, once):           ${results.renderEditionMs} ms; assembly ${results.assemblyMicrosPerMessage} µs/message (${fmt(results.messageBytes)} bytes)`);
     log(`worker peak RSS:                       ${results.workerPeakRssMB} MB`);
     log(`CPU while sending: worker ${results.cpuWorkerSeconds} s (${results.workerCpuMicrosPerMessage} µs/message), sink ${results.cpuSinkSeconds} s, everything else on the machine ${results.cpuEverythingElseSeconds} s`);

@@ -6,8 +6,10 @@ import {
   countPolicyFailure,
   findEditionById,
   findEditionsInFlight,
+  findEditionsMissingSentPapers,
   finishEditionIfDone,
   finishPlanning,
+  markSentPapersRecorded,
   nextEnqueueGeneration,
   pauseEdition,
   resumeEdition,
@@ -190,18 +192,38 @@ export async function enqueueQueuedBatches(deps: DeliveryDeps, edition: Pick<Edi
 }
 
 /**
- * Once nothing is queued or sending: records who got which papers, then marks the edition sent.
- * In that order, so a crash in between leaves a `sending` edition that the next call (or the
- * reconcile job) finishes; the insert is idempotent.
+ * Marks the edition sent once nothing is queued or sending, then records who got which papers.
+ * That second step writes a row per (person, paper), so it runs after the status change, under a
+ * lock, and is marked done; the reconcile job repeats it for an edition a crash interrupted.
  */
 export async function finishIfDone(deps: Pick<DeliveryDeps, 'db' | 'log'>, editionId: number): Promise<boolean> {
   if (await hasUnfinishedDeliveries(deps.db, editionId)) return false;
-  const edition = await findEditionById(deps.db, editionId);
-  if (edition?.status !== 'sending') return false;
-  await recordSentPapersForEdition(deps.db, editionId);
   const finished = await finishEditionIfDone(deps.db, editionId);
-  if (finished) deps.log.info({ editionId }, 'edition finished');
+  if (finished) {
+    deps.log.info({ editionId }, 'edition finished');
+    await recordSentPapers(deps, editionId);
+  }
   return finished;
+}
+
+const SENT_PAPERS_LOCK_NAMESPACE = 0x5042_7370; // "PBsp"
+
+/** Writes the edition's sent_papers once (idempotent insert; one writer at a time). */
+export async function recordSentPapers(deps: Pick<DeliveryDeps, 'db' | 'log'>, editionId: number): Promise<boolean> {
+  const started = Date.now();
+  const done = await deps.db.connection().execute(async (conn) => {
+    const locked = await sql<{ ok: boolean }>`select pg_try_advisory_lock(${SENT_PAPERS_LOCK_NAMESPACE}, ${editionId}::int) as ok`.execute(conn);
+    if (!locked.rows[0]?.ok) return false;
+    try {
+      await recordSentPapersForEdition(conn, editionId);
+      await markSentPapersRecorded(conn, editionId);
+      return true;
+    } finally {
+      await sql`select pg_advisory_unlock(${SENT_PAPERS_LOCK_NAMESPACE}, ${editionId}::int)`.execute(conn);
+    }
+  });
+  if (done) deps.log.info({ editionId, ms: Date.now() - started }, 'sent papers recorded');
+  return done;
 }
 
 interface EditionForSending {
@@ -391,6 +413,10 @@ export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown
   const unknown = swept.reduce((sum, s) => sum + s.n, 0);
   if (unknown > 0) deps.log.warn({ swept }, 'deliveries abandoned by a stopped worker are now unknown (not re-sent)');
   await pruneDeliveryWorkers(deps.db);
+  for (const edition of await findEditionsMissingSentPapers(deps.db)) {
+    // Finished at least a lease ago: the worker that finished it is done or dead.
+    if (edition.finished_at && Date.now() - new Date(edition.finished_at).getTime() > deps.delivery.leaseMs) await recordSentPapers(deps, edition.id);
+  }
   const reenqueued: number[] = [];
   const editions = await findEditionsInFlight(deps.db);
   if (editions.length === 0) return { unknown, reenqueued };

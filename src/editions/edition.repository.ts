@@ -146,6 +146,15 @@ export async function resumeEdition(db: Executor, id: number): Promise<Edition |
     .executeTakeFirst();
 }
 
+export async function markSentPapersRecorded(db: Executor, id: number): Promise<void> {
+  await db.updateTable('editions').set({ sent_papers_recorded_at: sql`now()` }).where('id', '=', id).execute();
+}
+
+/** Sent editions whose sent_papers rows are not (all) written yet. */
+export async function findEditionsMissingSentPapers(db: Executor): Promise<Edition[]> {
+  return db.selectFrom('editions').selectAll().where('status', '=', 'sent').where('sent_papers_recorded_at', 'is', null).orderBy('id').execute();
+}
+
 /** Editions a worker may still have to act on. */
 export async function findEditionsInFlight(db: Executor): Promise<Edition[]> {
   return db.selectFrom('editions').selectAll().where('status', 'in', ['planning', 'sending']).orderBy('id').execute();

@@ -26,6 +26,7 @@ export interface EditionsTable {
   policy_failures: Generated<number>;
   pause_reason: string | null;
   paused_at: Date | null;
+  sent_papers_recorded_at: Date | null;
 }
 
 export type Edition = Selectable<EditionsTable>;

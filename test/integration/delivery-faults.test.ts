@@ -78,6 +78,10 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(t.sink.accepted).toBe(fine.length + 4);
     expect([...t.sink.messageIds.values()].every((n) => n === 1)).toBe(true);
     expect(byEmail.get('reader0@example.org')!.message_id).toMatch(/^<digest\.e\d+\.s\d+@papers\.example\.test>$/);
+    // Who got which papers is written once the edition is sent: a row per accepted message and paper.
+    await waitFor(async () => (await findEditionById(t.service.db, edition.id))!.sent_papers_recorded_at, { what: 'sent papers recorded' });
+    const papers = await t.service.db.selectFrom('sent_papers').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', edition.id).executeTakeFirstOrThrow();
+    expect(Number(papers.n)).toBe((fine.length + 4) * edition.paper_ids.length);
 
     // The admin endpoint reports the ledger; without the bearer token it is a 401.
     const url = `${t.baseUrl}/admin/editions?date=2025-12-26`;
