@@ -182,10 +182,16 @@ export const paperColumns = [
 
 /** "Top of the day": papers featured on `day` by upvotes, then comments, then id. */
 export async function findTopPapersForDay(db: Executor, day: string, limit: number): Promise<Paper[]> {
+  return findTopPapersForDays(db, [day], limit);
+}
+
+/** The same ranking over several featured days (a Monday digest also covers the weekend). */
+export async function findTopPapersForDays(db: Executor, days: readonly string[], limit: number): Promise<Paper[]> {
+  if (days.length === 0) return [];
   return db
     .selectFrom('papers')
     .select(paperColumns)
-    .where('featured_on', '=', day)
+    .where('featured_on', 'in', days)
     .where('withdrawn_at', 'is', null)
     .orderBy('upvotes', 'desc')
     .orderBy('comments', 'desc')

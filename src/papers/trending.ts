@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import { paperColumns } from './paper.repository.ts';
+import { findTopPapersForDays, paperColumns } from './paper.repository.ts';
 import type { Paper } from './paper.table.ts';
 import { assertIsoDay } from './sources/hf-daily-papers.ts';
 
@@ -137,14 +137,5 @@ export function digestFeaturedDays(day: string): string[] {
 
 /** "Top of the day" for a digest: by upvotes, then comments, then id, across digestFeaturedDays(day). */
 export async function findTopPapersForDigestDay(db: Executor, day: string, limit: number): Promise<Paper[]> {
-  return db
-    .selectFrom('papers')
-    .select(paperColumns)
-    .where('featured_on', 'in', digestFeaturedDays(day))
-    .where('withdrawn_at', 'is', null)
-    .orderBy('upvotes', 'desc')
-    .orderBy('comments', 'desc')
-    .orderBy('arxiv_id', 'asc')
-    .limit(limit)
-    .execute();
+  return findTopPapersForDays(db, digestFeaturedDays(day), limit);
 }

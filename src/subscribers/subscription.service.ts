@@ -32,6 +32,7 @@ import {
   type TokenPurpose,
   type VerificationSecrets,
 } from './tokens.ts';
+import { isKnownTimeZone } from '../time-zone.ts';
 
 export interface SubscribeInput {
   email: string;
@@ -44,15 +45,6 @@ export interface SubscribeInput {
 
 /** Re-sending a confirmation inside this window is suppressed, however often it is requested. */
 export const CONFIRMATION_RESEND_WINDOW_MS = 10 * 60 * 1000;
-
-function isKnownTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * Records a sign-up and, where a confirmation is due, queues it. The caller answers the same
