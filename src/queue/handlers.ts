@@ -81,7 +81,7 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
       const summary = await ingestDay({ db: deps.db, hf, log: deps.log }, day);
       if (summary === 'already_running') return { day, skipped: 'another poll of this day is running' };
       if (summary.inserted + summary.updated > 0) {
-        await deps.queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) } });
+        await deps.queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) }, attempts: 2 });
       }
       return { fetched: summary.fetched, inserted: summary.inserted, updated: summary.updated, invalid: summary.invalid };
     },
@@ -95,7 +95,8 @@ export function createJobHandlers(deps: HandlerDeps): JobHandlers {
 
 /** One poll per day at a time: a request for a day already waiting or running is dropped. */
 export async function enqueueIngestDay(queues: Queues, day: string): Promise<void> {
-  await queues.add('ingest-day', { day }, { deduplication: { id: jobIds.ingestDay(day) } });
+  // The client already retries with backoff; a day that still fails is polled again next round.
+  await queues.add('ingest-day', { day }, { deduplication: { id: jobIds.ingestDay(day) }, attempts: 1 });
 }
 
 export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
