@@ -1,4 +1,5 @@
-import { sql } from 'kysely';
+import { sql, type ExpressionBuilder } from 'kysely';
+import type { DB } from '../db/schema.ts';
 import type { Executor } from '../db/database.ts';
 import { findTopPapersForDays, paperColumns } from './paper.repository.ts';
 import type { Paper } from './paper.table.ts';
@@ -68,45 +69,28 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
   // measured from its first snapshot instead, so fresh papers are not all tied at 0.
   const growth = sql<number>`coalesce(latest.upvotes - coalesce(day_ago.upvotes, earliest.upvotes), 0)`;
 
+  // One snapshot's upvotes per paper: the newest (or oldest) captured in (after, until].
+  // Each is an index-only probe into paper_stats_pkey (arxiv_id, captured_at).
+  const snapshotUpvotes =
+    <A extends string>(alias: A, window: { after?: Date; until: Date }, pick: 'newest' | 'oldest') =>
+    (eb: ExpressionBuilder<DB, 'papers'>) => {
+      let snapshot = eb
+        .selectFrom('paper_stats')
+        .select('paper_stats.upvotes')
+        .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
+        .where('paper_stats.captured_at', '<=', window.until);
+      if (window.after) snapshot = snapshot.where('paper_stats.captured_at', '>', window.after);
+      return snapshot
+        .orderBy('paper_stats.captured_at', pick === 'newest' ? 'desc' : 'asc')
+        .limit(1)
+        .as(alias);
+    };
+
   let query = db
     .selectFrom('papers')
-    .leftJoinLateral(
-      (eb) =>
-        eb
-          .selectFrom('paper_stats')
-          .select('paper_stats.upvotes')
-          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
-          .where('paper_stats.captured_at', '<=', asOf)
-          .orderBy('paper_stats.captured_at', 'desc')
-          .limit(1)
-          .as('latest'),
-      (join) => join.onTrue(),
-    )
-    .leftJoinLateral(
-      (eb) =>
-        eb
-          .selectFrom('paper_stats')
-          .select('paper_stats.upvotes')
-          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
-          .where('paper_stats.captured_at', '<=', dayBefore)
-          .orderBy('paper_stats.captured_at', 'desc')
-          .limit(1)
-          .as('day_ago'),
-      (join) => join.onTrue(),
-    )
-    .leftJoinLateral(
-      (eb) =>
-        eb
-          .selectFrom('paper_stats')
-          .select('paper_stats.upvotes')
-          .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
-          .where('paper_stats.captured_at', '>', dayBefore)
-          .where('paper_stats.captured_at', '<=', asOf)
-          .orderBy('paper_stats.captured_at', 'asc')
-          .limit(1)
-          .as('earliest'),
-      (join) => join.onTrue(),
-    )
+    .leftJoinLateral(snapshotUpvotes('latest', { until: asOf }, 'newest'), (join) => join.onTrue())
+    .leftJoinLateral(snapshotUpvotes('day_ago', { until: dayBefore }, 'newest'), (join) => join.onTrue())
+    .leftJoinLateral(snapshotUpvotes('earliest', { after: dayBefore, until: asOf }, 'oldest'), (join) => join.onTrue())
     .select(paperColumns.map((c) => `papers.${c}` as const))
     .select([score.as('score'), growth.as('upvote_growth_24h')])
     .where('papers.featured_on', '>=', firstDay)
