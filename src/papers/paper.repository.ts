@@ -9,19 +9,23 @@ export interface UpsertCounts {
   updated: number;
 }
 
+/** Runs `write` over chunks of at most 1,000 rows and counts the rows it inserted and updated. */
+async function upsertInChunks<T>(items: readonly T[], write: (chunk: T[]) => Promise<{ inserted: boolean }[]>): Promise<UpsertCounts> {
+  const counts: UpsertCounts = { inserted: 0, updated: 0 };
+  for (let start = 0; start < items.length; start += 1000) {
+    for (const row of await write(items.slice(start, start + 1000))) row.inserted ? counts.inserted++ : counts.updated++;
+  }
+  return counts;
+}
+
 /**
  * Inserts new papers and refreshes changing signals (upvotes, comments, links) of known ones.
  * Duplicates inside one batch are merged (last wins) so one statement never touches a row twice.
  */
 export async function upsertPapers(db: Executor, records: PaperRecord[]): Promise<UpsertCounts> {
   // Sorted so concurrent upserts lock rows in the same order and cannot deadlock each other.
-  const unique = dedupeByArxivId(records);
-  if (unique.length === 0) return { inserted: 0, updated: 0 };
-  let inserted = 0;
-  let updated = 0;
-  for (let start = 0; start < unique.length; start += 1000) {
-    const chunk = unique.slice(start, start + 1000);
-    const rows = await db
+  return upsertInChunks(dedupeByArxivId(records), (chunk) =>
+    db
       .insertInto('papers')
       .values(
         chunk.map((r) => ({
@@ -65,10 +69,8 @@ export async function upsertPapers(db: Executor, records: PaperRecord[]): Promis
       )
       // xmax = 0 only for rows this statement inserted.
       .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
-      .execute();
-    for (const row of rows) (row.inserted ? inserted++ : updated++);
-  }
-  return { inserted, updated };
+      .execute(),
+  );
 }
 
 /**
@@ -79,12 +81,8 @@ export async function upsertPapers(db: Executor, records: PaperRecord[]): Promis
  * "top of the day" and trending selections.
  */
 export async function upsertArxivPapers(db: Executor, papers: readonly ArxivPaper[]): Promise<UpsertCounts> {
-  const unique = dedupeByArxivId(papers);
-  let inserted = 0;
-  let updated = 0;
-  for (let start = 0; start < unique.length; start += 1000) {
-    const chunk = unique.slice(start, start + 1000);
-    const rows = await db
+  return upsertInChunks(dedupeByArxivId(papers), (chunk) =>
+    db
       .insertInto('papers')
       .values(
         chunk.map((p) => ({
@@ -112,11 +110,10 @@ export async function upsertArxivPapers(db: Executor, papers: readonly ArxivPape
           updated_at: sql<Date>`now()`,
         }),
       )
+      // xmax = 0 only for rows this statement inserted.
       .returning(sql<boolean>`(xmax = 0)`.as('inserted'))
-      .execute();
-    for (const row of rows) (row.inserted ? inserted++ : updated++);
-  }
-  return { inserted, updated };
+      .execute(),
+  );
 }
 
 export interface PaperSignals {
