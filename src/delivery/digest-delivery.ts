@@ -36,7 +36,7 @@ import {
   type ClaimedDelivery,
   type DeliveryOutcome,
 } from './delivery.repository.ts';
-import { buildDigestMessage, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
+import { buildDigestMessage, preferencesUrl, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
 import { assembleDigest, assembleDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
 import type { Mailer } from './mailer.ts';
 import type { SendRateLimiter } from './send-rate.ts';
@@ -290,8 +290,13 @@ export async function sendBatch(
       counts.skipped++;
       return;
     }
-    const url = unsubscribeUrl(deps.message.publicUrl, createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion));
-    const recipient = { subscriberId: row.subscriberId, email: row.email, values: { UNSUBSCRIBE_URL: url } };
+    const unsubscribeToken = createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion);
+    const preferencesToken = createSubscriberToken(deps.secret, 'preferences', row.subscriberId, row.tokenVersion);
+    const values = {
+      UNSUBSCRIBE_URL: unsubscribeUrl(deps.message.publicUrl, unsubscribeToken),
+      PREFERENCES_URL: preferencesUrl(deps.message.publicUrl, preferencesToken),
+    };
+    const recipient = { subscriberId: row.subscriberId, email: row.email, values };
     // The direct path writes the pieces as they are; nodemailer gets one buffer.
     const assembled = edition.compiled.dotStuffed ? assembleDigestParts(edition.compiled, recipient) : assembleDigest(edition.compiled, recipient);
     const messageId = assembled?.messageId ?? `<digest.e${batch.editionId}.s${row.subscriberId}@${edition.compiled.messageIdDomain}>`;
@@ -302,7 +307,7 @@ export async function sendBatch(
         ? 'parts' in assembled
           ? await deps.mailer.sendStuffed!(envelope, assembled.parts)
           : await deps.mailer.sendRaw(envelope, assembled.raw)
-        : await deps.mailer.send(buildDigestMessage(edition.prepared, { subscriberId: row.subscriberId, email: row.email, unsubscribeToken: url.slice(url.lastIndexOf('/') + 1) }, deps.message));
+        : await deps.mailer.send(buildDigestMessage(edition.prepared, { subscriberId: row.subscriberId, email: row.email, unsubscribeToken, preferencesToken }, deps.message));
       outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;
     } catch (error) {

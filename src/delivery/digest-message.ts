@@ -27,6 +27,11 @@ export function unsubscribeUrl(publicUrl: string, token: string): string {
   return `${publicUrl}/u/${token}`;
 }
 
+/** The person's page to download or erase their data (a token of its own purpose). */
+export function preferencesUrl(publicUrl: string, token: string): string {
+  return `${publicUrl}/p/${token}`;
+}
+
 /** Deterministic per (edition, subscriber): a retry reuses it, and no two recipients share one. */
 export function digestMessageId(editionId: number, subscriberId: number, mailFrom: { address: string }): string {
   const domain = mailFrom.address.slice(mailFrom.address.lastIndexOf('@') + 1);
@@ -40,11 +45,11 @@ export function digestMessageId(editionId: number, subscriberId: number, mailFro
  */
 export function buildDigestMessage(
   edition: PreparedEdition,
-  recipient: { subscriberId: number; email: string; unsubscribeToken: string },
+  recipient: { subscriberId: number; email: string; unsubscribeToken: string; preferencesToken: string },
   context: MessageContext,
 ): SendMailOptions {
   const unsubscribe = unsubscribeUrl(context.publicUrl, recipient.unsubscribeToken);
-  const values = { UNSUBSCRIBE_URL: unsubscribe };
+  const values = { UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: preferencesUrl(context.publicUrl, recipient.preferencesToken) };
   return {
     from: context.mailFrom,
     to: { name: '', address: recipient.email },

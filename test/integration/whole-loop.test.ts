@@ -105,6 +105,11 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     expect(digest.headerLines('List-Id')).toHaveLength(1);
     expect(digest.headerLines('Message-ID')).toEqual([`<digest.e${edition.id}.s${active.id}@papers.example.test>`]);
     expect(html).toContain(listUnsubscribe[0]!.slice(1, -1).replace('https://papers.example.test', ''));
+    // The footer also links to the person's data page (download or erase), with its own token.
+    const preferencesPath = /https:\/\/papers\.example\.test(\/p\/[A-Za-z0-9._-]+)/.exec(digest.parsed.text ?? '')?.[1];
+    expect(preferencesPath).toBeDefined();
+    expect(html).toContain(`href="https://papers.example.test${preferencesPath}"`);
+    expect((await fetch(`${t.baseUrl}${preferencesPath}`)).status).toBe(200);
 
     // One-click: a bare POST, form body, no cookies, no Origin: 2xx, no redirect.
     const unsubscribeUrl = listUnsubscribe[0]!.slice(1, -1).replace('https://papers.example.test', t.baseUrl);

@@ -8,7 +8,7 @@ const edition = prepareEdition({ id: 7, subject: 'Trending papers', html_templat
 
 async function buildRaw(email: string): Promise<string> {
   const transport = nodemailer.createTransport({ streamTransport: true, buffer: true });
-  const info = await transport.sendMail(buildDigestMessage(edition, { subscriberId: 42, email, unsubscribeToken: '16.1.abcdefghijklmnopqrstuvwx' }, context));
+  const info = await transport.sendMail(buildDigestMessage(edition, { subscriberId: 42, email, unsubscribeToken: '16.1.abcdefghijklmnopqrstuvwx', preferencesToken: '16.1.preferencesxxxxxxxxxxxx' }, context));
   return (info.message as Buffer).toString('utf8');
 }
 
