@@ -26,7 +26,7 @@ import { createDatabase, ensureDatabaseExists } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { countDeliveriesByStatus, findSendWindow } from '../src/delivery/delivery.repository.ts';
 import { planEdition } from '../src/delivery/digest-delivery.ts';
-import { unsubscribeUrl } from '../src/delivery/digest-message.ts';
+import { unsubscribeUrl, preferencesUrl } from '../src/delivery/digest-message.ts';
 import { assembleDigest, assembleDigestParts, compileDigestMime } from '../src/delivery/digest-mime.ts';
 import { createSmtpMailer } from '../src/delivery/mailer.ts';
 import { createSmtpPool } from '../src/delivery/smtp-pool.ts';
@@ -164,12 +164,17 @@ async function main() {
     const context = { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId };
     const compiled = compileDigestMime(edition, context);
     const stuffed = compileDigestMime(edition, context, { dotStuffed: true });
-    const sample = assembleDigest(compiled, { subscriberId: 1, email: 'reader1@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/1.1.abcdefghijklmnopqrstuvwx' } })!;
+    const sample = assembleDigest(compiled, { subscriberId: 1, email: 'reader1@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/1.1.abcdefghijklmnopqrstuvwx', PREFERENCES_URL: 'https://papers.example.test/p/1.1.abcdefghijklmnopqrstuvwx' } })!;
     const rounds = 100_000;
     t0 = performance.now();
     for (let i = 1; i <= rounds; i++) {
       const token = createSubscriberToken(config.secret, 'unsubscribe', i, 1);
-      assembleDigestParts(stuffed, { subscriberId: i, email: `reader${i}@example.org`, values: { UNSUBSCRIBE_URL: unsubscribeUrl(config.publicUrl, token) } });
+      const preferences = createSubscriberToken(config.secret, 'preferences', i, 1);
+      assembleDigestParts(stuffed, {
+        subscriberId: i,
+        email: `reader${i}@example.org`,
+        values: { UNSUBSCRIBE_URL: unsubscribeUrl(config.publicUrl, token), PREFERENCES_URL: preferencesUrl(config.publicUrl, preferences) },
+      });
     }
     results.assemblyMicrosPerMessage = Number(((ms(t0) * 1000) / rounds).toFixed(2));
     results.messageBytes = sample.raw.length;
@@ -199,7 +204,7 @@ async function main() {
     // For reference: the same pre-built (stuffed) message through the digest's own SMTP client.
     const measureDirectCeiling = async () => {
       const pool = createSmtpPool({ url: smtpUrl, maxConnections: CONNECTIONS, allowPlaintext: true });
-      const parts = assembleDigestParts(stuffed, { subscriberId: 0, email: 'ceiling@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/0.1.abcdefghijklmnopqrstuvwx' } })!.parts.map((p) =>
+      const parts = assembleDigestParts(stuffed, { subscriberId: 0, email: 'ceiling@example.org', values: { UNSUBSCRIBE_URL: 'https://papers.example.test/u/0.1.abcdefghijklmnopqrstuvwx', PREFERENCES_URL: 'https://papers.example.test/p/0.1.abcdefghijklmnopqrstuvwx' } })!.parts.map((p) =>
         Buffer.from(p.toString('latin1').replace(/^Message-ID: .*$/m, 'Message-ID: <ceiling@papers.example.test>'), 'latin1'),
       );
       await pool.send({ from: compiled.envelopeFrom, to: 'warmup@example.org' }, parts);
