@@ -1,5 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
-import { fetchWithRetry, PaperSourceError, type HttpPolicy, type SourceLog } from './http.ts';
+import { fetchWithRetry, PaperSourceError, sourceHttpOptions, type SourceHttpOptions, type SourceLog } from './http.ts';
 
 /**
  * Client for the arXiv API (`{baseUrl}/api/query`), which answers an Atom 1.0 feed.
@@ -65,13 +65,11 @@ export interface ArxivFeed {
   invalid: InvalidArxivEntry[];
 }
 
-export interface ArxivClientOptions extends Partial<HttpPolicy> {
+export interface ArxivClientOptions extends SourceHttpOptions {
   /** e.g. https://export.arxiv.org (config.arxivApiUrl). */
   baseUrl: string;
   userAgent?: string;
   log?: SourceLog;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random?: () => number;
 }
 
 export interface ArxivClient {
@@ -259,16 +257,9 @@ export function createArxivClient(options: ArxivClientOptions): ArxivClient {
     async query(query, { signal } = {}) {
       const url = buildArxivQueryUrl(baseUrl, query);
       const response = await fetchWithRetry(url, {
-        timeoutMs: options.timeoutMs,
-        maxBodyBytes: options.maxBodyBytes,
-        retries: options.retries,
-        backoffBaseMs: options.backoffBaseMs,
-        backoffMaxMs: options.backoffMaxMs,
-        maxRetryWaitMs: options.maxRetryWaitMs,
+        ...sourceHttpOptions(options),
         headers,
         signal,
-        sleep: options.sleep,
-        random: options.random,
         onRetry: (event) => log?.warn(event, 'retrying arXiv API request'),
       });
       const body = response.body.toString('utf8');

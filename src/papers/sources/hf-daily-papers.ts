@@ -1,12 +1,12 @@
 import { parseHfItems, type PaperRecord } from '../hf-item.ts';
-import { fetchWithRetry, PaperSourceError, type HttpPolicy, type SourceLog } from './http.ts';
+import { fetchWithRetry, PaperSourceError, sourceHttpOptions, type SourceHttpOptions, type SourceLog } from './http.ts';
 
 /**
  * Client for the Hugging Face Daily Papers API: `GET {baseUrl}/api/daily_papers?date=YYYY-MM-DD`,
  * a bare JSON array, paged with `p` (from 0) and `limit`.
  */
 
-export interface HfDailyPapersClientOptions extends Partial<HttpPolicy> {
+export interface HfDailyPapersClientOptions extends SourceHttpOptions {
   /** e.g. https://huggingface.co (config.hfApiUrl); tests point it at a local server. */
   baseUrl: string;
   /** Optional HF access token; raises the rate limit. Sent as a bearer token. */
@@ -17,8 +17,6 @@ export interface HfDailyPapersClientOptions extends Partial<HttpPolicy> {
   maxPages?: number;
   userAgent?: string;
   log?: SourceLog;
-  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  random?: () => number;
 }
 
 export interface InvalidHfItem {
@@ -71,16 +69,9 @@ export function createHfDailyPapersClient(options: HfDailyPapersClientOptions): 
   async function fetchPage(date: string, page: number, signal: AbortSignal | undefined): Promise<unknown[]> {
     const url = `${baseUrl}/api/daily_papers?${new URLSearchParams({ date, p: String(page), limit: String(pageSize) })}`;
     const response = await fetchWithRetry(url, {
-      timeoutMs: options.timeoutMs,
-      maxBodyBytes: options.maxBodyBytes,
-      retries: options.retries,
-      backoffBaseMs: options.backoffBaseMs,
-      backoffMaxMs: options.backoffMaxMs,
-      maxRetryWaitMs: options.maxRetryWaitMs,
+      ...sourceHttpOptions(options),
       headers,
       signal,
-      sleep: options.sleep,
-      random: options.random,
       onRetry: (event) => log?.warn(event, 'retrying Hugging Face Daily Papers request'),
     });
     if (response.status < 200 || response.status > 299) {

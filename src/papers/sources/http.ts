@@ -97,6 +97,15 @@ export interface HttpFetchOptions extends Partial<HttpPolicy> {
   onRetry?: (event: RetryEvent) => void;
 }
 
+/** What a source client's options carry through to fetchWithRetry. */
+export interface SourceHttpOptions extends Partial<HttpPolicy>, Pick<HttpFetchOptions, 'sleep' | 'random'> {}
+
+/** Picks the HTTP settings out of a source client's options (which also hold base URL, log, …). */
+export function sourceHttpOptions(options: SourceHttpOptions): SourceHttpOptions {
+  const { timeoutMs, maxBodyBytes, retries, backoffBaseMs, backoffMaxMs, maxRetryWaitMs, sleep, random } = options;
+  return { timeoutMs, maxBodyBytes, retries, backoffBaseMs, backoffMaxMs, maxRetryWaitMs, sleep, random };
+}
+
 export interface FetchedBody {
   url: string;
   status: number;
