@@ -33,24 +33,6 @@ export async function insertEditionOnce(
   return edition;
 }
 
-export async function setEditionStatus(
-  db: Executor,
-  id: number,
-  status: EditionStatus,
-  extra: { plannedCount?: number; planned?: boolean; finished?: boolean } = {},
-): Promise<void> {
-  await db
-    .updateTable('editions')
-    .set({
-      status,
-      ...(extra.plannedCount !== undefined ? { planned_count: extra.plannedCount } : {}),
-      ...(extra.planned ? { planned_at: sql`coalesce(planned_at, now())` } : {}),
-      ...(extra.finished ? { finished_at: sql`now()` } : {}),
-    })
-    .where('id', '=', id)
-    .execute();
-}
-
 /** Marks a sending edition sent once no ledger row is still queued or sending. */
 export async function finishEditionIfDone(db: Executor, id: number): Promise<boolean> {
   const result = await db

@@ -197,14 +197,6 @@ export async function findTopPapersForDays(db: Executor, days: readonly string[]
     .execute();
 }
 
-/** Papers by id, in the order given. */
-export async function findPapersByIds(db: Executor, ids: readonly string[]): Promise<Paper[]> {
-  if (ids.length === 0) return [];
-  const rows = await db.selectFrom('papers').select(paperColumns).where('arxiv_id', 'in', ids).execute();
-  const byId = new Map(rows.map((r) => [r.arxiv_id, r]));
-  return ids.map((id) => byId.get(id)).filter((p): p is Paper => p !== undefined);
-}
-
 export async function countPapers(db: Executor): Promise<number> {
   const row = await db.selectFrom('papers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);

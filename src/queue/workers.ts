@@ -17,11 +17,6 @@ export interface WorkerSettings {
   lockDurationMs?: number;
 }
 
-/** True when this run is the job's last allowed attempt, so failures must become final. */
-export function isFinalAttempt(job: Job): boolean {
-  return job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-}
-
 /**
  * One worker per queue, dispatching on the job name. Every job name must have a handler: a
  * missing one fails here, at start-up, rather than when the first such job arrives.

@@ -2,10 +2,6 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { ConsentRecord, Subscriber, SubscriberStatus } from './subscriber.table.ts';
 
-export async function findSubscriberByEmail(db: Executor, email: string): Promise<Subscriber | undefined> {
-  return db.selectFrom('subscribers').selectAll().where('email', '=', email).executeTakeFirst();
-}
-
 export async function findSubscriberById(db: Executor, id: number): Promise<Subscriber | undefined> {
   return db.selectFrom('subscribers').selectAll().where('id', '=', id).executeTakeFirst();
 }
@@ -111,19 +107,6 @@ export async function countSubscribersByStatus(db: Executor): Promise<Record<Sub
   const counts: Record<SubscriberStatus, number> = { pending: 0, active: 0, unsubscribed: 0, bounced: 0, complained: 0 };
   for (const row of rows) counts[row.status] = Number(row.n);
   return counts;
-}
-
-/** One keyset page of active subscriber ids after `afterId`, for planning without loading the list. */
-export async function findActiveSubscriberIdsAfter(db: Executor, afterId: number, limit: number): Promise<number[]> {
-  const rows = await db
-    .selectFrom('subscribers')
-    .select('id')
-    .where('status', '=', 'active')
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => r.id);
 }
 
 /** A hard bounce suppresses the address: it receives nothing until it opts in again. */

@@ -15,11 +15,6 @@ export async function addSuppression(db: Executor, addressHash: Buffer, reason: 
   await db.insertInto('suppressions').values({ address_hash: addressHash, reason }).onConflict((oc) => oc.column('address_hash').doNothing()).execute();
 }
 
-export async function isSuppressed(db: Executor, addressHash: Buffer): Promise<boolean> {
-  const row = await db.selectFrom('suppressions').select('reason').where('address_hash', '=', addressHash).executeTakeFirst();
-  return row !== undefined;
-}
-
 /** A confirmed new opt-in lifts the suppression: the person asked again and proved the address. */
 export async function removeSuppression(db: Executor, addressHash: Buffer): Promise<void> {
   await db.deleteFrom('suppressions').where('address_hash', '=', addressHash).execute();
