@@ -1,6 +1,8 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
+import { withDevelopmentSecret } from './db/development-secret.ts';
+import { NotMigratedError } from './db/migrate.ts';
 import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isValidDay } from './editions/digest-day.ts';
@@ -86,7 +88,7 @@ async function send(config: Config, day: string): Promise<number> {
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
-    const edition = await requestDailyDigest(deliveryDeps({ config, db: service.db, queues: service.queues, log }), day);
+    const edition = await requestDailyDigest(deliveryDeps({ config: service.config, db: service.db, queues: service.queues, log }), day);
     if (edition.status === 'empty') {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
@@ -164,6 +166,7 @@ async function resume(config: Config, day: string): Promise<number> {
   const log = createLogger('warn');
   try {
     const db = await openDatabase(config, resources, { migrate: false });
+    config = await withDevelopmentSecret(config, db);
     const { createRedis, Queues } = await import('./queue/queues.ts');
     const redis = createRedis({ url: config.redisUrl, role: 'producer' });
     resources.add('redis', () => redis.quit());
@@ -258,7 +261,7 @@ if (isEntryPoint) {
         console.error(`paperboy: ${(error as Error).message}\n\n${usage}`);
         process.exit(2);
       }
-      if (error instanceof ConfigError || error instanceof ImportFileError) {
+      if (error instanceof ConfigError || error instanceof ImportFileError || error instanceof NotMigratedError) {
         console.error(`paperboy: ${error.message}`);
         process.exit(2);
       }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
 import { isKnownTimeZone } from './time-zone.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
@@ -42,7 +43,8 @@ const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
-  PUBLIC_URL: z.url().default('http://localhost:3000'),
+  // Default: where this process listens (see defaultPublicUrl).
+  PUBLIC_URL: z.preprocess(emptyAsUndefined, z.url().optional()),
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/paperboy'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only').default('paperboy'),
@@ -55,7 +57,7 @@ const envSchema = z.object({
   SECRET_PREVIOUS: optionalString,
   // Optional end of that grace period (ISO 8601); after it SECRET_PREVIOUS is ignored.
   SECRET_PREVIOUS_UNTIL: z.preprocess(emptyAsUndefined, z.iso.datetime({ offset: true }).optional()),
-  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
+  ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Delivery engine: retries, batches, crash detection and the policy brake (see src/delivery).
@@ -114,6 +116,11 @@ export interface Config {
   readonly mailFrom: { name: string; address: string };
   readonly listId: string;
   readonly secret: string;
+  /**
+   * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
+   * the one kept in the database (src/db/development-secret.ts), shared by every process.
+   */
+  readonly secretFromDatabase: boolean;
   /** Still accepted when verifying links, never used to sign. */
   readonly secretPrevious: string | undefined;
   /** When the grace period of secretPrevious ends (undefined: until it is removed). */
@@ -188,6 +195,26 @@ export function verificationSecrets(config: Pick<Config, 'secret' | 'secretPrevi
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
 /**
+ * Where a browser on this machine reaches the API: the bound host (a wildcard bind is reached as
+ * localhost) and port, so `PORT=3111` puts 3111 in every link without also setting PUBLIC_URL.
+ */
+export function defaultPublicUrl(host: string, port: number): string {
+  const wildcard = host === '0.0.0.0' || host === '::' || host === '[::]';
+  const name = wildcard || host === '127.0.0.1' || host === '::1' ? 'localhost' : host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return port === 80 ? `http://${name}` : `http://${name}:${port}`;
+}
+
+/** Problems of a secret-like variable; production also refuses guessable values. */
+function secretProblems(name: string, value: string | undefined, production: boolean, minLength: number): string[] {
+  if (value === undefined) return [];
+  if (production) {
+    const weakness = secretWeakness(value);
+    return weakness ? [`${name}: ${weakness}; ${MAKE_A_SECRET}`] : [];
+  }
+  return value.length < minLength ? [`${name}: at least ${minLength} characters; ${MAKE_A_SECRET}`] : [];
+}
+
+/**
  * Reads the environment once. Modules never read process.env themselves: entrypoints call this
  * and pass the frozen result down.
  */
@@ -202,13 +229,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   const mailFrom = parseMailbox(e.MAIL_FROM);
   if (!mailFrom) problems.push('MAIL_FROM: expected "Name <address@domain>" or a bare address');
-  if (e.NODE_ENV === 'production' && !e.SECRET) problems.push('SECRET: required when NODE_ENV=production');
-  if (e.SECRET && e.SECRET.length < 32) problems.push('SECRET: at least 32 characters');
-  if (e.SECRET_PREVIOUS && e.SECRET_PREVIOUS.length < 32) problems.push('SECRET_PREVIOUS: at least 32 characters');
+  const production = e.NODE_ENV === 'production';
+  if (production && !e.SECRET) problems.push(`SECRET: required when NODE_ENV=production; ${MAKE_A_SECRET}`);
+  problems.push(
+    ...secretProblems('SECRET', e.SECRET, production, 32),
+    ...secretProblems('SECRET_PREVIOUS', e.SECRET_PREVIOUS, production, 32),
+    ...secretProblems('ADMIN_TOKEN', e.ADMIN_TOKEN, production, 16),
+  );
   if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
   if (problems.length > 0) throw new ConfigError(problems);
 
-  const publicUrl = trimSlash(e.PUBLIC_URL);
+  const publicUrl = trimSlash(e.PUBLIC_URL ?? defaultPublicUrl(e.HOST, e.PORT));
   return Object.freeze({
     env: e.NODE_ENV,
     port: e.PORT,
@@ -221,9 +252,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     devSmtpPort: e.DEV_SMTP_PORT,
     mailFrom: mailFrom!,
     listId: e.LIST_ID ?? `digest.${new URL(publicUrl).hostname}`,
-    // A random secret per start keeps development simple; links then die with the process,
-    // which is why production refuses to start without SECRET.
+    // Replaced by the database's development secret when a process opens the database; random
+    // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),
+    secretFromDatabase: e.SECRET === undefined,
     secretPrevious: e.SECRET_PREVIOUS,
     secretPreviousUntil: e.SECRET_PREVIOUS_UNTIL ? new Date(e.SECRET_PREVIOUS_UNTIL) : undefined,
     adminToken: e.ADMIN_TOKEN,

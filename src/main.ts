@@ -1,6 +1,7 @@
 import type { Config } from './config.ts';
 import { createDatabase, ensureDatabaseExists, type Database } from './db/database.ts';
-import { migrateToLatest } from './db/migrate.ts';
+import { withDevelopmentSecret } from './db/development-secret.ts';
+import { assertMigrated, migrateToLatest } from './db/migrate.ts';
 import { startCaptureServer } from './delivery/capture-server.ts';
 import { createSmtpMailer, type Mailer } from './delivery/mailer.ts';
 import type { App } from './http/app.ts';
@@ -45,7 +46,10 @@ export async function openDatabase(config: Config, resources: Resources, options
   await ensureDatabaseExists(config.databaseUrl);
   const db = createDatabase(config.databaseUrl);
   resources.add('database', () => db.destroy());
+  // Roles and commands that do not migrate refuse an old schema with a clear message (exit 2)
+  // instead of failing later on a missing table.
   if (options.migrate) await migrateToLatest(db);
+  else await assertMigrated(db);
   return db;
 }
 
@@ -74,6 +78,8 @@ export async function openMailer(config: Config, db: Database, resources: Resour
 }
 
 export interface Service {
+  /** The config this service runs with (with the database's development secret when SECRET is unset). */
+  config: Config;
   app?: App;
   db: Database;
   queues: Queues;
@@ -91,11 +97,12 @@ export interface ServiceOptions {
 }
 
 /** Starts a role. Nothing connects at import time; everything opened here is closed by close(). */
-export async function startService(config: Config, options: ServiceOptions): Promise<Service> {
-  const log = options.log ?? createLogger(config.logLevel);
+export async function startService(givenConfig: Config, options: ServiceOptions): Promise<Service> {
+  const log = options.log ?? createLogger(givenConfig.logLevel);
   const resources = new Resources();
   try {
-    const db = await openDatabase(config, resources, { migrate: options.role === 'all' });
+    const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all' });
+    const config = await withDevelopmentSecret(givenConfig, db);
     if (options.role === 'all' && config.loadSampleData) {
       const summary = await importSampleDataIfEmpty(db);
       if (summary) log.info({ inserted: summary.inserted, invalid: summary.invalid.length }, 'loaded the sample papers');
@@ -148,7 +155,7 @@ export async function startService(config: Config, options: ServiceOptions): Pro
       resources.add('http', () => app!.close());
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }
-    return { app, db, queues, log, close: () => resources.closeAll(log) };
+    return { config, app, db, queues, log, close: () => resources.closeAll(log) };
   } catch (error) {
     await resources.closeAll(log);
     throw error;

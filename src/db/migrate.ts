@@ -41,3 +41,17 @@ export async function migrateToLatest(db: Database): Promise<string[]> {
   }
   return (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName);
 }
+
+/** The database lacks migrations this code needs: an operator step, not a crash. */
+export class NotMigratedError extends Error {
+  constructor(readonly pending: string[]) {
+    super(`the database is not migrated (${pending.length} pending: ${pending.slice(0, 3).join(', ')}${pending.length > 3 ? ', …' : ''}); run \`paperboy migrate\` first`);
+    this.name = 'NotMigratedError';
+  }
+}
+
+/** Throws NotMigratedError unless every migration of this code has been applied. */
+export async function assertMigrated(db: Database): Promise<void> {
+  const pending = (await createMigrator(db).getMigrations()).filter((m) => m.executedAt === undefined).map((m) => m.name);
+  if (pending.length > 0) throw new NotMigratedError(pending);
+}

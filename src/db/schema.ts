@@ -3,6 +3,15 @@ import type { EditionsTable } from '../editions/edition.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
 
+import type { ColumnType } from 'kysely';
+
+/** Per-installation values (src/db/development-secret.ts). */
+export interface InstanceSettingsTable {
+  name: string;
+  value: string;
+  created_at: ColumnType<Date, Date | undefined, never>;
+}
+
 export interface DB {
   papers: PapersTable;
   paper_stats: PaperStatsTable;
@@ -15,4 +24,5 @@ export interface DB {
   dev_mailbox: DevMailboxTable;
   delivery_workers: DeliveryWorkersTable;
   soft_bounces: SoftBouncesTable;
+  instance_settings: InstanceSettingsTable;
 }

@@ -30,6 +30,15 @@ describe('loadConfig', () => {
     }
   });
 
+  it('defaults PUBLIC_URL to where the API listens', () => {
+    expect(loadConfig({ PORT: '3111' }).publicUrl).toBe('http://localhost:3111');
+    expect(loadConfig({ PORT: '3111', HOST: '0.0.0.0' }).publicUrl).toBe('http://localhost:3111');
+    expect(loadConfig({ PORT: '8080', HOST: '192.168.1.20' }).publicUrl).toBe('http://192.168.1.20:8080');
+    expect(loadConfig({ PORT: '8080', HOST: 'fd00::5' }).publicUrl).toBe('http://[fd00::5]:8080');
+    expect(loadConfig({ PORT: '3111', PUBLIC_URL: 'https://papers.example.com/' }).publicUrl).toBe('https://papers.example.com');
+    expect(loadConfig({ PORT: '3111' }).listId).toBe('digest.localhost');
+  });
+
   it('refuses to run production without a secret and an SMTP relay', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/SECRET.*\n.*SMTP_URL|SMTP_URL.*\n.*SECRET/s);
   });
