@@ -5,7 +5,7 @@ import { withDevelopmentSecret } from './db/development-secret.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
-import { isValidDay } from './editions/digest-day.ts';
+import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
 import { findEditionByDate } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
@@ -41,7 +41,7 @@ class UsageError extends Error {}
 
 function requireDay(value: string | undefined): string {
   if (!value) throw new UsageError('--date YYYY-MM-DD is required');
-  if (!isValidDay(value)) throw new UsageError(`--date must be a calendar day as YYYY-MM-DD, got "${value}"`);
+  if (!isIsoDay(value)) throw new UsageError(`--date must be a calendar day as YYYY-MM-DD, got "${value}"`);
   return value;
 }
 
@@ -218,8 +218,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'ingest': {
       const days = values.days === undefined ? 1 : Number(values.days);
       if (!Number.isInteger(days) || days < 1 || days > 31) throw new UsageError('--days must be a whole number from 1 to 31');
-      const last = values.date === undefined ? new Date().toISOString().slice(0, 10) : requireDay(values.date);
-      return ingest(config, daysToPoll(new Date(`${last}T12:00:00Z`), days));
+      const last = values.date === undefined ? utcDayOf(new Date()) : requireDay(values.date);
+      return ingest(config, daysToPoll(startOfUtcDay(last), days));
     }
     case 'send':
       return send(config, requireDay(values.date));

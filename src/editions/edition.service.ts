@@ -1,7 +1,7 @@
 import type { Executor } from '../db/database.ts';
 import type { Paper } from '../papers/paper.table.ts';
 import { findTopPapersForDigestDay, findTrendingPapers } from '../papers/trending.ts';
-import { addDays } from './digest-day.ts';
+import { addDays, startOfUtcDay } from '../dates.ts';
 import { findEditionByDate, insertEditionOnce } from './edition.repository.ts';
 import type { Edition } from './edition.table.ts';
 import { renderDigest, type DigestSection } from './render-digest.ts';
@@ -22,7 +22,7 @@ export async function selectDigestSections(db: Executor, day: string, settings: 
   const top = await findTopPapersForDigestDay(db, day, settings.maxPapers);
   if (top.length === 0) return [];
   const trending: Paper[] = await findTrendingPapers(db, {
-    asOf: new Date(`${addDays(day, 1)}T00:00:00Z`),
+    asOf: startOfUtcDay(addDays(day, 1)),
     days: 7,
     limit: TRENDING_SECTION_SIZE,
     excludeIds: top.map((p) => p.arxiv_id),

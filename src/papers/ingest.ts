@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.ts';
 import type { PaperRecord } from './hf-item.ts';
 import { dedupeByArxivId, insertPaperStats, upsertPapers } from './paper.repository.ts';
 import type { HfDailyPapersClient, HfDayFetch, InvalidHfItem } from './sources/hf-daily-papers.ts';
-import { assertIsoDay } from './sources/hf-daily-papers.ts';
+import { parseIsoDay } from '../dates.ts';
 import type { SourceLog } from './sources/http.ts';
 
 export interface IngestHfDaysOptions {
@@ -51,7 +51,7 @@ export async function ingestHfDays(
   options: IngestHfDaysOptions,
 ): Promise<IngestSummary> {
   const dates = [...new Set(options.dates)];
-  for (const date of dates) assertIsoDay(date);
+  for (const date of dates) parseIsoDay(date);
   const capturedAt = options.capturedAt ?? new Date();
   const log = options.log;
 
@@ -89,15 +89,6 @@ export async function ingestHfDays(
   };
 }
 
-/**
- * `count` calendar days in UTC ending with the day of `today`, newest first:
- * recentUtcDays(new Date('2025-12-26T08:00Z'), 3) → ['2025-12-26', '2025-12-25', '2025-12-24'].
- */
-export function recentUtcDays(today: Date, count: number): string[] {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError('count must be a positive integer');
-  const midnight = Date.UTC(today.getUTCFullYear(), today.getUTCMonth(), today.getUTCDate());
-  return Array.from({ length: count }, (_, i) => new Date(midnight - i * 86_400_000).toISOString().slice(0, 10));
-}
 
 /** Writes papers from an already validated batch (e.g. the bundled sample file) the same way a poll does. */
 export async function storePaperBatch(

@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Database, Executor } from '../db/database.ts';
-import { ingestHfDays, recentUtcDays, type IngestSummary } from './ingest.ts';
+import { recentUtcDays } from '../dates.ts';
+import { ingestHfDays, type IngestSummary } from './ingest.ts';
 import { upsertArxivPapers } from './paper.repository.ts';
 import { ARXIV_MAX_RESULTS_PER_REQUEST, type ArxivClient } from './sources/arxiv.ts';
 import type { HfDailyPapersClient } from './sources/hf-daily-papers.ts';

@@ -3,7 +3,7 @@ import type { DB } from '../db/schema.ts';
 import type { Executor } from '../db/database.ts';
 import { findTopPapersForDays, paperColumns } from './paper.repository.ts';
 import type { Paper } from './paper.table.ts';
-import { assertIsoDay } from './sources/hf-daily-papers.ts';
+import { addDays, DAY_MS, parseIsoDay, utcDayOf, weekdayOf } from '../dates.ts';
 
 /**
  * Ranking queries beyond "top of the day". The formula is explained in docs/trending.md.
@@ -32,12 +32,6 @@ export interface TrendingPaper extends Paper {
   upvoteGrowth24h: number;
 }
 
-const DAY_MS = 86_400_000;
-
-function shiftDay(day: string, days: number): string {
-  return new Date(Date.parse(`${day}T00:00:00Z`) + days * DAY_MS).toISOString().slice(0, 10);
-}
-
 /**
  * Papers featured in the `days` UTC days up to asOf, not withdrawn, ranked by
  *   score = (upvotes + 0.5 × comments) / (hours since featured + 2)^1.8
@@ -57,8 +51,8 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
   if (Number.isNaN(asOf.getTime())) throw new RangeError('asOf is not a valid date');
   if (!Number.isInteger(days) || days < 1) throw new RangeError('days must be a positive integer');
   if (!Number.isInteger(limit) || limit < 1) throw new RangeError('limit must be a positive integer');
-  const lastDay = asOf.toISOString().slice(0, 10);
-  const firstDay = shiftDay(lastDay, -(days - 1));
+  const lastDay = utcDayOf(asOf);
+  const firstDay = addDays(lastDay, -(days - 1));
   const dayBefore = new Date(asOf.getTime() - DAY_MS);
   const excludeIds = [...(options.excludeIds ?? [])];
 
@@ -114,9 +108,8 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
  * weekend's papers; sent_papers still keeps anyone from receiving a paper twice.
  */
 export function digestFeaturedDays(day: string): string[] {
-  assertIsoDay(day);
-  const isMonday = new Date(`${day}T00:00:00Z`).getUTCDay() === 1;
-  return isMonday ? [shiftDay(day, -2), shiftDay(day, -1), day] : [day];
+  const isMonday = weekdayOf(parseIsoDay(day)) === 1;
+  return isMonday ? [addDays(day, -2), addDays(day, -1), day] : [day];
 }
 
 /** "Top of the day" for a digest: by upvotes, then comments, then id, across digestFeaturedDays(day). */

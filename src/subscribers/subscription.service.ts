@@ -32,7 +32,7 @@ import {
   type TokenPurpose,
   type VerificationSecrets,
 } from './tokens.ts';
-import { isKnownTimeZone } from '../time-zone.ts';
+import { isKnownTimeZone } from '../dates.ts';
 
 export interface SubscribeInput {
   email: string;

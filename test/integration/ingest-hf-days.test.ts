@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ingestHfDays, recentUtcDays } from '../../src/papers/ingest.ts';
+import { recentUtcDays } from '../../src/dates.ts';
+import { ingestHfDays } from '../../src/papers/ingest.ts';
 import { findTopPapersForDay } from '../../src/papers/paper.repository.ts';
 import { createHfDailyPapersClient } from '../../src/papers/sources/hf-daily-papers.ts';
 import { PaperSourceError } from '../../src/papers/sources/http.ts';

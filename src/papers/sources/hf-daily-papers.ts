@@ -1,3 +1,4 @@
+import { parseIsoDay } from '../../dates.ts';
 import { parseHfItems, type PaperRecord } from '../hf-item.ts';
 import { fetchWithRetry, PaperSourceError, sourceHttpOptions, type SourceHttpOptions, type SourceLog } from './http.ts';
 
@@ -44,14 +45,6 @@ export interface HfDailyPapersClient {
 
 export const HF_DEFAULT_PAGE_SIZE = 100;
 export const HF_DEFAULT_MAX_PAGES = 50;
-
-const isoDay = /^\d{4}-\d{2}-\d{2}$/;
-
-export function assertIsoDay(date: string): void {
-  if (!isoDay.test(date) || new Date(`${date}T00:00:00Z`).toISOString().slice(0, 10) !== date) {
-    throw new RangeError(`expected a calendar day as YYYY-MM-DD, got ${JSON.stringify(date)}`);
-  }
-}
 
 export function createHfDailyPapersClient(options: HfDailyPapersClientOptions): HfDailyPapersClient {
   const baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -106,7 +99,7 @@ export function createHfDailyPapersClient(options: HfDailyPapersClientOptions): 
   return {
     baseUrl,
     async fetchDay(date, { signal } = {}) {
-      assertIsoDay(date);
+      parseIsoDay(date);
       const records: PaperRecord[] = [];
       const invalid: InvalidHfItem[] = [];
       const seenIds = new Set<string>();
