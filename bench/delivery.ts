@@ -25,7 +25,7 @@ import { loadConfig } from '../src/config.ts';
 import { createDatabase, ensureDatabaseExists } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { countDeliveriesByStatus, findSendWindow } from '../src/delivery/delivery.repository.ts';
-import { planEdition } from '../src/delivery/digest-delivery.ts';
+import { planEdition } from '../src/delivery/planner.ts';
 import { unsubscribeUrl, preferencesUrl } from '../src/delivery/digest-message.ts';
 import { assembleDigest, assembleDigestParts, compileDigestMime } from '../src/delivery/digest-mime.ts';
 import { createSmtpMailer } from '../src/delivery/mailer.ts';
@@ -34,7 +34,7 @@ import { findEditionById } from '../src/editions/edition.repository.ts';
 import { buildDailyEdition } from '../src/editions/edition.service.ts';
 import { createLogger } from '../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
-import { deliveryDeps } from '../src/queue/handlers.ts';
+import { createServices } from '../src/app/services.ts';
 import { createRedis, Queues } from '../src/queue/queues.ts';
 import { createSubscriberToken } from '../src/subscribers/tokens.ts';
 
@@ -228,7 +228,7 @@ async function main() {
       // Planning alone (e.g. for 1,000,000 subscribers), without sending: the batch jobs go to a
       // queue no worker reads, and are deleted with the prefix afterwards.
       const started = performance.now();
-      const planned = await planEdition(deliveryDeps({ config, db, queues, log: createLogger('silent') }), edition.id);
+      const planned = await planEdition(createServices({ config, db, queues, log: createLogger('silent') }).delivery, edition.id);
       const total = ms(started);
       log(`planning: ${fmt(planned.planned)} ledger rows in ${fmt(planned.planMs)} ms, ${fmt(planned.batches)} batch jobs enqueued in ${fmt(total - planned.planMs)} ms (total ${fmt(total)} ms)`);
       process.stdout.write(`${JSON.stringify({ subscribers: N, planned: planned.planned, planInsertMs: planned.planMs, planEnqueueMs: Math.round(total - planned.planMs), batches: planned.batches })}\n`);
@@ -246,7 +246,7 @@ async function main() {
 
     const cpuBefore = { worker: cpuSecondsOf(workerPid), sink: cpuSecondsOf(sink.child.pid!), machine: machineCpuSeconds() };
     const started = performance.now();
-    const planned = await planEdition(deliveryDeps({ config, db, queues, log: createLogger('silent') }), edition.id);
+    const planned = await planEdition(createServices({ config, db, queues, log: createLogger('silent') }).delivery, edition.id);
     const planTotal = ms(started);
     results.planned = planned.planned;
     results.planInsertMs = planned.planMs;

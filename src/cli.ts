@@ -1,19 +1,17 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { withDevelopmentSecret } from './db/development-secret.ts';
 import { NotMigratedError } from './db/migrate.ts';
-import { requestDailyDigest, resumeEditionSending } from './delivery/digest-delivery.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
 import { findEditionByDate } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
-import { Resources, openDatabase, startService, type Role } from './main.ts';
+import { openDatabase, Resources } from './app/infrastructure.ts';
+import { openCommandContext, startService, type Role } from './main.ts';
 import { ImportFileError, importPapersFile } from './papers/import-file.ts';
 import { daysToPoll, ingestDay } from './papers/paper-jobs.ts';
 import { createHfDailyPapersClient } from './papers/sources/hf-daily-papers.ts';
-import { deliveryDeps } from './queue/handlers.ts';
 import { countSubscribersByStatus } from './subscribers/subscriber.repository.ts';
 
 const usage = `Usage: paperboy <command> [options]
@@ -88,7 +86,7 @@ async function send(config: Config, day: string): Promise<number> {
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
-    const edition = await requestDailyDigest(deliveryDeps({ config: service.config, db: service.db, queues: service.queues, log }), day);
+    const edition = await service.services.requestDailyDigest(day);
     if (edition.status === 'empty') {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
@@ -162,18 +160,10 @@ async function status(config: Config, day: string | undefined): Promise<void> {
 }
 
 async function resume(config: Config, day: string): Promise<number> {
-  const resources = new Resources();
-  const log = createLogger('warn');
+  const context = await openCommandContext(config, createLogger('warn'));
   try {
-    const db = await openDatabase(config, resources, { migrate: false });
-    config = await withDevelopmentSecret(config, db);
-    const { createRedis, Queues } = await import('./queue/queues.ts');
-    const redis = createRedis({ url: config.redisUrl, role: 'producer' });
-    resources.add('redis', () => redis.quit());
-    const queues = new Queues(redis, config.queuePrefix);
-    resources.add('queues', () => queues.close());
-    const edition = await findEditionByDate(db, 'daily', day);
-    const resumed = edition && (await resumeEditionSending(deliveryDeps({ config, db, queues, log }), edition.id));
+    const edition = await findEditionByDate(context.db, 'daily', day);
+    const resumed = edition && (await context.services.resumeSending(edition.id));
     if (!resumed) {
       console.error(edition ? `Edition ${edition.id} is ${edition.status}, not paused.` : `No edition for ${day}.`);
       return 1;
@@ -181,7 +171,7 @@ async function resume(config: Config, day: string): Promise<number> {
     console.log(`Edition ${resumed.id} resumed; running workers continue it.`);
     return 0;
   } finally {
-    await resources.closeAll(log);
+    await context.close();
   }
 }
 

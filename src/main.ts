@@ -1,81 +1,21 @@
+import { createJobHandlers } from './app/handlers.ts';
+import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
+import { ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './app/jobs.ts';
+import { createServices, type AppServices } from './app/services.ts';
 import type { Config } from './config.ts';
-import { createDatabase, ensureDatabaseExists, type Database } from './db/database.ts';
+import type { Database } from './db/database.ts';
 import { withDevelopmentSecret } from './db/development-secret.ts';
-import { assertMigrated, migrateToLatest } from './db/migrate.ts';
-import { startCaptureServer } from './delivery/capture-server.ts';
-import { createSmtpMailer, type Mailer } from './delivery/mailer.ts';
+import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
 import type { App } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
-import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
-import { createJobHandlers, ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './queue/handlers.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
 import type { QueueName } from './queue/jobs.ts';
-import { createRedis, Queues } from './queue/queues.ts';
+import type { Queues } from './queue/queues.ts';
+import { createRedis } from './queue/queues.ts';
 import { startWorkers } from './queue/workers.ts';
 
 export type Role = 'api' | 'worker' | 'all';
-
-type Closer = { name: string; close: () => Promise<unknown> };
-
-/** Everything a process opened, closed in reverse order by one function. */
-export class Resources {
-  private readonly closers: Closer[] = [];
-  add(name: string, close: () => Promise<unknown>): void {
-    this.closers.push({ name, close });
-  }
-  async closeAll(log: Logger, timeoutMs = 30_000): Promise<void> {
-    for (const { name, close } of this.closers.reverse()) {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(log.warn({ resource: name }, 'close timed out; moving on')), timeoutMs);
-      });
-      try {
-        await Promise.race([close(), timeout]);
-      } catch (error) {
-        log.warn({ resource: name, err: (error as Error).message }, 'close failed');
-      } finally {
-        clearTimeout(timer);
-      }
-    }
-    this.closers.length = 0;
-  }
-}
-
-export async function openDatabase(config: Config, resources: Resources, options: { migrate: boolean }): Promise<Database> {
-  await ensureDatabaseExists(config.databaseUrl);
-  const db = createDatabase(config.databaseUrl);
-  resources.add('database', () => db.destroy());
-  // Roles and commands that do not migrate refuse an old schema with a clear message (exit 2)
-  // instead of failing later on a missing table.
-  if (options.migrate) await migrateToLatest(db);
-  else await assertMigrated(db);
-  return db;
-}
-
-/**
- * The SMTP relay from SMTP_URL, or in development a local capture server whose messages show on
- * /dev/mail. When the port is taken we assume it is another Paperboy process's capture server.
- */
-export async function openMailer(config: Config, db: Database, resources: Resources, log: Logger): Promise<Mailer> {
-  let url = config.smtpUrl;
-  if (!url) {
-    let port = config.devSmtpPort;
-    try {
-      const capture = await startCaptureServer(db, config.devSmtpPort);
-      resources.add('capture SMTP server', () => capture.close());
-      port = capture.port;
-      log.info({ port }, 'no SMTP_URL: capturing mail locally, see /dev/mail');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-      log.info({ port }, 'capture SMTP port in use: sending to the capture server already running there');
-    }
-    url = `smtp://127.0.0.1:${port}`;
-  }
-  const mailer = createSmtpMailer({ url, maxConnections: config.smtpMaxConnections });
-  resources.add('SMTP transport', () => mailer.close());
-  return mailer;
-}
 
 export interface Service {
   /** The config this service runs with (with the database's development secret when SECRET is unset). */
@@ -83,6 +23,7 @@ export interface Service {
   app?: App;
   db: Database;
   queues: Queues;
+  services: AppServices;
   log: Logger;
   close(): Promise<void>;
 }
@@ -96,7 +37,11 @@ export interface ServiceOptions {
   listen?: boolean;
 }
 
-/** Starts a role. Nothing connects at import time; everything opened here is closed by close(). */
+/**
+ * Starts a role: the composition root. Infrastructure, feature services, job handlers, schedules
+ * and the HTTP app are built here once (pieces in src/app/); nothing connects at import time, and
+ * everything opened here is closed by close().
+ */
 export async function startService(givenConfig: Config, options: ServiceOptions): Promise<Service> {
   const log = options.log ?? createLogger(givenConfig.logLevel);
   const resources = new Resources();
@@ -107,19 +52,17 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       const summary = await importSampleDataIfEmpty(db);
       if (summary) log.info({ inserted: summary.inserted, invalid: summary.invalid.length }, 'loaded the sample papers');
     }
-    const producer = createRedis({ url: config.redisUrl, role: 'producer' });
-    resources.add('redis (producer)', () => producer.quit());
-    const queues = new Queues(producer, config.queuePrefix);
-    resources.add('queues', () => queues.close());
+    const queues = openQueues(config, resources);
+    const services = createServices({ config, db, queues, log });
 
     if (options.role !== 'api') {
-      const mailer = await openMailer(config, db, resources, log);
+      const { mailer, transport } = await openMail(config, db, resources, log);
       const workerRedis = createRedis({ url: config.redisUrl, role: 'worker' });
       resources.add('redis (worker)', () => workerRedis.quit());
       const liveness = await startDeliveryWorkerLiveness(db, log, config.delivery.leaseMs);
       resources.add('delivery worker registration', () => liveness.stop());
       const workers = startWorkers(
-        createJobHandlers({ config, db, queues, mailer, log, redis: workerRedis, workerId: liveness.id }),
+        createJobHandlers({ config, db, queues, log, services, mailer, transport, redis: workerRedis, workerId: liveness.id }),
         {
           connection: workerRedis,
           prefix: config.queuePrefix,
@@ -151,11 +94,28 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     if (options.role !== 'worker') {
       // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
       const { buildApp } = await import('./http/app.ts');
-      app = await buildApp({ config, db, queues, log });
+      app = await buildApp({ config, db, redis: queues.connection, services, log });
       resources.add('http', () => app!.close());
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }
-    return { config, app, db, queues, log, close: () => resources.closeAll(log) };
+    return { config, app, db, queues, services, log, close: () => resources.closeAll(log) };
+  } catch (error) {
+    await resources.closeAll(log);
+    throw error;
+  }
+}
+
+/**
+ * What a CLI command that changes delivery needs without running workers: the database, the
+ * producer queues and the services (e.g. `resume`, which only enqueues).
+ */
+export async function openCommandContext(givenConfig: Config, log: Logger): Promise<{ db: Database; services: AppServices; close(): Promise<void> }> {
+  const resources = new Resources();
+  try {
+    const db = await openDatabase(givenConfig, resources, { migrate: false });
+    const config = await withDevelopmentSecret(givenConfig, db);
+    const queues = openQueues(config, resources);
+    return { db, services: createServices({ config, db, queues, log }), close: () => resources.closeAll(log) };
   } catch (error) {
     await resources.closeAll(log);
     throw error;

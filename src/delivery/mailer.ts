@@ -1,5 +1,4 @@
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
-import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
 
 export interface SendOutcome {
   messageId: string;
@@ -8,23 +7,20 @@ export interface SendOutcome {
   rejected: string[];
 }
 
+/**
+ * General mail over nodemailer's pooled SMTP (confirmation emails, and the digest's slow path in
+ * digest-transport.ts). Failures are nodemailer errors; smtp-errors.ts classifies them.
+ */
 export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
-  /** Sends a message that is already complete MIME, to exactly the envelope given. */
+  /** Sends a message that is already complete MIME (not dot-stuffed), to exactly the envelope given. */
   sendRaw(envelope: { from: string; to: string }, raw: Buffer | string): Promise<{ response: string }>;
-  /**
-   * The digest's fast path, when available: `data` is complete MIME that is already CRLF-only and
-   * dot-stuffed, written to the connection as it is (see smtp-pool.ts).
-   */
-  sendStuffed?(envelope: { from: string; to: string }, data: readonly Buffer[]): Promise<{ response: string }>;
   close(): Promise<void>;
 }
 
 export interface SmtpOptions {
   url: string;
   maxConnections: number;
-  /** Use the pre-stuffed fast path for digests (default true). */
-  fastPath?: boolean;
 }
 
 /**
@@ -39,23 +35,12 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
     maxMessages: 1000,
     maxRequeues: 0,
     // A local capture server or test sink speaks plain SMTP; real relays set smtps:// or STARTTLS.
-    ignoreTLS: isLoopback(options.url) && !options.url.startsWith('smtps:'),
+    ignoreTLS: plaintextAllowed(options.url),
     connectionTimeout: 30_000,
     greetingTimeout: 30_000,
     socketTimeout: 60_000,
   } as Parameters<typeof nodemailer.createTransport>[0]);
-  const plaintextOk = isLoopback(options.url) && !options.url.startsWith('smtps:');
-  // Created on first use: only processes that send digests open these connections.
-  let pool: SmtpPool | undefined;
   return {
-    ...(options.fastPath === false
-      ? {}
-      : {
-          async sendStuffed(envelope: { from: string; to: string }, data: readonly Buffer[]) {
-            pool ??= createSmtpPool({ url: options.url, maxConnections: options.maxConnections, allowPlaintext: plaintextOk });
-            return { response: await pool.send(envelope, data) };
-          },
-        }),
     async send(message) {
       const info = await transport.sendMail(message);
       return {
@@ -71,15 +56,16 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
     },
     async close() {
       transport.close();
-      await pool?.close();
     },
   };
 }
 
-function isLoopback(url: string): boolean {
+/** Plain SMTP only to a loopback capture server or test sink; everything else negotiates TLS. */
+export function plaintextAllowed(url: string): boolean {
   try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host.startsWith('127.') || host === '[::1]';
+    const parsed = new URL(url);
+    const host = parsed.hostname;
+    return parsed.protocol !== 'smtps:' && (host === 'localhost' || host.startsWith('127.') || host === '[::1]');
   } catch {
     return false;
   }

@@ -145,8 +145,14 @@ class Connection {
     return reply;
   }
 
+  /**
+   * Error codes as nodemailer names them, so both transports' failures read the same: the
+   * envelope commands (MAIL, RCPT, DATA) EENVELOPE, authentication EAUTH, anything else in the
+   * session EPROTOCOL; the reply to the message itself is EMESSAGE (see send()).
+   */
   private failure(reply: Reply, command: string): SmtpError {
-    return new SmtpError(`${command} failed: ${reply.text}`, reply.code >= 500 ? 'EENVELOPE' : 'EENVELOPE', reply.code, reply.text, command);
+    const code = ['MAIL FROM', 'RCPT TO', 'DATA'].includes(command) ? 'EENVELOPE' : command.startsWith('AUTH') ? 'EAUTH' : 'EPROTOCOL';
+    return new SmtpError(`${command} failed: ${reply.text}`, code, reply.code, reply.text, command);
   }
 
   private async expect(reply: Reply, code: number, command: string): Promise<Reply> {

@@ -5,11 +5,12 @@ import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Redis } from 'ioredis';
+import type { AppServices } from '../app/services.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import type { Queues } from '../queue/queues.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
@@ -21,7 +22,10 @@ import { subscriptionRoutes } from './routes/subscription.routes.ts';
 export interface AppDeps {
   config: Config;
   db: Database;
-  queues: Queues;
+  /** Rate-limit counters live in Redis, shared by every API replica. */
+  redis: Redis;
+  /** Feature services from the composition root (src/app/services.ts). */
+  services: AppServices;
   log: Logger;
 }
 
@@ -72,7 +76,7 @@ export async function buildApp(deps: AppDeps) {
     referrerPolicy: { policy: 'same-origin' },
   });
   await app.register(formbody, { bodyLimit: 64 * 1024 });
-  await app.register(rateLimit, rateLimitOptions(deps.queues.connection, deps.config.rateLimits.namespace));
+  await app.register(rateLimit, rateLimitOptions(deps.redis, deps.config.rateLimits.namespace));
   await app.register(fastifyStatic, { root: publicFolder, prefix: '/assets/', index: false, wildcard: false });
 
   app.setErrorHandler(async (error: FastifyError, req, reply) => {

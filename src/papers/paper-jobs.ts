@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { withAdvisoryLock } from '../db/advisory-lock.ts';
 import type { Database, Executor } from '../db/database.ts';
 import { recentUtcDays } from '../dates.ts';
 import { ingestHfDays, type IngestSummary } from './ingest.ts';
@@ -21,11 +21,8 @@ export async function ingestDay(
   deps: { db: Database; hf: Pick<HfDailyPapersClient, 'fetchDay'>; log?: SourceLog },
   day: string,
 ): Promise<IngestSummary | 'already_running'> {
-  return deps.db.transaction().execute(async (trx) => {
-    const { rows } = await sql<{ locked: boolean }>`select pg_try_advisory_xact_lock(hashtext(${`ingest-day:${day}`})) as locked`.execute(trx);
-    if (!rows[0]?.locked) return 'already_running';
-    return ingestHfDays(trx, deps.hf, { dates: [day], log: deps.log });
-  });
+  const polled = await withAdvisoryLock(deps.db, `ingest-day:${day}`, (trx) => ingestHfDays(trx, deps.hf, { dates: [day], log: deps.log }), { transaction: true });
+  return polled.locked ? polled.value : 'already_running';
 }
 
 /** arXiv allows at most this many ids per query; we stay well below it to keep responses small. */

@@ -1,8 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Mailer } from '../delivery/mailer.ts';
-import { jobIds } from '../queue/jobs.ts';
-import type { Queues } from '../queue/queues.ts';
+import { classifySmtpError } from '../delivery/smtp-errors.ts';
 import {
   countConfirmationTokensIssuedSince,
   findConfirmationToken,
@@ -50,7 +49,7 @@ export const CONFIRMATION_RESEND_WINDOW_MS = 10 * 60 * 1000;
  * Records a sign-up and, where a confirmation is due, queues it. The caller answers the same
  * whatever the address's state; all email work happens in the queue, not in the request.
  */
-export async function subscribe(deps: { db: Database; queues: Queues }, input: SubscribeInput): Promise<void> {
+export async function subscribe(deps: { db: Database; enqueueConfirmation: (subscriberId: number) => Promise<void> }, input: SubscribeInput): Promise<void> {
   const parsed = normaliseEmailAddress(input.email);
   if (!parsed.ok) throw new DomainError('invalid_email', emailProblemMessages[parsed.problem]);
   const timeZone = input.timeZone && isKnownTimeZone(input.timeZone) ? input.timeZone : 'UTC';
@@ -60,12 +59,7 @@ export async function subscribe(deps: { db: Database; queues: Queues }, input: S
   // reveal nothing. The worker decides whether a confirmation is due (not for active, bounced or
   // complained addresses; at most one per address per resend window).
   const subscriberId = await upsertSignup(deps.db, { email: parsed.address, topics: input.topics, timeZone, consent });
-  await deps.queues.add(
-    'confirmation-email',
-    { subscriberId },
-    // Collapses bursts of requests for one address into one job until it has run.
-    { deduplication: { id: jobIds.confirmationEmail(subscriberId), ttl: 60_000 } },
-  );
+  await deps.enqueueConfirmation(subscriberId);
 }
 
 export interface ConfirmationMailDeps {
@@ -104,9 +98,9 @@ export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscrib
   } catch (error) {
     // Without the mail the token is useless, and keeping it would block the retry by the window.
     await deps.db.deleteFrom('confirmation_tokens').where('token_hash', '=', tokenHash).execute();
-    // A permanent rejection (5xx) will not change on retry: give up instead of hammering the relay.
-    const code = (error as { responseCode?: unknown }).responseCode;
-    if (typeof code === 'number' && code >= 500 && code < 600) return 'rejected';
+    // The same classifier as the digest: only a transient failure (4xx, a dropped connection) is
+    // worth a retry by the queue; a permanent one will not change, so give up instead of hammering.
+    if (classifySmtpError(error).kind !== 'transient') return 'rejected';
     throw error;
   }
   return 'sent';

@@ -3,12 +3,11 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
-import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
 import { findEditionById } from '../../src/editions/edition.repository.ts';
 import type { Edition } from '../../src/editions/edition.table.ts';
 import { createLogger } from '../../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { deliveryDeps } from '../../src/queue/handlers.ts';
+import { createServices } from '../../src/app/services.ts';
 import { createRedis, Queues } from '../../src/queue/queues.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { deleteQueuePrefix, testRedisUrl } from '../helpers/service.ts';
@@ -73,7 +72,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     workers.push(worker);
     return worker;
   };
-  const request = (day: string) => requestDailyDigest(deliveryDeps({ config, db: testDb.db, queues, log: createLogger('silent') }), day);
+  const request = (day: string) => createServices({ config, db: testDb.db, queues, log: createLogger('silent') }).requestDailyDigest(day);
   const waitUntilSent = (edition: Edition, what: string) =>
     waitFor(async () => (await findEditionById(testDb.db, edition.id))!.status === 'sent', { what, timeoutMs: 120_000, intervalMs: 200 });
   const acceptedFor = (edition: Edition) => [...sink.messageIds.entries()].filter(([id]) => id.startsWith(`<digest.e${edition.id}.`));

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordSoftBounce } from '../../src/delivery/delivery.repository.ts';
-import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
 import { findEditionById } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { deliveryDeps } from '../../src/queue/handlers.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -31,7 +29,7 @@ describe('delivery faults against a scripted SMTP server', () => {
   afterAll(async () => t?.stop());
 
   const send = async (day: string, done: (status: string) => boolean = (s) => s === 'sent') => {
-    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), day);
+    const edition = await t.service.services.requestDailyDigest(day);
     await waitFor(async () => done((await findEditionById(t.service.db, edition.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 20_000 });
     return edition;
   };

@@ -3,12 +3,12 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { planDeliveryRange } from '../../src/delivery/delivery.repository.ts';
-import { planEdition } from '../../src/delivery/digest-delivery.ts';
-import { beginPlanning } from '../../src/editions/edition.repository.ts';
+import { planEdition } from '../../src/delivery/planner.ts';
+import { beginPlanning } from '../../src/delivery/send-run.repository.ts';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { deliveryDeps } from '../../src/queue/handlers.ts';
+import { createServices } from '../../src/app/services.ts';
 import { createRedis, Queues } from '../../src/queue/queues.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { deleteQueuePrefix, testRedisUrl } from '../helpers/service.ts';
@@ -18,7 +18,7 @@ describe('planning an edition', () => {
   let queues: Queues;
   const prefix = `pbplan-${randomBytes(6).toString('hex')}`;
   const config = loadConfig({ NODE_ENV: 'test', QUEUE_PREFIX: prefix, SEND_BATCH_SIZE: '100', LOG_LEVEL: 'silent' });
-  const deps = () => ({ ...deliveryDeps({ config, db: t.db, queues, log: createLogger('silent') }), delivery: { ...config.delivery, planRangeSize: 300 } });
+  const deps = () => ({ ...createServices({ config, db: t.db, queues, log: createLogger('silent') }).delivery, delivery: { ...config.delivery, planRangeSize: 300 } });
 
   beforeAll(async () => {
     t = await createTestDatabase();

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findEditionByDate } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { DAILY_DIGEST_SCHEDULER_ID } from '../../src/queue/handlers.ts';
+import { DAILY_DIGEST_SCHEDULER_ID } from '../../src/app/jobs.ts';
 import { startTestService, testRedisUrl, deleteQueuePrefix, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 

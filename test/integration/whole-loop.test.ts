@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
-import { requestDailyDigest } from '../../src/delivery/digest-delivery.ts';
 import { findEditionById } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { deliveryDeps } from '../../src/queue/handlers.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -25,7 +23,7 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     });
 
   const sendDigest = async (day: string) => {
-    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), day);
+    const edition = await t.service.services.requestDailyDigest(day);
     await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: `edition ${edition.id} sent` });
     return edition;
   };
@@ -161,7 +159,7 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
   });
 
   it('does not send an edition for a day without papers', async () => {
-    const edition = await requestDailyDigest(deliveryDeps({ ...t.service, config: t.config }), '2024-01-01');
+    const edition = await t.service.services.requestDailyDigest('2024-01-01');
     expect(edition.status).toBe('empty');
     expect(await countDeliveriesByStatus(t.service.db, edition.id)).toMatchObject({ queued: 0, sent: 0 });
   });

@@ -1,10 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { resumeEditionSending } from '../../delivery/digest-delivery.ts';
 import { findEditionReportById, findEditionReports } from '../../delivery/edition-report.ts';
 import { DomainError } from '../../errors.ts';
 import { requireAdmin } from '../admin-auth.ts';
-import { deliveryDeps } from '../../queue/handlers.ts';
 
 const editionParams = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });
 const listQuery = z.object({
@@ -17,7 +15,7 @@ const listQuery = z.object({
  * token (src/http/admin-auth.ts), checked before anything else runs.
  */
 export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, db, queues, log } = app.deps;
+  const { db, services } = app.deps;
   // Also covered by the /admin scope in app.ts; kept here so this module is safe wherever it is registered.
   app.addHook('onRequest', requireAdmin);
 
@@ -32,7 +30,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/editions/:id/resume', { schema: { params: editionParams } }, async (req) => {
-    const resumed = await resumeEditionSending(deliveryDeps({ config, db, queues, log }), req.params.id);
+    const resumed = await services.resumeSending(req.params.id);
     if (!resumed) throw new DomainError('not_found', 'No paused edition with that id.');
     return findEditionReportById(db, req.params.id);
   });

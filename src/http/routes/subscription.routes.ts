@@ -12,7 +12,6 @@ import {
   inspectPreferences,
   inspectUnsubscribeToken,
   resubscribe,
-  subscribe,
   unsubscribe,
 } from '../../subscribers/subscription.service.ts';
 import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
@@ -73,7 +72,7 @@ const addressKey = (req: FastifyRequest) => {
 const tokenRoutes = /^\/(confirm|u|p)\//;
 
 export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { db, queues, config, log } = app.deps;
+  const { db, services, config, log } = app.deps;
   // Evaluated per request: SECRET_PREVIOUS stops being accepted when its grace period ends.
   const secrets = () => verificationSecrets(config);
   const limits = config.rateLimits;
@@ -116,17 +115,14 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
         log.info({ reason: bot }, 'sign-up dropped as a bot');
       } else {
         try {
-          await subscribe(
-            { db, queues },
-            {
-              email: req.body.email,
-              topics: req.body.topics,
-              timeZone: req.body.timeZone,
-              ip: req.ip,
-              userAgent: userAgentOf(req),
-              form: json ? 'api' : 'web',
-            },
-          );
+          await services.subscribe({
+            email: req.body.email,
+            topics: req.body.topics,
+            timeZone: req.body.timeZone,
+            ip: req.ip,
+            userAgent: userAgentOf(req),
+            form: json ? 'api' : 'web',
+          });
         } catch (error) {
           if (!json && error instanceof DomainError && error.code === 'invalid_email') {
             const html = await indexPage({

@@ -1,0 +1,87 @@
+import type { Redis } from 'ioredis';
+import { reconcileDeliveries } from '../delivery/reconciler.ts';
+import type { DigestTransport } from '../delivery/digest-transport.ts';
+import type { Mailer } from '../delivery/mailer.ts';
+import { planEdition } from '../delivery/planner.ts';
+import { EditionCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
+import { createSendRateLimiter } from '../delivery/send-rate.ts';
+import { DAY_MS } from '../dates.ts';
+import { digestDayForRun } from '../editions/digest-day.ts';
+import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
+import { prunePaperStats } from '../papers/paper.repository.ts';
+import { createArxivClient } from '../papers/sources/arxiv.ts';
+import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts';
+import type { JobHandlers } from '../queue/workers.ts';
+import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
+import { enqueueArxivEnrichment, enqueueIngestDay } from './jobs.ts';
+import type { AppServices, Infrastructure } from './services.ts';
+
+export interface WorkerDeps extends Infrastructure {
+  services: AppServices;
+  /** General mail (confirmations). */
+  mailer: Mailer;
+  /** The digest's transport. */
+  transport: DigestTransport;
+  /** The workers' Redis connection (the shared send-rate bucket lives there). */
+  redis: Redis;
+  /** This process's id in delivery_workers. */
+  workerId: string;
+}
+
+const PAPER_STATS_KEEP_DAYS = 14;
+
+export function senderDeps(deps: WorkerDeps): SenderDeps {
+  return {
+    ...deps.services.delivery,
+    pauses: deps.services.pauses,
+    transport: deps.transport,
+    rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
+    secret: deps.config.secret,
+    mailFrom: deps.config.mailFrom,
+    workerId: deps.workerId,
+    lanes: 2,
+    // A few messages queued per pooled connection keeps each one busy between replies.
+    inFlight: new Semaphore(deps.config.smtpMaxConnections * 8),
+    editions: new EditionCache(),
+  };
+}
+
+/** The job-name → handler registry. Handlers are thin: parse ids, call the feature's function. */
+export function createJobHandlers(deps: WorkerDeps): JobHandlers {
+  const sender = senderDeps(deps);
+  const hf = createHfDailyPapersClient({ baseUrl: deps.config.hfApiUrl, token: deps.config.hfToken, log: deps.log });
+  const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
+  return {
+    'confirmation-email': ({ subscriberId }) =>
+      sendConfirmationEmail(
+        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: deps.config.confirmationMaxPerHour },
+        subscriberId,
+      ),
+    'daily-digest': async (_data, job) => {
+      const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
+      const edition = await deps.services.requestDailyDigest(day);
+      return { day, editionId: edition.id, status: edition.status };
+    },
+    'plan-edition': ({ editionId }) => planEdition(sender, editionId),
+    'send-batch': (batch) => sendBatch(sender, batch),
+    'reconcile-deliveries': () => reconcileDeliveries(sender),
+    'poll-papers': async (_data, job) => {
+      const days = daysToPoll(new Date(job.timestamp), deps.config.ingestDays);
+      for (const day of days) await enqueueIngestDay(deps.queues, day);
+      // Growth looks back one day at most; two weeks of snapshots leave room for investigation.
+      const pruned = await prunePaperStats(deps.db, new Date(job.timestamp - PAPER_STATS_KEEP_DAYS * DAY_MS));
+      return { days, pruned };
+    },
+    'ingest-day': async ({ day }) => {
+      const summary = await ingestDay({ db: deps.db, hf, log: deps.log }, day);
+      if (summary === 'already_running') return { day, skipped: 'another poll of this day is running' };
+      if (summary.inserted + summary.updated > 0) await enqueueArxivEnrichment(deps.queues, day, { firstRound: true });
+      return { fetched: summary.fetched, inserted: summary.inserted, updated: summary.updated, invalid: summary.invalid };
+    },
+    'enrich-arxiv': async ({ day }) => {
+      const result = await enrichDayFromArxiv({ db: deps.db, arxiv }, day);
+      if (result.remaining) await enqueueArxivEnrichment(deps.queues, day, { firstRound: false });
+      return result;
+    },
+  };
+}

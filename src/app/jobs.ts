@@ -1,0 +1,83 @@
+import type { Config } from '../config.ts';
+import type { DeliveryJobs } from '../delivery/deps.ts';
+import { jobIds } from '../queue/jobs.ts';
+import type { Queues } from '../queue/queues.ts';
+
+/*
+ * The features' "enqueue" functions, implemented on the queues. The only place that knows which
+ * job, which job id and which options each request becomes.
+ */
+
+export function deliveryJobs(queues: Queues): DeliveryJobs {
+  return {
+    async enqueuePlanning(editionId, generation) {
+      await queues.add('plan-edition', { editionId }, { jobId: jobIds.planEdition(editionId, generation) });
+    },
+    async enqueueSendBatches(generation, batches, retry) {
+      const options = { attempts: retry.attempts, backoff: { type: 'exponential' as const, delay: retry.backoffDelayMs, jitter: retry.jitter } };
+      await queues.addBulk(
+        'send-batch',
+        batches.map(({ window, ...data }) => ({ data, jobId: jobIds.sendBatch(data.editionId, generation, window), options })),
+      );
+    },
+    countPendingSendJobs: () => queues.countPendingJobs('send'),
+  };
+}
+
+/** Collapses bursts of sign-ups for one address into one confirmation job until it has run. */
+export function enqueueConfirmation(queues: Queues) {
+  return (subscriberId: number) =>
+    queues.add('confirmation-email', { subscriberId }, { deduplication: { id: jobIds.confirmationEmail(subscriberId), ttl: 60_000 } });
+}
+
+/** One poll per day at a time: a request for a day already waiting or running is dropped. */
+export async function enqueueIngestDay(queues: Queues, day: string): Promise<void> {
+  // The client already retries with backoff; a day that still fails is polled again next round.
+  await queues.add('ingest-day', { day }, { deduplication: { id: jobIds.ingestDay(day) }, attempts: 1 });
+}
+
+export async function enqueueArxivEnrichment(queues: Queues, day: string, options: { firstRound: boolean }): Promise<void> {
+  if (options.firstRound) await queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) }, attempts: 2 });
+  else await queues.add('enrich-arxiv', { day });
+}
+
+export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
+
+export async function upsertPaperPollSchedule(queues: Queues, config: Config): Promise<void> {
+  if (!config.ingestSchedule) {
+    await queues.byName.papers.removeJobScheduler(PAPER_POLL_SCHEDULER_ID);
+    return;
+  }
+  await queues.byName.papers.upsertJobScheduler(
+    PAPER_POLL_SCHEDULER_ID,
+    { every: Math.round(config.ingestIntervalHours * 3600 * 1000) },
+    { name: 'poll-papers', data: {} },
+  );
+}
+
+export const RECONCILE_SCHEDULER_ID = 'reconcile-deliveries';
+
+/**
+ * The periodic delivery repair job. The scheduler lives in Redis, so a worker checks now and
+ * then that it still exists (Redis may have been flushed) and recreates it if not.
+ */
+export async function ensureReconcileSchedule(queues: Queues, config: Config): Promise<void> {
+  const existing = await queues.byName.digest.getJobScheduler(RECONCILE_SCHEDULER_ID);
+  if (existing && existing.every === config.delivery.reconcileIntervalMs) return;
+  await queues.byName.digest.upsertJobScheduler(
+    RECONCILE_SCHEDULER_ID,
+    { every: config.delivery.reconcileIntervalMs },
+    { name: 'reconcile-deliveries', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
+  );
+}
+
+export const DAILY_DIGEST_SCHEDULER_ID = 'daily-digest';
+
+/** Idempotent across deploys and replicas: the scheduler id is stable, the time comes from config. */
+export async function upsertDailyDigestSchedule(queues: Queues, config: Config): Promise<void> {
+  await queues.byName.digest.upsertJobScheduler(
+    DAILY_DIGEST_SCHEDULER_ID,
+    { pattern: `0 0 ${config.digestHour} * * *`, tz: config.digestTimeZone },
+    { name: 'daily-digest', data: {} },
+  );
+}

@@ -1,0 +1,49 @@
+import type { Config } from '../config.ts';
+import type { Database } from '../db/database.ts';
+import type { DeliveryDeps } from '../delivery/deps.ts';
+import { LocalPauses, resumeSending } from '../delivery/pause.ts';
+import { requestDailyDigest } from '../delivery/request.ts';
+import type { EditionSettings } from '../editions/edition.service.ts';
+import type { Edition } from '../editions/edition.table.ts';
+import type { Logger } from '../logger.ts';
+import type { Queues } from '../queue/queues.ts';
+import { subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import { deliveryJobs, enqueueConfirmation } from './jobs.ts';
+
+export interface Infrastructure {
+  config: Config;
+  db: Database;
+  queues: Queues;
+  log: Logger;
+}
+
+/**
+ * The feature services every role shares (HTTP routes, CLI commands, job handlers), built once
+ * per process from its infrastructure.
+ */
+export interface AppServices {
+  /** What the delivery modules are given: database, job port, logger, settings. */
+  delivery: DeliveryDeps & { edition: EditionSettings };
+  /** Editions this process paused; its sender and its resume share them. */
+  pauses: LocalPauses;
+  requestDailyDigest(day: string): Promise<Edition>;
+  resumeSending(editionId: number): Promise<Edition | undefined>;
+  subscribe(input: SubscribeInput): Promise<void>;
+}
+
+export function editionSettings(config: Config): EditionSettings {
+  return { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers };
+}
+
+export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
+  const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
+  const pauses = new LocalPauses();
+  const confirmation = enqueueConfirmation(queues);
+  return {
+    delivery,
+    pauses,
+    requestDailyDigest: (day) => requestDailyDigest(delivery, day),
+    resumeSending: (editionId) => resumeSending(delivery, pauses, editionId),
+    subscribe: (input) => subscribe({ db, enqueueConfirmation: confirmation }, input),
+  };
+}

@@ -1,0 +1,49 @@
+import type { Database } from '../db/database.ts';
+import type { Logger } from '../logger.ts';
+
+export interface DeliverySettings {
+  batchSize: number;
+  maxAttempts: number;
+  retryDelayMs: number;
+  leaseMs: number;
+  policyPauseThreshold: number;
+  softBounceLimit: number;
+  softBounceDays: number;
+  /** Subscriber ids per planning statement. */
+  planRangeSize?: number;
+}
+
+/** One send job: a fixed window of ledger ids of one edition. */
+export interface SendBatch {
+  editionId: number;
+  fromDeliveryId: number;
+  toDeliveryId: number;
+}
+
+/** How a failed send job is retried by the queue (see failure-policy.ts). */
+export interface SendJobRetry {
+  attempts: number;
+  backoffDelayMs: number;
+  jitter: number;
+}
+
+/**
+ * What delivery needs from the job queue. The composition root implements it (src/app/jobs.ts):
+ * delivery never sees queue names, job ids or BullMQ.
+ */
+export interface DeliveryJobs {
+  /** Asks a worker to plan an edition; one job per (edition, generation), so repeats add nothing. */
+  enqueuePlanning(editionId: number, generation: number): Promise<void>;
+  /** One send job per window; job ids per (edition, generation, window), so repeats add nothing. */
+  enqueueSendBatches(generation: number, batches: readonly (SendBatch & { window: number })[], retry: SendJobRetry): Promise<void>;
+  /** Planning and send jobs not finished yet (waiting, delayed or running). */
+  countPendingSendJobs(): Promise<number>;
+}
+
+/** What every delivery module gets: the database, the job queue port, a logger, the settings. */
+export interface DeliveryDeps {
+  db: Database;
+  jobs: DeliveryJobs;
+  log: Logger;
+  delivery: DeliverySettings;
+}

@@ -1,0 +1,101 @@
+import { buildDigestMessage, preferencesUrl, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
+import { assembleDigest, assembleDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
+import type { Mailer } from './mailer.ts';
+import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
+
+/** The edition content a digest is made of (a row of `editions`, or the same fields). */
+export interface DigestContent {
+  id: number;
+  subject: string;
+  html_template: string;
+  text_template: string;
+}
+
+/** One person's digest: the edition and what makes it theirs. */
+export interface DigestMessage {
+  edition: DigestContent;
+  subscriberId: number;
+  email: string;
+  unsubscribeToken: string;
+  preferencesToken: string;
+}
+
+export interface DigestEnvelope {
+  from: string;
+  to: string;
+}
+
+/**
+ * How a digest reaches the SMTP relay. One call per message; whether it travels the pre-built
+ * fast path (smtp-pool.ts) or nodemailer, and whether it is dot-stuffed on the way, is decided
+ * here and nowhere else. Failures carry nodemailer's error fields for smtp-errors.ts.
+ */
+export interface DigestTransport {
+  send(envelope: DigestEnvelope, message: DigestMessage): Promise<{ response: string }>;
+  close(): Promise<void>;
+}
+
+export interface DigestTransportOptions {
+  /** nodemailer: the slow path (and everything when `fastPath` is absent). */
+  mailer: Mailer;
+  context: MessageContext;
+  /** The digest's own pooled SMTP client, fed the edition's pre-built, pre-stuffed MIME. */
+  fastPath?: { url: string; maxConnections: number; allowPlaintext: boolean };
+}
+
+interface CompiledEdition {
+  compiled: CompiledDigest;
+  prepared: PreparedEdition;
+}
+
+/** Only a handful of editions are ever in flight; the cache must not grow without bound. */
+const EDITIONS_KEPT = 16;
+
+export function createDigestTransport(options: DigestTransportOptions): DigestTransport {
+  const { mailer, context, fastPath } = options;
+  const dotStuffed = fastPath !== undefined;
+  const editions = new Map<number, CompiledEdition>();
+  // Opened on the first digest: only processes that send digests open these connections.
+  let pool: SmtpPool | undefined;
+
+  const compiledFor = (edition: DigestContent): CompiledEdition => {
+    let found = editions.get(edition.id);
+    if (!found) {
+      // The MIME of the whole edition is built once per process; per message only splicing.
+      found = { compiled: compileDigestMime(edition, context, { dotStuffed }), prepared: prepareEdition(edition) };
+      if (editions.size >= EDITIONS_KEPT) editions.delete(editions.keys().next().value!);
+      editions.set(edition.id, found);
+    }
+    return found;
+  };
+
+  return {
+    async send(envelope, message) {
+      const { compiled, prepared } = compiledFor(message.edition);
+      const recipient = {
+        subscriberId: message.subscriberId,
+        email: message.email,
+        values: {
+          UNSUBSCRIBE_URL: unsubscribeUrl(context.publicUrl, message.unsubscribeToken),
+          PREFERENCES_URL: preferencesUrl(context.publicUrl, message.preferencesToken),
+        },
+      };
+      if (fastPath) {
+        const assembled = assembleDigestParts(compiled, recipient);
+        if (assembled) {
+          pool ??= createSmtpPool({ url: fastPath.url, maxConnections: fastPath.maxConnections, allowPlaintext: fastPath.allowPlaintext });
+          return { response: await pool.send(envelope, assembled.parts) };
+        }
+      } else {
+        const assembled = assembleDigest(compiled, recipient);
+        if (assembled) return mailer.sendRaw(envelope, assembled.raw);
+      }
+      // An address that cannot go into a header as it is takes the full MIME builder instead.
+      const { response } = await mailer.send(buildDigestMessage(prepared, message, context));
+      return { response };
+    },
+    async close() {
+      await pool?.close();
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
+import { recordDeliveryOutcomes, recordSoftBounce, requeueDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
+import type { DeliveryDeps } from './deps.ts';
+import { pauseSending, type LocalPauses } from './pause.ts';
+import { attemptsExhausted } from './retry.ts';
+import { countPolicyFailure } from './send-run.repository.ts';
+import type { SmtpFailure } from './smtp-errors.ts';
+
+export interface BatchCounts {
+  sent: number;
+  skipped: number;
+  bounced: number;
+  failed: number;
+  requeued: number;
+}
+
+export interface FailureDeps extends DeliveryDeps {
+  workerId: string;
+  pauses: LocalPauses;
+}
+
+/**
+ * What a failed SMTP attempt does to its ledger row, its subscriber and its edition, by the
+ * classifier's verdict (smtp-errors.ts): hard bounces suppress, soft bounces count towards
+ * suppression, policy rejections count towards a pause, transient failures go back to the queue
+ * until their attempts run out (retry.ts).
+ */
+export async function handleSendFailure(deps: FailureDeps, editionId: number, row: ClaimedDelivery, messageId: string, failure: SmtpFailure, counts: BatchCounts) {
+  const record = (status: DeliveryOutcome['status'], reason: string) =>
+    recordDeliveryOutcomes(deps.db, deps.workerId, [
+      { id: row.id, status, messageId, smtpResponse: failure.response, enhancedCode: failure.enhancedCode, reason },
+    ]);
+  const log = { editionId, deliveryId: row.id, subscriberId: row.subscriberId, kind: failure.kind, response: failure.response };
+  switch (failure.kind) {
+    case 'hard_bounce':
+      await record('bounced', `hard bounce ${failure.enhancedCode ?? failure.responseCode ?? ''}: address suppressed`.trim());
+      await markSubscriberBounced(deps.db, row.subscriberId);
+      counts.bounced++;
+      deps.log.info(log, 'hard bounce: subscriber suppressed');
+      return;
+    case 'soft_bounce':
+      await record('failed', `soft bounce ${failure.enhancedCode ?? ''}: not retried in this edition`);
+      await countSoftBounce(deps, editionId, row, failure);
+      counts.failed++;
+      return;
+    case 'policy': {
+      await record('failed', `policy rejection ${failure.enhancedCode ?? failure.responseCode ?? ''}: recipient kept`);
+      counts.failed++;
+      const total = await countPolicyFailure(deps.db, editionId);
+      if (total >= deps.delivery.policyPauseThreshold) {
+        const reason = `paused after ${total} policy rejections (5.7.x: sender authentication or reputation); last reply: ${failure.response}`;
+        await pauseSending(deps, deps.pauses, editionId, reason);
+      }
+      deps.log.warn(log, 'policy rejection');
+      return;
+    }
+    case 'permanent':
+      await record('failed', `permanent failure ${failure.enhancedCode ?? failure.responseCode ?? ''}`.trim());
+      counts.failed++;
+      deps.log.warn(log, 'permanent SMTP failure');
+      return;
+    case 'transient':
+      if (attemptsExhausted(row.attempts, deps.delivery)) {
+        await record('failed', `gave up after ${row.attempts} attempts`);
+        if (failure.softIfFinal) await countSoftBounce(deps, editionId, row, failure);
+        counts.failed++;
+        deps.log.warn(log, 'transient failures did not clear: gave up');
+      } else {
+        await requeueDelivery(deps.db, row.id, { smtpResponse: failure.response, enhancedCode: failure.enhancedCode });
+        counts.requeued++;
+      }
+      return;
+  }
+}
+
+async function countSoftBounce(deps: FailureDeps, editionId: number, row: ClaimedDelivery, failure: SmtpFailure) {
+  const { consecutive, suppress } = await recordSoftBounce(deps.db, {
+    subscriberId: row.subscriberId,
+    editionId,
+    response: failure.response,
+    limit: deps.delivery.softBounceLimit,
+    minDays: deps.delivery.softBounceDays,
+  });
+  if (suppress) {
+    await markSubscriberBounced(deps.db, row.subscriberId);
+    deps.log.info({ subscriberId: row.subscriberId, consecutive }, 'repeated soft bounces: subscriber suppressed');
+  }
+}

@@ -1,0 +1,146 @@
+import { findEditionById } from '../editions/edition.repository.ts';
+import type { Edition } from '../editions/edition.table.ts';
+import { createSubscriberToken } from '../subscribers/tokens.ts';
+import { claimQueuedDeliveries, recordDeliveryOutcomes, releaseDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
+import type { SendBatch } from './deps.ts';
+import { digestMessageId } from './digest-message.ts';
+import type { DigestTransport } from './digest-transport.ts';
+import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
+import { finishIfDone } from './finish.ts';
+import type { SendRateLimiter } from './send-rate.ts';
+import { classifySmtpError } from './smtp-errors.ts';
+
+export type { BatchCounts } from './failure-policy.ts';
+
+export interface SenderDeps extends FailureDeps {
+  transport: DigestTransport;
+  rate: SendRateLimiter;
+  /** Signs the personal links (unsubscribe, preferences) of every message. */
+  secret: string;
+  /** Envelope sender and the domain of Message-IDs. */
+  mailFrom: { name: string; address: string };
+  /** Claim-and-send loops per batch job; with the job concurrency they keep the pool busy. */
+  lanes: number;
+  /** Messages assembled and handed to the transport but not finished, per process. */
+  inFlight: Semaphore;
+  /** Editions read once per process: a batch job does not re-read 70 kB of templates. */
+  editions: EditionCache;
+}
+
+/**
+ * Bounds the messages in flight in this process: enough to keep every pooled connection busy,
+ * few enough that memory stays flat (each one is a ~70 kB buffer until the server has it).
+ */
+export class Semaphore {
+  private available: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly size: number) {
+    this.available = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.available > 0) {
+      this.available--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.available++;
+  }
+}
+
+/** Editions by id, kept per process; an edition's content never changes once built. */
+export class EditionCache {
+  private readonly editions = new Map<number, Edition>();
+  constructor(private readonly size = 16) {}
+  async get(deps: Pick<SenderDeps, 'db'>, editionId: number): Promise<Edition | undefined> {
+    let edition = this.editions.get(editionId);
+    if (!edition) {
+      edition = await findEditionById(deps.db, editionId);
+      if (!edition) return undefined;
+      if (this.editions.size >= this.size) this.editions.delete(this.editions.keys().next().value!);
+      this.editions.set(editionId, edition);
+    }
+    return edition;
+  }
+}
+
+export class TransientSendError extends Error {
+  constructor(readonly requeued: number) {
+    super(`${requeued} deliveries failed transiently and were put back in the queue`);
+    this.name = 'TransientSendError';
+  }
+}
+
+/**
+ * Sends one batch window: claim a chunk of rows (status lock), send each through the transport,
+ * record the chunk's outcomes in one statement, repeat. The ledger is the progress: a crash
+ * leaves at most the chunks in flight `sending` (later `unknown`), and nothing is sent twice.
+ * Transient failures go back to `queued` and the job throws, so the queue retries it (retry.ts).
+ */
+export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
+  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0 };
+  const edition = await deps.editions.get(deps, batch.editionId);
+  if (!edition) return counts;
+  const recording: Promise<unknown>[] = [];
+
+  const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
+    if (deps.pauses.has(batch.editionId)) {
+      await releaseDelivery(deps.db, row.id);
+      return;
+    }
+    if (row.subscriberStatus !== 'active') {
+      outcomes.push({ id: row.id, status: 'skipped', reason: `subscriber ${row.subscriberStatus}` });
+      counts.skipped++;
+      return;
+    }
+    const messageId = digestMessageId(batch.editionId, row.subscriberId, deps.mailFrom);
+    try {
+      const { response } = await deps.transport.send(
+        { from: deps.mailFrom.address, to: row.email },
+        {
+          edition,
+          subscriberId: row.subscriberId,
+          email: row.email,
+          unsubscribeToken: createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion),
+          preferencesToken: createSubscriberToken(deps.secret, 'preferences', row.subscriberId, row.tokenVersion),
+        },
+      );
+      outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
+      counts.sent++;
+    } catch (error) {
+      await handleSendFailure(deps, batch.editionId, row, messageId, classifySmtpError(error), counts);
+    }
+  };
+
+  const lane = async () => {
+    for (;;) {
+      const tokens = await deps.rate.take(deps.rate.maxChunk);
+      const rows = await claimQueuedDeliveries(deps.db, {
+        editionId: batch.editionId,
+        fromId: batch.fromDeliveryId,
+        toId: batch.toDeliveryId,
+        limit: tokens,
+        workerId: deps.workerId,
+      });
+      if (rows.length === 0) return;
+      const outcomes: DeliveryOutcome[] = [];
+      const sends: Promise<void>[] = [];
+      for (const row of rows) {
+        await deps.inFlight.acquire();
+        sends.push(sendOne(row, outcomes).finally(() => deps.inFlight.release()));
+      }
+      await Promise.all(sends);
+      // Recording overlaps the next chunk's sending; the job only completes once all are recorded.
+      recording.push(recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
+      if (rows.length < tokens) return;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
+  await Promise.all(recording);
+  await finishIfDone(deps, batch.editionId);
+  if (counts.requeued > 0) throw new TransientSendError(counts.requeued);
+  return counts;
+}
