@@ -8,6 +8,7 @@ import { withDevelopmentSecret } from './db/development-secret.ts';
 import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
 import type { App } from './http/app.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { buildEditionsForFeaturedDays } from './editions/edition.service.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
 import type { QueueName } from './queue/jobs.ts';
@@ -50,7 +51,13 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     const config = await withDevelopmentSecret(givenConfig, db);
     if (options.role === 'all' && config.loadSampleData) {
       const summary = await importSampleDataIfEmpty(db);
-      if (summary) log.info({ inserted: summary.inserted, invalid: summary.invalid.length }, 'loaded the sample papers');
+      if (summary) {
+        log.info({ inserted: summary.inserted, invalid: summary.invalid.length }, 'loaded the sample papers');
+        // The sample days are long past: their editions are what would have been sent, and the
+        // archive and feeds have something to show on a first run.
+        const built = await buildEditionsForFeaturedDays(db, { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers });
+        log.info({ editions: built }, 'built the editions of the sample days');
+      }
     }
     const queues = openQueues(config, resources);
     const services = createServices({ config, db, queues, log });

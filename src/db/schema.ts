@@ -1,4 +1,5 @@
 import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SentPapersTable, SoftBouncesTable } from '../delivery/delivery.table.ts';
+import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
@@ -19,6 +20,7 @@ export interface DB {
   confirmation_tokens: ConfirmationTokensTable;
   suppressions: SuppressionsTable;
   editions: EditionsTable;
+  edition_papers: EditionPapersTable;
   deliveries: DeliveriesTable;
   sent_papers: SentPapersTable;
   dev_mailbox: DevMailboxTable;

@@ -1,7 +1,10 @@
-import type { Executor } from '../db/database.ts';
+import type { Database, Executor } from '../db/database.ts';
 import type { Paper } from '../papers/paper.table.ts';
 import { findTopPapersForDigestDay, findTrendingPapers } from '../papers/trending.ts';
 import { addDays, startOfUtcDay } from '../dates.ts';
+import { recordEditionPapers } from './archive.repository.ts';
+import { archivePath } from './archive-urls.ts';
+import type { EditionSection } from './edition-papers.table.ts';
 import { findEditionByDate, insertEditionOnce } from './edition.repository.ts';
 import type { Edition } from './edition.table.ts';
 import { renderDigest, type DigestSection } from './render-digest.ts';
@@ -10,6 +13,9 @@ export interface EditionSettings {
   publicUrl: string;
   maxPapers: number;
 }
+
+/** What each of selectDigestSections' sections is, in the archive (edition_papers.section). */
+const SECTION_KEYS: readonly EditionSection[] = ['top', 'trending'];
 
 /** Papers in "Trending this week", below the day's top papers. */
 export const TRENDING_SECTION_SIZE = 5;
@@ -46,21 +52,46 @@ export async function buildDailyEdition(db: Executor, day: string, settings: Edi
     return insertEditionOnce(db, { kind: 'daily', digestDate: day, status: 'empty', paperIds: [], subject: '', html: '', text: '' });
   }
   const papers = sections.flatMap((s) => s.papers);
-  const rendered = await renderDigest({ digestDate: day, sections, publicUrl: settings.publicUrl });
-  return insertEditionOnce(db, {
-    kind: 'daily',
-    digestDate: day,
-    status: 'ready',
-    paperIds: papers.map((p) => p.arxiv_id),
-    subject: rendered.subject,
-    html: rendered.html,
-    text: rendered.text,
-  });
+  const rendered = await renderDigest({ digestDate: day, sections, publicUrl: settings.publicUrl, archivePath: archivePath('daily', day) });
+  // The selection with the figures as mailed goes in with the edition, in one transaction, so the
+  // archive never sees an edition without its papers.
+  const store = async (trx: Executor) => {
+    const edition = await insertEditionOnce(trx, {
+      kind: 'daily',
+      digestDate: day,
+      status: 'ready',
+      paperIds: papers.map((p) => p.arxiv_id),
+      subject: rendered.subject,
+      html: rendered.html,
+      text: rendered.text,
+    });
+    await recordEditionPapers(trx, edition.id, sections.map((s, i) => ({ key: SECTION_KEYS[i] ?? 'trending', papers: s.papers })));
+    return edition;
+  };
+  return db.isTransaction ? store(db) : db.transaction().execute(store);
 }
 
 /** Preview of what the edition for `day` would contain, without storing anything. */
 export async function previewDailyEdition(db: Executor, day: string, settings: EditionSettings) {
   const sections = await selectDigestSections(db, day, settings);
-  const rendered = await renderDigest({ digestDate: day, sections, publicUrl: settings.publicUrl });
+  const rendered = await renderDigest({ digestDate: day, sections, publicUrl: settings.publicUrl, archivePath: archivePath('daily', day) });
   return { papers: sections.flatMap((s) => s.papers), ...rendered };
+}
+
+/** Builds the daily edition of every day that has featured papers (sample data on a first run). */
+export async function buildEditionsForFeaturedDays(db: Database, settings: EditionSettings): Promise<number> {
+  const days = await db
+    .selectFrom('papers')
+    .select('featured_on')
+    .distinct()
+    .where('featured_on', 'is not', null)
+    .where('withdrawn_at', 'is', null)
+    .orderBy('featured_on')
+    .execute();
+  let built = 0;
+  for (const { featured_on } of days) {
+    const edition = await buildDailyEdition(db, featured_on!, settings);
+    if (edition.status !== 'empty') built++;
+  }
+  return built;
 }

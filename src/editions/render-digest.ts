@@ -81,6 +81,8 @@ export async function renderDigest(input: {
   digestDate: string;
   sections: DigestSection[];
   publicUrl: string;
+  /** The edition's public page ("view in browser"), e.g. /archive/2025-12-26. */
+  archivePath: string;
 }): Promise<RenderedDigest> {
   const first = input.sections.flatMap((s) => s.papers)[0];
   const dateLabel = formatDigestDate(input.digestDate);
@@ -98,6 +100,7 @@ export async function renderDigest(input: {
     ),
     dateLabel,
     publicUrl: input.publicUrl,
+    archiveUrl: `${input.publicUrl}${input.archivePath}`,
     publicHost: new URL(input.publicUrl).host,
     sections: input.sections
       .filter((s) => s.papers.length > 0)

@@ -1,4 +1,4 @@
-import { sql, type ExpressionBuilder } from 'kysely';
+import { sql, type ExpressionBuilder, type RawBuilder } from 'kysely';
 import type { DB } from '../db/schema.ts';
 import type { Executor } from '../db/database.ts';
 import { findTopPapersForDays, paperColumns } from './paper.repository.ts';
@@ -33,6 +33,16 @@ export interface TrendingPaper extends Paper {
 }
 
 /**
+ * The trending score of `papers` as of `asOf`, as an SQL expression, for every query that ranks by
+ * momentum (this file, src/papers/topic-search.ts).
+ */
+export function trendingScoreSql(asOf: Date | RawBuilder<unknown>) {
+  // A featured day starts at 00:00 UTC: that is all the precision featured_on has.
+  const hoursSinceFeatured = sql<number>`greatest(extract(epoch from (${asOf}::timestamptz - (papers.featured_on::timestamp at time zone 'UTC')))::float8 / 3600.0, 0)`;
+  return sql<number>`(papers.upvotes + ${TRENDING_COMMENT_WEIGHT}::float8 * papers.comments) / power(${hoursSinceFeatured} + ${TRENDING_AGE_OFFSET_HOURS}::float8, ${TRENDING_GRAVITY}::float8)`;
+}
+
+/**
  * Papers featured in the `days` UTC days up to asOf, not withdrawn, ranked by
  *   score = (upvotes + 0.5 × comments) / (hours since featured + 2)^1.8
  * with ties broken by 24-hour upvote growth, then upvotes, then id. One SQL statement: the window
@@ -56,9 +66,7 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
   const dayBefore = new Date(asOf.getTime() - DAY_MS);
   const excludeIds = [...(options.excludeIds ?? [])];
 
-  // A featured day starts at 00:00 UTC: that is all the precision featured_on has.
-  const hoursSinceFeatured = sql<number>`greatest(extract(epoch from (${asOf}::timestamptz - (papers.featured_on::timestamp at time zone 'UTC')))::float8 / 3600.0, 0)`;
-  const score = sql<number>`(papers.upvotes + ${TRENDING_COMMENT_WEIGHT}::float8 * papers.comments) / power(${hoursSinceFeatured} + ${TRENDING_AGE_OFFSET_HOURS}::float8, ${TRENDING_GRAVITY}::float8)`;
+  const score = trendingScoreSql(asOf);
   // Baseline: the last snapshot at least a day old; a paper watched for less than a day is
   // measured from its first snapshot instead, so fresh papers are not all tied at 0.
   const growth = sql<number>`coalesce(latest.upvotes - coalesce(day_ago.upvotes, earliest.upvotes), 0)`;

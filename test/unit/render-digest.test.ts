@@ -26,6 +26,7 @@ describe('renderDigest', () => {
     const rendered = await renderDigest({
       digestDate: '2025-12-26',
       publicUrl: 'https://papers.example.test',
+      archivePath: '/archive/2025-12-26',
       sections: [
         {
           title: 'Top papers of the day',
@@ -46,12 +47,16 @@ describe('renderDigest', () => {
     expect(rendered.text).toContain('PanGu-$α$: <script>alert(1)</script>');
     expect(rendered.html).toMatch(/<html[^>]* lang="en"/);
     expect(rendered.subject).toMatch(/^Trending papers, Friday, 26 December 2025: /);
+    // "View in browser" opens the edition's archive page, first in both parts.
+    expect(rendered.html).toMatch(/<a href="https:\/\/papers\.example\.test\/archive\/2025-12-26"[^>]*>View in browser<\/a>/);
+    expect(rendered.html.indexOf('View in browser')).toBeLessThan(rendered.html.indexOf('Top papers of the day'));
+    expect(rendered.text.split('\n')[0]).toBe('View in browser: https://papers.example.test/archive/2025-12-26');
     expect(rendered.subject).not.toMatch(/[\r\n]/);
   });
 
   it('has a hidden preheader, no images without alt text and stays below the Gmail clip size', async () => {
     const papers = Array.from({ length: 10 }, (_, i) => paper({ arxiv_id: `2501.0001${i}`, title: `Paper ${i}`, abstract: 'word '.repeat(400) }));
-    const rendered = await renderDigest({ digestDate: '2025-12-26', publicUrl: 'https://p.example', sections: [{ title: 'Top', papers }] });
+    const rendered = await renderDigest({ digestDate: '2025-12-26', publicUrl: 'https://p.example', archivePath: '/archive/2025-12-26', sections: [{ title: 'Top', papers }] });
     expect(rendered.html).toMatch(/<div style="display:none;[^"]*">Paper 0 · Paper 1 · Paper 2<\/div>/);
     expect(rendered.html).not.toMatch(/<img(?![^>]*alt="[^"]+")/);
     expect(Buffer.byteLength(rendered.html)).toBeLessThan(100 * 1024);

@@ -1,0 +1,13 @@
+/** An edition's selection as mailed (migrations/2026-11-30T0300_web_archive.ts). */
+export interface EditionPapersTable {
+  edition_id: number;
+  /** 1-based order in the digest, across sections. */
+  position: number;
+  section: EditionSection;
+  arxiv_id: string;
+  /** The figures the paper was mailed with. */
+  upvotes: number;
+  comments: number;
+}
+
+export type EditionSection = 'top' | 'trending' | 'weekly';

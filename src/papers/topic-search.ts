@@ -1,0 +1,108 @@
+import { sql } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import { paperColumns } from './paper.repository.ts';
+import type { Paper } from './paper.table.ts';
+import { trendingScoreSql } from './trending.ts';
+
+/**
+ * Matching papers to a reader's topic: PostgreSQL full-text search over `papers.search` (title
+ * weight A, Daily Papers keywords B, abstract C; migrations/2026-11-30T0300_web_archive.ts), the
+ * topic parsed by websearch_to_tsquery (quoted phrases, `or`, `-exclusion`, as web search users
+ * expect, and it never raises a syntax error), ranked by relevance combined with momentum.
+ * The topic feeds use it, and so will the personal "for you" section.
+ */
+
+/** Longer than any topic a person types; the limit keeps hostile input away from the planner. */
+export const MAX_TOPIC_LENGTH = 200;
+/** Featured days searched, ending with the newest featured day in the table. */
+export const TOPIC_WINDOW_DAYS = 30;
+/** ts_rank_cd weights in {D, C, B, A} order: title 1.0 > keywords 0.4 > abstract 0.2. */
+const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
+/**
+ * Momentum multiplies relevance by 1 + ln(1 + MOMENTUM_SCALE × trending score): a paper about
+ * the topic stays above one merely mentioning it, and among similar matches the one the community
+ * is upvoting now comes first. Trending scores of papers a few days old are around 0.001–0.1,
+ * hence the scale (a fresh paper with ~50 upvotes gets about ×3, a month-old one about ×1.1).
+ */
+const MOMENTUM_SCALE = 100;
+
+export type TopicCheck = { ok: true; topic: string } | { ok: false; message: string };
+
+/**
+ * The canonical form of a topic (NFC, whitespace collapsed, lower case: websearch_to_tsquery
+ * reads `or` in any case, and the english configuration folds case anyway), or why it is refused.
+ * Control characters are refused outright: PostgreSQL rejects NUL in text, and none belongs in a topic.
+ */
+export function normaliseTopic(raw: string): TopicCheck {
+  if (raw.length > MAX_TOPIC_LENGTH * 4) return { ok: false, message: `topic: at most ${MAX_TOPIC_LENGTH} characters` };
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(raw)) return { ok: false, message: 'topic: control characters are not allowed' };
+  const topic = raw.normalize('NFC').replace(/\s+/gu, ' ').trim().toLowerCase();
+  if (topic.length === 0) return { ok: false, message: 'topic: give at least one word' };
+  if ([...topic].length > MAX_TOPIC_LENGTH) return { ok: false, message: `topic: at most ${MAX_TOPIC_LENGTH} characters` };
+  return { ok: true, topic };
+}
+
+export interface TopicMatch extends Paper {
+  /** ts_rank_cd with rank/(rank+1) normalisation: 0 ≤ relevance < 1. */
+  relevance: number;
+  trendingScore: number;
+  /** relevance × momentum factor; the order of the results. */
+  rank: number;
+}
+
+export interface TopicSearchOptions {
+  /** A topic as normaliseTopic returns it. */
+  topic: string;
+  limit: number;
+  days?: number;
+  /** Last featured day of the window (default: the newest featured day of a live paper). */
+  lastDay?: string;
+}
+
+/**
+ * Papers matching `topic` featured in the window, best first. A topic with nothing to search for
+ * (only operators or stop words) matches nothing. One statement: the GIN index on `search` and the
+ * featured_on range narrow the rows before any ranking.
+ */
+export async function findPapersForTopic(db: Executor, options: TopicSearchOptions): Promise<TopicMatch[]> {
+  const rows = await topicSearchQuery(db, options).execute();
+  return rows.map(({ relevance, trending_score, rank, ...paper }) => ({
+    ...paper,
+    relevance: Number(relevance),
+    trendingScore: Number(trending_score),
+    rank: Number(rank),
+  }));
+}
+
+/** The statement behind findPapersForTopic, unexecuted (for EXPLAIN). */
+export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
+  const days = options.days ?? TOPIC_WINDOW_DAYS;
+  if (!Number.isInteger(options.limit) || options.limit < 1) throw new RangeError('limit must be a positive integer');
+  if (!Number.isInteger(days) || days < 1) throw new RangeError('days must be a positive integer');
+  const lastDay = options.lastDay
+    ? sql<string>`${options.lastDay}::date`
+    : sql<string>`(select max(featured_on) from papers where withdrawn_at is null)`;
+  // Momentum as of the end of the window's last day, so a feed read twice the same day ranks alike.
+  return db
+    .with('win', (qb) =>
+      qb.selectNoFrom([
+        lastDay.as('last_day'),
+        sql<Date>`(${lastDay} + 1)::timestamp at time zone 'UTC'`.as('as_of'),
+        sql<string>`websearch_to_tsquery('english', ${options.topic})`.as('query'),
+      ]),
+    )
+    .selectFrom(['papers', 'win'])
+    .select(paperColumns.map((c) => `papers.${c}` as const))
+    .select([
+      sql<number>`ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, win.query, 32)`.as('relevance'),
+      sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score'),
+      sql<number>`ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, win.query, 32) * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * ${trendingScoreSql(sql`win.as_of`)}))`.as('rank'),
+    ])
+    .where(sql<boolean>`papers.search @@ win.query`)
+    .where(sql<boolean>`papers.featured_on between win.last_day - ${days - 1}::int and win.last_day`)
+    .where('papers.withdrawn_at', 'is', null)
+    .orderBy('rank', 'desc')
+    .orderBy('papers.arxiv_id', 'asc')
+    .limit(options.limit);
+}
