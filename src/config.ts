@@ -73,6 +73,9 @@ const envSchema = z.object({
   DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
   DIGEST_TZ: z.string().default('UTC').refine(isKnownTimeZone, 'an IANA time zone such as Europe/Berlin'),
   DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
+  // How long the archive list and the edition feeds, and each topic feed, are served from memory.
+  WEB_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
+  TOPIC_FEED_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(60),
   HF_API_URL: z.url().default('https://huggingface.co'),
   ARXIV_API_URL: z.url().default('https://export.arxiv.org'),
   HF_TOKEN: optionalString,
@@ -146,6 +149,7 @@ export interface Config {
   readonly digestHour: number;
   readonly digestTimeZone: string;
   readonly digestMaxPapers: number;
+  readonly web: { readonly cacheMs: number; readonly topicFeedCacheMs: number };
   readonly hfApiUrl: string;
   readonly arxivApiUrl: string;
   readonly hfToken: string | undefined;
@@ -275,6 +279,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     digestHour: e.DIGEST_HOUR,
     digestTimeZone: e.DIGEST_TZ,
     digestMaxPapers: e.DIGEST_MAX_PAPERS,
+    web: Object.freeze({ cacheMs: e.WEB_CACHE_SECONDS * 1000, topicFeedCacheMs: e.TOPIC_FEED_CACHE_SECONDS * 1000 }),
     hfApiUrl: trimSlash(e.HF_API_URL),
     arxivApiUrl: trimSlash(e.ARXIV_API_URL),
     hfToken: e.HF_TOKEN,

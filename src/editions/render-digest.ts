@@ -45,7 +45,7 @@ export function formatDigestDate(day: string): string {
 
 const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
 
-function paperView(paper: Paper, number: number) {
+export function paperView(paper: Paper, number: number) {
   const id = encodeURIComponent(paper.arxiv_id);
   return {
     number,

@@ -15,6 +15,10 @@ import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
 import { adminSubscriberRoutes } from './routes/admin-subscribers.routes.ts';
+import { archiveRoutes } from './routes/archive.routes.ts';
+import { editionsApiRoutes } from './routes/editions-api.routes.ts';
+import { feedRoutes } from './routes/feed.routes.ts';
+import { createWebArchive } from './web-archive.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
@@ -115,6 +119,11 @@ export async function buildApp(deps: AppDeps) {
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   await app.register(subscriptionRoutes);
+  // The public archive, feeds and JSON API share one set of in-memory caches per app.
+  const web = createWebArchive(deps);
+  await app.register(archiveRoutes(web));
+  await app.register(feedRoutes(web));
+  await app.register(editionsApiRoutes);
   // Default deny: every admin route lives in this scope and passes the rate limit and the bearer
   // check first; without ADMIN_TOKEN they all answer 401.
   await app.register(

@@ -31,12 +31,13 @@ export type TopicCheck = { ok: true; topic: string } | { ok: false; message: str
 /**
  * The canonical form of a topic (NFC, whitespace collapsed, lower case: websearch_to_tsquery
  * reads `or` in any case, and the english configuration folds case anyway), or why it is refused.
- * Control characters are refused outright: PostgreSQL rejects NUL in text, and none belongs in a topic.
+ * Control characters other than tab and line breaks are refused: PostgreSQL rejects NUL in text,
+ * and none belongs in a topic.
  */
 export function normaliseTopic(raw: string): TopicCheck {
   if (raw.length > MAX_TOPIC_LENGTH * 4) return { ok: false, message: `topic: at most ${MAX_TOPIC_LENGTH} characters` };
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(raw)) return { ok: false, message: 'topic: control characters are not allowed' };
+  if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(raw)) return { ok: false, message: 'topic: control characters are not allowed' };
   const topic = raw.normalize('NFC').replace(/\s+/gu, ' ').trim().toLowerCase();
   if (topic.length === 0) return { ok: false, message: 'topic: give at least one word' };
   if ([...topic].length > MAX_TOPIC_LENGTH) return { ok: false, message: `topic: at most ${MAX_TOPIC_LENGTH} characters` };
