@@ -85,7 +85,9 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
     ? sql<string>`${options.lastDay}::date`
     : sql<string>`(select max(featured_on) from papers where withdrawn_at is null)`;
   // Momentum as of the end of the window's last day, so a feed read twice the same day ranks alike.
-  return db
+  // The inner query ranks the matches by id alone (each ts_rank_cd detoasts a tsvector: it runs
+  // once per match); only the best `limit` rows are joined back for their columns.
+  const ranked = db
     .with('win', (qb) =>
       qb.selectNoFrom([
         lastDay.as('last_day'),
@@ -94,16 +96,26 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
       ]),
     )
     .selectFrom(['papers', 'win'])
-    .select(paperColumns.map((c) => `papers.${c}` as const))
     .select([
+      'papers.arxiv_id',
       sql<number>`ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, win.query, 32)`.as('relevance'),
       sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score'),
-      sql<number>`ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, win.query, 32) * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * ${trendingScoreSql(sql`win.as_of`)}))`.as('rank'),
     ])
     .where(sql<boolean>`papers.search @@ win.query`)
     .where(sql<boolean>`papers.featured_on between win.last_day - ${days - 1}::int and win.last_day`)
-    .where('papers.withdrawn_at', 'is', null)
+    .where('papers.withdrawn_at', 'is', null);
+  const rank = sql<number>`m.relevance * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * m.trending_score))`;
+  const best = db
+    .selectFrom(ranked.as('m'))
+    .select(['m.arxiv_id', 'm.relevance', 'm.trending_score', rank.as('rank')])
     .orderBy('rank', 'desc')
-    .orderBy('papers.arxiv_id', 'asc')
+    .orderBy('m.arxiv_id', 'asc')
     .limit(options.limit);
+  return db
+    .selectFrom(best.as('best'))
+    .innerJoin('papers', 'papers.arxiv_id', 'best.arxiv_id')
+    .select(paperColumns.map((c) => `papers.${c}` as const))
+    .select(['best.relevance', 'best.trending_score', 'best.rank'])
+    .orderBy('best.rank', 'desc')
+    .orderBy('papers.arxiv_id', 'asc');
 }

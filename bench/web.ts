@@ -1,0 +1,220 @@
+/**
+ * Web benchmark (`npm run bench -- web`): the real API process (`paperboy api`, as deployed)
+ * serving the archive page, /feed.xml and a topic feed, loaded by autocannon from this process.
+ * The database holds 100,000 generated papers over a year of featured days, and the editions of
+ * the last days. In the same run, a bare Fastify route in its own process gives the ceiling.
+ *
+ *   npm run bench -- web [--seconds N] [--connections N]     BENCH_DATABASE_URL=postgres://…/postgres
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { cpus, loadavg, totalmem } from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import autocannon from 'autocannon';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { createDatabase, ensureDatabaseExists } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { buildDailyEdition } from '../src/editions/edition.service.ts';
+import { deleteQueuePrefix } from '../test/helpers/service.ts';
+
+const PAPERS = 100_000;
+const DAYS = 365;
+const LAST_DAY = '2025-12-26';
+const EDITIONS = 5;
+const arg = (name: string, fallback: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const SECONDS = arg('seconds', 10);
+const CONNECTIONS = arg('connections', 10);
+const root = path.join(import.meta.dirname, '..');
+// Topics people follow; each appears in a few per cent of titles and abstracts, as on Daily Papers.
+const TOPICS = ['diffusion', 'robot learning', 'reasoning', '"vision language"', 'retrieval -survey', 'speech', 'agents', 'video generation', 'reinforcement learning', 'mixture of experts'];
+const TOPIC_WORDS = ['diffusion', 'robot', 'learning', 'reasoning', 'vision', 'language', 'retrieval', 'survey', 'speech', 'agent', 'video', 'generation', 'reinforcement', 'mixture', 'experts', 'transformer', 'benchmark', 'alignment', 'quantization', 'multimodal'];
+
+export async function generatePapers(db: ReturnType<typeof createDatabase>): Promise<void> {
+  // 2,000 distinct titles and abstracts of filler words w0…w1999 with a topic word in about 5% of
+  // title words and 0.5% of abstract words, and one in the keywords of a fifth of the papers, so
+  // a topic matches some 5–10% of papers (about 400–800 in the 30-day window), combined per paper (generating 100,000 abstracts word by
+  // word takes minutes; the search and ranking costs are the same).
+  await sql`
+    with pool as materialized (
+    select k,
+      (select string_agg(case when random() < 0.05 then (${TOPIC_WORDS}::text[])[1 + floor(random() * ${TOPIC_WORDS.length})::int] else 'w' || floor(random() * 2000)::int end, ' ')
+       from generate_series(1, 8 + (k % 5)) g where k = k) as title,
+      (select string_agg(case when random() < 0.005 then (${TOPIC_WORDS}::text[])[1 + floor(random() * ${TOPIC_WORDS.length})::int] else 'w' || floor(random() * 2000)::int end, ' ')
+       from generate_series(1, 180) g where k = k) as abstract
+    from generate_series(0, 1999) k)
+    insert into papers (arxiv_id, title, abstract, authors, featured_on, upvotes, comments, ai_keywords, first_seen_at)
+    select
+      format('25%s.%s', lpad(((n % 12) + 1)::text, 2, '0'), lpad(n::text, 6, '0')),
+      initcap(t.title) || ' ' || n,
+      a.abstract,
+      array['Author ' || n, 'Author ' || (n + 1), 'Author ' || (n + 2)],
+      ${LAST_DAY}::date - (n % ${DAYS}),
+      floor(random() * random() * 300)::int,
+      floor(random() * 10)::int,
+      case when n % 5 = 0 then array[(${TOPIC_WORDS}::text[])[1 + (n / 5) % ${TOPIC_WORDS.length}], 'w' || (n % 2000)] else array['w' || (n % 2000)] end,
+      (${LAST_DAY}::date - (n % ${DAYS}))::timestamp at time zone 'UTC' + interval '13 hours'
+    from generate_series(1, ${PAPERS}) n
+    join pool t on t.k = n % 2000
+    join pool a on a.k = (n * 7 + 3) % 2000`.execute(db);
+  await sql`analyze papers`.execute(db);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Starts a server process on a free port and waits until it answers. */
+async function startProcess(args: string[], env: Record<string, string>, probe: string): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`${args.join(' ')} exited with ${String(code)}`);
+  });
+  const ready = (async () => {
+    for (;;) {
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${probe}`);
+        await res.arrayBuffer();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  })();
+  await Promise.race([ready, exited]);
+  return { child, port };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  statuses: string;
+}
+
+async function load(name: string, url: string, options: { headers?: Record<string, string>; paths?: string[]; expect: number }): Promise<Result> {
+  let next = 0;
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    headers: options.headers,
+    requests: options.paths ? [{ setupRequest: (req) => ({ ...req, path: options.paths![next++ % options.paths!.length]! }) }] : undefined,
+  });
+  const statuses = Object.entries({ '1xx': result['1xx'], '2xx': result['2xx'], '3xx': result['3xx'], '4xx': result['4xx'], '5xx': result['5xx'] })
+    .filter(([, n]) => n > 0)
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(', ');
+  const expectedClass = `${String(options.expect)[0]}xx` as '2xx' | '3xx';
+  if (result.errors > 0 || result.non2xx !== (expectedClass === '2xx' ? 0 : result[expectedClass])) {
+    throw new Error(`${name}: unexpected answers (${statuses}, errors ${result.errors}, timeouts ${result.timeouts})`);
+  }
+  const r = { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, statuses };
+  console.log(`${name.padEnd(46)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${String(r.p50).padStart(3)} ms   p99 ${String(r.p99).padStart(3)} ms   (${statuses})`);
+  return r;
+}
+
+async function main(): Promise<void> {
+  const base = new URL(process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
+  const name = `paperboy_bench_web_${randomBytes(4).toString('hex')}`;
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  const prefix = `pbbench-${randomBytes(4).toString('hex')}`;
+  const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  console.log(`machine: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
+  console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  await ensureDatabaseExists(url.toString());
+  const db = createDatabase(url.toString(), { max: 4 });
+  const children: ChildProcess[] = [];
+  try {
+    await migrateToLatest(db);
+    let started = performance.now();
+    await generatePapers(db);
+    console.log(`generated ${PAPERS.toLocaleString('en')} papers over ${DAYS} featured days in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    started = performance.now();
+    const settings = { publicUrl: 'https://papers.example.test', maxPapers: 10 };
+    for (let i = EDITIONS - 1; i >= 0; i--) {
+      const day = new Date(Date.parse(`${LAST_DAY}T00:00:00Z`) - i * 86_400_000).toISOString().slice(0, 10);
+      await buildDailyEdition(db, day, settings);
+    }
+    console.log(`built ${EDITIONS} editions in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    await db.destroy();
+
+    const bare = await startProcess(['bench/bare-fastify.ts'], {}, '/');
+    children.push(bare.child);
+    const api = await startProcess(['src/cli.ts', 'api'], {
+      NODE_ENV: 'production',
+      DATABASE_URL: url.toString(),
+      REDIS_URL: redisUrl,
+      QUEUE_PREFIX: prefix,
+      RATE_LIMIT_NAMESPACE: `${prefix}-rl`,
+      SECRET: randomBytes(32).toString('hex'),
+      SMTP_URL: 'smtp://127.0.0.1:1',
+      PUBLIC_URL: settings.publicUrl,
+      // Request logging off, as for the bare route: the comparison is about serving.
+      LOG_LEVEL: 'warn',
+      LOAD_SAMPLE_DATA: 'false',
+      // The topic feed is measured uncached: every request runs the search.
+      TOPIC_FEED_CACHE_SECONDS: '0',
+    }, '/healthz');
+    children.push(api.child);
+    const apiUrl = `http://127.0.0.1:${api.port}`;
+    const page = `/archive/${LAST_DAY}`;
+    const etagOf = async (p: string) => {
+      const res = await fetch(`${apiUrl}${p}`);
+      await res.arrayBuffer();
+      if (res.status !== 200) throw new Error(`${p} answered ${res.status}`);
+      return { etag: res.headers.get('etag')!, bytes: Number(res.headers.get('content-length')) };
+    };
+    const pageTag = await etagOf(page);
+    const feedTag = await etagOf('/feed.xml');
+    const topicPaths = TOPICS.map((t) => `/feed.xml?topic=${encodeURIComponent(t)}`);
+    const topicSizes = await Promise.all(topicPaths.map(etagOf));
+    console.log(`archive page ${pageTag.bytes} bytes, /feed.xml ${feedTag.bytes} bytes, topic feeds ${Math.min(...topicSizes.map((s) => s.bytes))}–${Math.max(...topicSizes.map((s) => s.bytes))} bytes`);
+    console.log(`autocannon: ${CONNECTIONS} connections, ${SECONDS} s per scenario; load average now ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+    const results = [
+      await load('bare Fastify route (ceiling)', `http://127.0.0.1:${bare.port}/`, { expect: 200 }),
+      await load(`archive page, If-None-Match (304)`, `${apiUrl}${page}`, { headers: { 'if-none-match': pageTag.etag }, expect: 304 }),
+      await load(`archive page, unconditional (200)`, `${apiUrl}${page}`, { expect: 200 }),
+      await load('/feed.xml, If-None-Match (304)', `${apiUrl}/feed.xml`, { headers: { 'if-none-match': feedTag.etag }, expect: 304 }),
+      await load('/feed.xml, unconditional (200)', `${apiUrl}/feed.xml`, { expect: 200 }),
+      await load(`/feed.xml?topic=… uncached, ${TOPICS.length} topics`, apiUrl, { paths: topicPaths, expect: 200 }),
+      await load('bare Fastify route (ceiling, again)', `http://127.0.0.1:${bare.port}/`, { expect: 200 }),
+    ];
+    const ceiling = (results[0]!.rps + results.at(-1)!.rps) / 2;
+    console.log(`\nratio to the bare route (mean of both runs, ${ceiling.toFixed(0)} req/s):`);
+    for (const r of results.slice(1, -1)) console.log(`  ${r.name.padEnd(44)} ${(r.rps / ceiling).toFixed(2)}`);
+    console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  } finally {
+    for (const child of children) await stop(child);
+    await db.destroy().catch(() => {});
+    const admin = new pg.Client({ connectionString: base.toString() });
+    await admin.connect();
+    await admin.query(`drop database if exists ${pg.escapeIdentifier(name)} with (force)`);
+    await admin.end();
+    await deleteQueuePrefix(redisUrl, prefix);
+    await deleteQueuePrefix(redisUrl, `${prefix}-rl`);
+  }
+}
+
+if (process.argv[1]?.endsWith("run.ts") || process.argv[1]?.endsWith("web.ts")) await main();
