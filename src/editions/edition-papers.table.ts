@@ -1,4 +1,4 @@
-/** An edition's selection as mailed (migrations/2026-11-30T0300_web_archive.ts). */
+/** An edition's selection as mailed (migrations/2026-11-30T0500_web_archive.ts). */
 export interface EditionPapersTable {
   edition_id: number;
   /** 1-based order in the digest, across sections. */

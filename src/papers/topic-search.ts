@@ -6,7 +6,7 @@ import { trendingScoreSql } from './trending.ts';
 
 /**
  * Matching papers to a reader's topic: PostgreSQL full-text search over `papers.search` (title
- * weight A, Daily Papers keywords B, abstract C; migrations/2026-11-30T0300_web_archive.ts), the
+ * weight A, Daily Papers keywords B, abstract C; migrations/2026-11-30T0500_web_archive.ts), the
  * topic parsed by websearch_to_tsquery (quoted phrases, `or`, `-exclusion`, as web search users
  * expect, and it never raises a syntax error), ranked by relevance combined with momentum.
  * The topic feeds use it, and so will the personal "for you" section.

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMigrator, migrateToLatest } from '../../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
-const THIS = '2026-11-30T0300_web_archive';
+const THIS = '2026-11-30T0500_web_archive';
 
 describe(`migration ${THIS}`, () => {
   let testDb: TestDatabase;
