@@ -1,5 +1,5 @@
 import type { ArchiveEdition, ArchiveEntry, ArchivePaper } from '../editions/archive.repository.ts';
-import { archivePath, isoWeekOf } from '../editions/archive-urls.ts';
+import { archivePath, isoWeekLabel } from '../editions/archive-urls.ts';
 import { excerpt, formatDigestDate, paperView } from '../editions/render-digest.ts';
 import { renderPage } from './pages.ts';
 
@@ -17,7 +17,7 @@ export const sectionTitles: Record<ArchivePaper['section'], string> = {
 const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
 
 export function editionLabel(entry: Pick<ArchiveEntry, 'kind' | 'digestDate'>): string {
-  return entry.kind === 'weekly' ? `Week ${isoWeekOf(entry.digestDate)}` : formatDigestDate(entry.digestDate);
+  return entry.kind === 'weekly' ? `Week ${isoWeekLabel(entry.digestDate)}` : formatDigestDate(entry.digestDate);
 }
 
 /** The cards of an edition with the figures it was mailed with, grouped by section in mailed order. */

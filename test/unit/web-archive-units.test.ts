@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { archivePath, isoWeekDays, isoWeekOf } from '../../src/editions/archive-urls.ts';
+import { archivePath, isoWeekDays, isoWeekLabel } from '../../src/editions/archive-urls.ts';
 import { escapeHtml, xmlText } from '../../src/http/feeds.ts';
 import { cachedBody, notModified, TtlCache } from '../../src/http/http-cache.ts';
 import { normaliseTopic } from '../../src/papers/topic-search.ts';
 
 describe('ISO weeks', () => {
   it('numbers weeks as ISO 8601 does, across year ends', () => {
-    expect(isoWeekOf('2025-12-22')).toBe('2025-W52');
-    expect(isoWeekOf('2025-12-29')).toBe('2026-W01');
-    expect(isoWeekOf('2021-01-03')).toBe('2020-W53');
-    expect(isoWeekOf('2024-12-30')).toBe('2025-W01');
+    expect(isoWeekLabel('2025-12-22')).toBe('2025-W52');
+    expect(isoWeekLabel('2025-12-29')).toBe('2026-W01');
+    expect(isoWeekLabel('2021-01-03')).toBe('2020-W53');
+    expect(isoWeekLabel('2024-12-30')).toBe('2025-W01');
     expect(isoWeekDays('2025-W52')).toEqual({ first: '2025-12-22', last: '2025-12-28' });
     expect(isoWeekDays('2020-W53')).toEqual({ first: '2020-12-28', last: '2021-01-03' });
     expect(isoWeekDays('2026-W01')).toEqual({ first: '2025-12-29', last: '2026-01-04' });

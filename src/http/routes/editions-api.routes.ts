@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { findPublicEdition, listPublicEditions, type ArchiveEdition, type ArchiveEntry } from '../../editions/archive.repository.ts';
-import { archivePath, isoWeekDays, isoWeekOf, isValidDay } from '../../editions/archive-urls.ts';
+import { archivePath, isoWeekDays, isoWeekLabel, isValidDay } from '../../editions/archive-urls.ts';
 import { DomainError } from '../../errors.ts';
 import { sectionTitles } from '../archive-views.ts';
 import { cachedBody, sendCached } from '../http-cache.ts';
@@ -21,11 +21,11 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 export const editionsApiRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db, config } = app.deps;
   const base = config.publicUrl;
-  const apiId = (e: Pick<ArchiveEntry, 'kind' | 'digestDate'>) => (e.kind === 'weekly' ? isoWeekOf(e.digestDate) : e.digestDate);
+  const apiId = (e: Pick<ArchiveEntry, 'kind' | 'digestDate'>) => (e.kind === 'weekly' ? isoWeekLabel(e.digestDate) : e.digestDate);
   const summary = (e: ArchiveEntry) => ({
     kind: e.kind,
     date: e.digestDate,
-    ...(e.kind === 'weekly' ? { week: isoWeekOf(e.digestDate) } : {}),
+    ...(e.kind === 'weekly' ? { week: isoWeekLabel(e.digestDate) } : {}),
     subject: e.subject,
     paper_count: e.paperCount,
     published_at: e.createdAt.toISOString(),
