@@ -25,12 +25,12 @@ import { loadConfig } from '../src/config.ts';
 import { createDatabase, ensureDatabaseExists } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { countDeliveriesByStatus, findSendWindow } from '../src/delivery/delivery.repository.ts';
-import { planEdition } from '../src/delivery/planner.ts';
+import { planRun } from '../src/delivery/planner.ts';
+import { ensureSendRun, findSendRunById } from '../src/delivery/send-run.repository.ts';
 import { unsubscribeUrl, preferencesUrl } from '../src/delivery/digest-message.ts';
 import { assembleDigest, assembleDigestParts, compileDigestMime } from '../src/delivery/digest-mime.ts';
 import { createSmtpMailer } from '../src/delivery/mailer.ts';
 import { createSmtpPool } from '../src/delivery/smtp-pool.ts';
-import { findEditionById } from '../src/editions/edition.repository.ts';
 import { buildDailyEdition } from '../src/editions/edition.service.ts';
 import { createLogger } from '../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
@@ -158,6 +158,7 @@ async function main() {
 
     t0 = performance.now();
     const edition = await buildDailyEdition(db, DAY, { publicUrl: config.publicUrl, maxPapers: config.digestMaxPapers });
+    const run = await ensureSendRun(db, edition.id);
     results.renderEditionMs = Math.round(ms(t0));
 
     // Per-message work, on the real edition: the personal token plus splicing the pre-built MIME.
@@ -228,7 +229,7 @@ async function main() {
       // Planning alone (e.g. for 1,000,000 subscribers), without sending: the batch jobs go to a
       // queue no worker reads, and are deleted with the prefix afterwards.
       const started = performance.now();
-      const planned = await planEdition(createServices({ config, db, queues, log: createLogger('silent') }).delivery, edition.id);
+      const planned = await planRun(createServices({ config, db, queues, log: createLogger('silent') }).delivery, run.id);
       const total = ms(started);
       log(`planning: ${fmt(planned.planned)} ledger rows in ${fmt(planned.planMs)} ms, ${fmt(planned.batches)} batch jobs enqueued in ${fmt(total - planned.planMs)} ms (total ${fmt(total)} ms)`);
       process.stdout.write(`${JSON.stringify({ subscribers: N, planned: planned.planned, planInsertMs: planned.planMs, planEnqueueMs: Math.round(total - planned.planMs), batches: planned.batches })}\n`);
@@ -246,7 +247,7 @@ async function main() {
 
     const cpuBefore = { worker: cpuSecondsOf(workerPid), sink: cpuSecondsOf(sink.child.pid!), machine: machineCpuSeconds() };
     const started = performance.now();
-    const planned = await planEdition(createServices({ config, db, queues, log: createLogger('silent') }).delivery, edition.id);
+    const planned = await planRun(createServices({ config, db, queues, log: createLogger('silent') }).delivery, run.id);
     const planTotal = ms(started);
     results.planned = planned.planned;
     results.planInsertMs = planned.planMs;
@@ -259,7 +260,7 @@ async function main() {
     for (;;) {
       const mem = memoryOf(workerPid);
       peakRss = Math.max(peakRss, mem.peak, mem.rss);
-      const current = await findEditionById(db, edition.id);
+      const current = await findSendRunById(db, run.id);
       if (current?.status === 'sent') break;
       if (performance.now() - lastLog > 5_000) {
         const stats = await sink.ask('stats');
@@ -270,14 +271,8 @@ async function main() {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const endToEnd = ms(started);
-    // After `sent`, the worker writes who got which papers (a row per person and paper).
-    const papersStarted = performance.now();
-    for (;;) {
-      const current = await findEditionById(db, edition.id);
-      if (current?.sent_papers_recorded_at) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    results.sentPapersMs = Math.round(ms(papersStarted));
+    // Nothing follows `sent`: what each person received is derived from the ledger, not written
+    // per person and paper (the old sent_papers step took tens of seconds at 100,000).
     const cpu = {
       worker: cpuSecondsOf(workerPid) - cpuBefore.worker,
       sink: cpuSecondsOf(sink.child.pid!) - cpuBefore.sink,
@@ -292,8 +287,8 @@ async function main() {
     results.ceilingBefore = Math.round(ceilingBefore);
     results.ceilingAfter = Math.round(ceilingAfter);
     results.ceilingMessagesPerSecond = Math.round(ceiling);
-    const counts = await countDeliveriesByStatus(db, edition.id);
-    const window = await findSendWindow(db, edition.id);
+    const counts = await countDeliveriesByStatus(db, run.id);
+    const window = await findSendWindow(db, run.id);
     const sinkSeconds = ((stats.lastAt as number) - (stats.firstAt as number)) / 1000;
     const sendRate = (stats.accepted as number) / sinkSeconds;
     const ledgerSeconds = window.first && window.last ? (window.last.getTime() - window.first.getTime()) / 1000 : NaN;
@@ -324,7 +319,7 @@ async function main() {
     log(`raw SMTP ceiling (nodemailer, raw):    ${fmt(ceiling)} msg/s (mean of ${fmt(ceilingBefore)} before and ${fmt(ceilingAfter)} after)`);
     log(`ratio sending / ceiling:               ${results.ratioToCeiling}`);
     log(`planning ${fmt(N)} (insert ranges):     ${fmt(planned.planMs)} ms; enqueue ${fmt(planned.batches)} jobs: ${fmt(results.planEnqueueMs)} ms`);
-    log(`finish (last accepted → edition sent): ${fmt(results.finishMs)} ms; then sent_papers (${fmt(counts.sent * edition.paper_ids.length)} rows): ${fmt(results.sentPapersMs)} ms`);
+    log(`finish (last accepted → run sent):     ${fmt(results.finishMs)} ms; nothing written per paper after it`);
     log(`render edition (MJML, once):           ${results.renderEditionMs} ms; assembly ${results.assemblyMicrosPerMessage} µs/message (${fmt(results.messageBytes)} bytes)`);
     log(`worker peak RSS:                       ${results.workerPeakRssMB} MB`);
     log(`CPU while sending: worker ${results.cpuWorkerSeconds} s (${results.workerCpuMicrosPerMessage} µs/message), sink ${results.cpuSinkSeconds} s, everything else on the machine ${results.cpuEverythingElseSeconds} s`);

@@ -86,7 +86,7 @@ async function send(config: Config, day: string): Promise<number> {
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
-    const edition = await service.services.requestDailyDigest(day);
+    const { edition } = await service.services.requestDailyDigest(day);
     if (edition.status === 'empty') {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
@@ -163,12 +163,13 @@ async function resume(config: Config, day: string): Promise<number> {
   const context = await openCommandContext(config, createLogger('warn'));
   try {
     const edition = await findEditionByDate(context.db, 'daily', day);
-    const resumed = edition && (await context.services.resumeSending(edition.id));
-    if (!resumed) {
-      console.error(edition ? `Edition ${edition.id} is ${edition.status}, not paused.` : `No edition for ${day}.`);
+    const resumed = edition && (await context.services.resumeEdition(edition.id));
+    if (!edition || !resumed) {
+      const report = edition && (await findEditionReportById(context.db, edition.id));
+      console.error(report ? `Edition ${report.id} is ${report.status}, not paused.` : `No edition for ${day}.`);
       return 1;
     }
-    console.log(`Edition ${resumed.id} resumed; running workers continue it.`);
+    console.log(`Edition ${edition.id} resumed; running workers continue it.`);
     return 0;
   } finally {
     await context.close();

@@ -140,7 +140,7 @@ export interface Config {
     /** A `sending` row whose worker has not sent a heartbeat for this long becomes `unknown`. */
     readonly leaseMs: number;
     readonly reconcileIntervalMs: number;
-    /** 5.7.x rejections in one edition after which the edition pauses. */
+    /** 5.7.x rejections in one send run after which the run pauses. */
     readonly policyPauseThreshold: number;
     readonly jobLockMs: number;
     readonly softBounceLimit: number;

@@ -2,8 +2,8 @@ import type { Redis } from 'ioredis';
 import { reconcileDeliveries } from '../delivery/reconciler.ts';
 import type { DigestTransport } from '../delivery/digest-transport.ts';
 import type { Mailer } from '../delivery/mailer.ts';
-import { planEdition } from '../delivery/planner.ts';
-import { EditionCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
+import { planRun } from '../delivery/planner.ts';
+import { RunContentCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
 import { DAY_MS } from '../dates.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
@@ -42,7 +42,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     lanes: 2,
     // A few messages queued per pooled connection keeps each one busy between replies.
     inFlight: new Semaphore(deps.config.smtpMaxConnections * 8),
-    editions: new EditionCache(),
+    editions: new RunContentCache(),
   };
 }
 
@@ -59,10 +59,10 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
       ),
     'daily-digest': async (_data, job) => {
       const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
-      const edition = await deps.services.requestDailyDigest(day);
-      return { day, editionId: edition.id, status: edition.status };
+      const { edition, run } = await deps.services.requestDailyDigest(day);
+      return { day, editionId: edition.id, runId: run?.id, status: run?.status ?? edition.status };
     },
-    'plan-edition': ({ editionId }) => planEdition(sender, editionId),
+    'plan-run': ({ runId }) => planRun(sender, runId),
     'send-batch': (batch) => sendBatch(sender, batch),
     'reconcile-deliveries': () => reconcileDeliveries(sender),
     'poll-papers': async (_data, job) => {

@@ -10,14 +10,14 @@ import type { Queues } from '../queue/queues.ts';
 
 export function deliveryJobs(queues: Queues): DeliveryJobs {
   return {
-    async enqueuePlanning(editionId, generation) {
-      await queues.add('plan-edition', { editionId }, { jobId: jobIds.planEdition(editionId, generation) });
+    async enqueuePlanning(runId, generation) {
+      await queues.add('plan-run', { runId }, { jobId: jobIds.planRun(runId, generation) });
     },
     async enqueueSendBatches(generation, batches, retry) {
       const options = { attempts: retry.attempts, backoff: { type: 'exponential' as const, delay: retry.backoffDelayMs, jitter: retry.jitter } };
       await queues.addBulk(
         'send-batch',
-        batches.map(({ window, ...data }) => ({ data, jobId: jobIds.sendBatch(data.editionId, generation, window), options })),
+        batches.map(({ window, ...data }) => ({ data, jobId: jobIds.sendBatch(data.runId, generation, window), options })),
       );
     },
     countPendingSendJobs: () => queues.countPendingJobs('send'),

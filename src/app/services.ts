@@ -5,6 +5,8 @@ import { LocalPauses, resumeSending } from '../delivery/pause.ts';
 import { requestDailyDigest } from '../delivery/request.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
+import { findSendRunByEdition } from '../delivery/send-run.repository.ts';
+import type { SendRun } from '../delivery/send-run.table.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
 import { subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
@@ -26,8 +28,9 @@ export interface AppServices {
   delivery: DeliveryDeps & { edition: EditionSettings };
   /** Editions this process paused; its sender and its resume share them. */
   pauses: LocalPauses;
-  requestDailyDigest(day: string): Promise<Edition>;
-  resumeSending(editionId: number): Promise<Edition | undefined>;
+  requestDailyDigest(day: string): Promise<{ edition: Edition; run?: SendRun }>;
+  /** Resumes the paused send run of an edition; undefined when there is none paused. */
+  resumeEdition(editionId: number): Promise<SendRun | undefined>;
   subscribe(input: SubscribeInput): Promise<void>;
 }
 
@@ -43,7 +46,10 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
     delivery,
     pauses,
     requestDailyDigest: (day) => requestDailyDigest(delivery, day),
-    resumeSending: (editionId) => resumeSending(delivery, pauses, editionId),
+    async resumeEdition(editionId) {
+      const run = await findSendRunByEdition(db, editionId);
+      return run && resumeSending(delivery, pauses, run.id);
+    },
     subscribe: (input) => subscribe({ db, enqueueConfirmation: confirmation }, input),
   };
 }

@@ -1,4 +1,5 @@
-import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SentPapersTable, SoftBouncesTable } from '../delivery/delivery.table.ts';
+import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SoftBouncesTable } from '../delivery/delivery.table.ts';
+import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
@@ -22,7 +23,7 @@ export interface DB {
   editions: EditionsTable;
   edition_papers: EditionPapersTable;
   deliveries: DeliveriesTable;
-  sent_papers: SentPapersTable;
+  send_runs: SendRunsTable;
   dev_mailbox: DevMailboxTable;
   delivery_workers: DeliveryWorkersTable;
   soft_bounces: SoftBouncesTable;

@@ -6,44 +6,44 @@ export const deliveryStatuses: readonly DeliveryStatus[] = ['queued', 'sending',
 
 /**
  * Plans one range of subscriber ids in a single statement (no ids travel to the client) and
- * advances the edition's plan cursor in the same statement, so a planner that restarts resumes
+ * advances the run's plan cursor in the same statement, so a planner that restarts resumes
  * after the last committed range. Only subscribers active, and confirmed, before planning began.
  */
 export async function planDeliveryRange(
   db: Executor,
-  editionId: number,
+  runId: number,
   range: { afterSubscriberId: number; throughSubscriberId: number; cutoff: Date },
 ): Promise<number> {
   const result = await sql<{ n: number }>`
     with planned as (
-      insert into deliveries (edition_id, subscriber_id)
-      select ${editionId}, s.id from subscribers s
+      insert into deliveries (run_id, subscriber_id)
+      select ${runId}, s.id from subscribers s
       where s.id > ${range.afterSubscriberId} and s.id <= ${range.throughSubscriberId}
         and s.status = 'active' and coalesce(s.confirmed_at, s.created_at) <= ${range.cutoff}
       order by s.id
-      on conflict (edition_id, subscriber_id) do nothing
+      on conflict (run_id, subscriber_id) do nothing
       returning 1
     ), cursor as (
-      update editions set plan_cursor = ${range.throughSubscriberId} where id = ${editionId}
+      update send_runs set plan_cursor = ${range.throughSubscriberId} where id = ${runId}
     )
     select count(*)::int as n from planned`.execute(db);
   return result.rows[0]?.n ?? 0;
 }
 
-/** Whether any row of the edition is still queued or sending (an index probe, not a count). */
-export async function hasUnfinishedDeliveries(db: Executor, editionId: number): Promise<boolean> {
+/** Whether any row of the run is still queued or sending (an index probe, not a count). */
+export async function hasUnfinishedDeliveries(db: Executor, runId: number): Promise<boolean> {
   const row = await db
     .selectFrom('deliveries')
     .select('id')
-    .where('edition_id', '=', editionId)
+    .where('run_id', '=', runId)
     .where('status', 'in', ['queued', 'sending'])
     .limit(1)
     .executeTakeFirst();
   return row !== undefined;
 }
 
-export async function countDeliveries(db: Executor, editionId: number): Promise<number> {
-  const row = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', editionId).executeTakeFirstOrThrow();
+export async function countDeliveries(db: Executor, runId: number): Promise<number> {
+  const row = await db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('run_id', '=', runId).executeTakeFirstOrThrow();
   return Number(row.n);
 }
 
@@ -51,10 +51,10 @@ export async function countDeliveries(db: Executor, editionId: number): Promise<
  * The send batches that still have queued rows. A batch is a fixed window of ledger ids
  * (id / batchSize), so whoever cuts batches, now or after a crash, cuts the same ones.
  */
-export async function findQueuedBatchWindows(db: Executor, editionId: number, batchSize: number): Promise<number[]> {
+export async function findQueuedBatchWindows(db: Executor, runId: number, batchSize: number): Promise<number[]> {
   const result = await sql<{ w: number }>`
     select distinct id / ${batchSize}::bigint as w from deliveries
-    where edition_id = ${editionId} and status = 'queued'
+    where run_id = ${runId} and status = 'queued'
     order by w`.execute(db);
   return result.rows.map((r) => Number(r.w));
 }
@@ -71,18 +71,18 @@ export interface ClaimedDelivery {
 /**
  * Moves up to `limit` queued rows of a batch window to `sending`, stamped with the claiming
  * worker. SKIP LOCKED lets workers that got the same window split it, and the status guard makes
- * a second claim of a row impossible. Nothing is claimed unless the edition is still sending, so
+ * a second claim of a row impossible. Nothing is claimed unless the run is still sending, so
  * a pause takes effect at the next chunk.
  */
 export async function claimQueuedDeliveries(
   db: Executor,
-  claim: { editionId: number; fromId: number; toId: number; limit: number; workerId: string },
+  claim: { runId: number; fromId: number; toId: number; limit: number; workerId: string },
 ): Promise<ClaimedDelivery[]> {
   const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number }>`
     with claimable as (
       select d.id from deliveries d
-      where d.edition_id = ${claim.editionId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
-        and exists (select 1 from editions e where e.id = ${claim.editionId} and e.status = 'sending')
+      where d.run_id = ${claim.runId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
+        and exists (select 1 from send_runs r where r.id = ${claim.runId} and r.status = 'sending')
       order by d.id
       limit ${claim.limit}
       for update skip locked
@@ -159,7 +159,7 @@ export async function requeueDelivery(db: Executor, id: number, failure: { smtpR
     .execute();
 }
 
-/** Gives a claimed row back untouched (it was never tried), e.g. because its edition paused. */
+/** Gives a claimed row back untouched (it was never tried), e.g. because its run paused. */
 export async function releaseDelivery(db: Executor, id: number): Promise<void> {
   await db
     .updateTable('deliveries')
@@ -173,8 +173,8 @@ export async function releaseDelivery(db: Executor, id: number): Promise<void> {
  * Rows left `sending` by a worker that stopped beating: the SMTP server may have accepted the
  * message before the worker died, so they become `unknown` and are never re-sent automatically.
  */
-export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number): Promise<{ editionId: number; n: number }[]> {
-  const result = await sql<{ edition_id: number; n: number }>`
+export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number): Promise<{ runId: number; n: number }[]> {
+  const result = await sql<{ run_id: number; n: number }>`
     with abandoned as (
       update deliveries d
       set status = 'unknown', updated_at = now(),
@@ -184,17 +184,17 @@ export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: numb
           select 1 from delivery_workers w
           where w.id = d.claimed_by and w.heartbeat_at > now() - make_interval(secs => ${leaseMs / 1000})
         )
-      returning d.edition_id
+      returning d.run_id
     )
-    select edition_id, count(*)::int as n from abandoned group by edition_id`.execute(db);
-  return result.rows.map((r) => ({ editionId: r.edition_id, n: r.n }));
+    select run_id, count(*)::int as n from abandoned group by run_id`.execute(db);
+  return result.rows.map((r) => ({ runId: r.run_id, n: r.n }));
 }
 
-export async function countDeliveriesByStatus(db: Executor, editionId: number): Promise<Record<DeliveryStatus, number>> {
+export async function countDeliveriesByStatus(db: Executor, runId: number): Promise<Record<DeliveryStatus, number>> {
   const rows = await db
     .selectFrom('deliveries')
     .select(['status', (eb) => eb.fn.countAll<number>().as('n')])
-    .where('edition_id', '=', editionId)
+    .where('run_id', '=', runId)
     .groupBy('status')
     .execute();
   const counts = Object.fromEntries(deliveryStatuses.map((s) => [s, 0])) as Record<DeliveryStatus, number>;
@@ -202,31 +202,15 @@ export async function countDeliveriesByStatus(db: Executor, editionId: number): 
   return counts;
 }
 
-/** First and last accepted message of an edition, for its send rate. */
-export async function findSendWindow(db: Executor, editionId: number): Promise<{ first: Date | null; last: Date | null }> {
+/** First and last accepted message of a run, for its send rate. */
+export async function findSendWindow(db: Executor, runId: number): Promise<{ first: Date | null; last: Date | null }> {
   const row = await db
     .selectFrom('deliveries')
     .select((eb) => [eb.fn.min('sent_at').as('first'), eb.fn.max('sent_at').as('last')])
-    .where('edition_id', '=', editionId)
+    .where('run_id', '=', runId)
     .where('status', '=', 'sent')
     .executeTakeFirst();
   return { first: (row?.first as Date | null) ?? null, last: (row?.last as Date | null) ?? null };
-}
-
-/**
- * What each person already received, written once per edition when it finishes: one set-based
- * statement instead of ten row inserts per message on the sending hot path.
- */
-export async function recordSentPapersForEdition(db: Executor, editionId: number): Promise<void> {
-  await sql`
-    insert into sent_papers (subscriber_id, arxiv_id, edition_id)
-    select d.subscriber_id, p.arxiv_id, d.edition_id
-    from deliveries d
-    join editions e on e.id = d.edition_id
-    cross join lateral unnest(e.paper_ids) as p(arxiv_id)
-    where d.edition_id = ${editionId} and d.status = 'sent'
-      and exists (select 1 from papers where papers.arxiv_id = p.arxiv_id)
-    on conflict (subscriber_id, arxiv_id) do nothing`.execute(db);
 }
 
 /**

@@ -5,7 +5,8 @@ export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'bounced
 
 export interface DeliveriesTable {
   id: Generated<number>;
-  edition_id: number;
+  /** The send run this row belongs to (send_runs); its edition is the content. */
+  run_id: number;
   subscriber_id: number;
   status: Generated<DeliveryStatus>;
   attempts: Generated<number>;
@@ -35,15 +36,9 @@ export interface SoftBouncesTable {
   consecutive: number;
   first_at: Date;
   last_at: Date;
+  /** Counted once per edition. */
   last_edition_id: number;
   last_response: string | null;
-}
-
-export interface SentPapersTable {
-  subscriber_id: number;
-  arxiv_id: string;
-  edition_id: number;
-  sent_at: Generated<Date>;
 }
 
 export interface DevMailboxTable {

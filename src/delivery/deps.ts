@@ -13,9 +13,9 @@ export interface DeliverySettings {
   planRangeSize?: number;
 }
 
-/** One send job: a fixed window of ledger ids of one edition. */
+/** One send job: a fixed window of ledger ids of one send run. */
 export interface SendBatch {
-  editionId: number;
+  runId: number;
   fromDeliveryId: number;
   toDeliveryId: number;
 }
@@ -32,9 +32,9 @@ export interface SendJobRetry {
  * delivery never sees queue names, job ids or BullMQ.
  */
 export interface DeliveryJobs {
-  /** Asks a worker to plan an edition; one job per (edition, generation), so repeats add nothing. */
-  enqueuePlanning(editionId: number, generation: number): Promise<void>;
-  /** One send job per window; job ids per (edition, generation, window), so repeats add nothing. */
+  /** Asks a worker to plan a send run; one job per (run, generation), so repeats add nothing. */
+  enqueuePlanning(runId: number, generation: number): Promise<void>;
+  /** One send job per window; job ids per (run, generation, window), so repeats add nothing. */
   enqueueSendBatches(generation: number, batches: readonly (SendBatch & { window: number })[], retry: SendJobRetry): Promise<void>;
   /** Planning and send jobs not finished yet (waiting, delayed or running). */
   countPendingSendJobs(): Promise<number>;

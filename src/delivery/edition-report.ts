@@ -2,12 +2,17 @@ import type { Executor } from '../db/database.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { countDeliveriesByStatus, findSendWindow } from './delivery.repository.ts';
 import type { DeliveryStatus } from './delivery.table.ts';
+import { findSendRunByEdition } from './send-run.repository.ts';
+import type { SendRun } from './send-run.table.ts';
 
 /** What an operator needs to know about one edition's delivery; the ledger is the source. */
 export interface EditionReport {
   id: number;
+  /** The send run of the edition; null while it has none (an empty edition never has one). */
+  runId: number | null;
   kind: string;
   date: string;
+  /** The run's status once there is a run, else the edition's (`empty` or `ready`). */
   status: string;
   subject: string;
   papers: number;
@@ -29,28 +34,34 @@ export interface EditionReport {
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
-export async function buildEditionReport(db: Executor, edition: Edition): Promise<EditionReport> {
-  const [counts, window] = await Promise.all([countDeliveriesByStatus(db, edition.id), findSendWindow(db, edition.id)]);
+const noDeliveries = (): Record<DeliveryStatus, number> => ({ queued: 0, sending: 0, sent: 0, failed: 0, bounced: 0, skipped: 0, unknown: 0 });
+
+export async function buildEditionReport(db: Executor, edition: Edition, run?: SendRun): Promise<EditionReport> {
+  run ??= await findSendRunByEdition(db, edition.id);
+  const [counts, window] = run
+    ? await Promise.all([countDeliveriesByStatus(db, run.id), findSendWindow(db, run.id)])
+    : [noDeliveries(), { first: null, last: null }];
   const span = window.first && window.last ? (new Date(window.last).getTime() - new Date(window.first).getTime()) / 1000 : 0;
   return {
     id: edition.id,
+    runId: run?.id ?? null,
     kind: edition.kind,
     date: edition.digest_date,
-    status: edition.status,
+    status: run?.status ?? edition.status,
     subject: edition.subject,
     papers: edition.paper_ids.length,
-    pauseReason: edition.pause_reason,
-    planned: edition.planned_count,
+    pauseReason: run?.pause_reason ?? null,
+    planned: run?.planned_count ?? 0,
     counts,
     done: counts.sent + counts.failed + counts.bounced + counts.skipped + counts.unknown,
-    planStartedAt: iso(edition.plan_started_at),
-    plannedAt: iso(edition.planned_at),
-    sendStartedAt: iso(edition.send_started_at),
-    finishedAt: iso(edition.finished_at),
+    planStartedAt: iso(run?.plan_started_at),
+    plannedAt: iso(run?.planned_at),
+    sendStartedAt: iso(run?.send_started_at),
+    finishedAt: iso(run?.finished_at),
     firstSentAt: iso(window.first),
     lastSentAt: iso(window.last),
     sentPerSecond: span > 0 ? Math.round((counts.sent / span) * 10) / 10 : null,
-    policyFailures: edition.policy_failures,
+    policyFailures: run?.policy_failures ?? 0,
   };
 }
 

@@ -20,17 +20,24 @@ export interface FailureDeps extends DeliveryDeps {
 }
 
 /**
- * What a failed SMTP attempt does to its ledger row, its subscriber and its edition, by the
+ * What a failed SMTP attempt does to its ledger row, its subscriber and its send run, by the
  * classifier's verdict (smtp-errors.ts): hard bounces suppress, soft bounces count towards
  * suppression, policy rejections count towards a pause, transient failures go back to the queue
  * until their attempts run out (retry.ts).
  */
-export async function handleSendFailure(deps: FailureDeps, editionId: number, row: ClaimedDelivery, messageId: string, failure: SmtpFailure, counts: BatchCounts) {
+export async function handleSendFailure(
+  deps: FailureDeps,
+  run: { id: number; editionId: number },
+  row: ClaimedDelivery,
+  messageId: string,
+  failure: SmtpFailure,
+  counts: BatchCounts,
+) {
   const record = (status: DeliveryOutcome['status'], reason: string) =>
     recordDeliveryOutcomes(deps.db, deps.workerId, [
       { id: row.id, status, messageId, smtpResponse: failure.response, enhancedCode: failure.enhancedCode, reason },
     ]);
-  const log = { editionId, deliveryId: row.id, subscriberId: row.subscriberId, kind: failure.kind, response: failure.response };
+  const log = { runId: run.id, editionId: run.editionId, deliveryId: row.id, subscriberId: row.subscriberId, kind: failure.kind, response: failure.response };
   switch (failure.kind) {
     case 'hard_bounce':
       await record('bounced', `hard bounce ${failure.enhancedCode ?? failure.responseCode ?? ''}: address suppressed`.trim());
@@ -40,16 +47,16 @@ export async function handleSendFailure(deps: FailureDeps, editionId: number, ro
       return;
     case 'soft_bounce':
       await record('failed', `soft bounce ${failure.enhancedCode ?? ''}: not retried in this edition`);
-      await countSoftBounce(deps, editionId, row, failure);
+      await countSoftBounce(deps, run.editionId, row, failure);
       counts.failed++;
       return;
     case 'policy': {
       await record('failed', `policy rejection ${failure.enhancedCode ?? failure.responseCode ?? ''}: recipient kept`);
       counts.failed++;
-      const total = await countPolicyFailure(deps.db, editionId);
+      const total = await countPolicyFailure(deps.db, run.id);
       if (total >= deps.delivery.policyPauseThreshold) {
         const reason = `paused after ${total} policy rejections (5.7.x: sender authentication or reputation); last reply: ${failure.response}`;
-        await pauseSending(deps, deps.pauses, editionId, reason);
+        await pauseSending(deps, deps.pauses, run.id, reason);
       }
       deps.log.warn(log, 'policy rejection');
       return;
@@ -62,7 +69,7 @@ export async function handleSendFailure(deps: FailureDeps, editionId: number, ro
     case 'transient':
       if (attemptsExhausted(row.attempts, deps.delivery)) {
         await record('failed', `gave up after ${row.attempts} attempts`);
-        if (failure.softIfFinal) await countSoftBounce(deps, editionId, row, failure);
+        if (failure.softIfFinal) await countSoftBounce(deps, run.editionId, row, failure);
         counts.failed++;
         deps.log.warn(log, 'transient failures did not clear: gave up');
       } else {

@@ -1,68 +1,67 @@
 import { withAdvisoryLock } from '../db/advisory-lock.ts';
 import type { Executor } from '../db/database.ts';
-import type { Edition } from '../editions/edition.table.ts';
 import { countDeliveries, findQueuedBatchWindows, planDeliveryRange } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
-import { sendJobRetry } from './retry.ts';
 import { finishIfDone } from './finish.ts';
-import { beginPlanning, finishPlanning } from './send-run.repository.ts';
-import { findEditionById } from '../editions/edition.repository.ts';
+import { sendJobRetry } from './retry.ts';
+import { beginPlanning, findSendRunById, finishPlanning } from './send-run.repository.ts';
+import type { SendRun } from './send-run.table.ts';
 
 /**
  * Writes one ledger row per subscriber active when planning began, a range of subscriber ids per
  * statement (INSERT … SELECT: no ids travel to the client), then enqueues the send batches.
- * A planner that crashes resumes from the edition's plan cursor with the same cutoff.
+ * A planner that crashes resumes from the run's plan cursor with the same cutoff.
  */
-export async function planEdition(deps: DeliveryDeps, editionId: number): Promise<{ planned: number; batches: number; planMs: number }> {
-  const found = await findEditionById(deps.db, editionId);
+export async function planRun(deps: DeliveryDeps, runId: number): Promise<{ planned: number; batches: number; planMs: number }> {
+  const found = await findSendRunById(deps.db, runId);
   if (!found || !['ready', 'planning', 'sending'].includes(found.status)) return { planned: 0, batches: 0, planMs: 0 };
   const started = Date.now();
-  let edition: Edition = found;
+  let run: SendRun = found;
   let planned = found.planned_count;
   if (!found.planned_at) {
-    // One planner per edition at a time (a re-delivered or re-enqueued plan job just leaves).
-    const result = await withAdvisoryLock(deps.db, `plan-edition:${editionId}`, (conn) => planLedger(conn, deps, editionId));
+    // One planner per run at a time (a re-delivered or re-enqueued plan job just leaves).
+    const result = await withAdvisoryLock(deps.db, `plan-run:${runId}`, (conn) => planLedger(conn, deps, runId));
     if (!result.locked || !result.value) return { planned: 0, batches: 0, planMs: 0 };
-    edition = result.value.edition;
+    run = result.value.run;
     planned = result.value.planned;
   }
   const planMs = Date.now() - started;
-  const batches = await enqueueQueuedBatches(deps, edition, edition.enqueue_generation);
-  await finishIfDone(deps, editionId);
-  deps.log.info({ editionId, planned, batches, planMs }, 'edition planned');
+  const batches = await enqueueQueuedBatches(deps, run, run.enqueue_generation);
+  await finishIfDone(deps, runId);
+  deps.log.info({ runId, editionId: run.edition_id, planned, batches, planMs }, 'send run planned');
   return { planned, batches, planMs };
 }
 
-async function planLedger(db: Executor, deps: DeliveryDeps, editionId: number): Promise<{ edition: Edition; planned: number } | undefined> {
-  const begun = await beginPlanning(db, editionId, deps.delivery.batchSize);
+async function planLedger(db: Executor, deps: DeliveryDeps, runId: number): Promise<{ run: SendRun; planned: number } | undefined> {
+  const begun = await beginPlanning(db, runId, deps.delivery.batchSize);
   if (!begun) return undefined;
-  if (begun.planned_at) return { edition: begun, planned: begun.planned_count };
+  if (begun.planned_at) return { run: begun, planned: begun.planned_count };
   const rangeSize = deps.delivery.planRangeSize ?? 20_000;
   const max = begun.plan_max_subscriber_id ?? 0;
   for (let cursor = begun.plan_cursor; cursor < max; ) {
     const through = Math.min(cursor + rangeSize, max);
-    await planDeliveryRange(db, editionId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
+    await planDeliveryRange(db, runId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
     cursor = through;
   }
-  const planned = await countDeliveries(db, editionId);
-  await finishPlanning(db, editionId, planned);
-  return { edition: (await findEditionById(db, editionId)) ?? begun, planned };
+  const planned = await countDeliveries(db, runId);
+  await finishPlanning(db, runId, planned);
+  return { run: (await findSendRunById(db, runId)) ?? begun, planned };
 }
 
 /**
  * Enqueues a send job for every batch window that still has queued rows. A batch is a fixed
  * window of ledger ids, so whoever cuts batches, now or after a crash, cuts the same ones.
  */
-export async function enqueueQueuedBatches(deps: DeliveryDeps, edition: Pick<Edition, 'id' | 'batch_size'>, generation: number): Promise<number> {
-  const batchSize = edition.batch_size ?? deps.delivery.batchSize;
-  const windows = await findQueuedBatchWindows(deps.db, edition.id, batchSize);
+export async function enqueueQueuedBatches(deps: DeliveryDeps, run: Pick<SendRun, 'id' | 'batch_size'>, generation: number): Promise<number> {
+  const batchSize = run.batch_size ?? deps.delivery.batchSize;
+  const windows = await findQueuedBatchWindows(deps.db, run.id, batchSize);
   const retry = sendJobRetry(deps.delivery);
   for (let i = 0; i < windows.length; i += 1000) {
     await deps.jobs.enqueueSendBatches(
       generation,
       windows.slice(i, i + 1000).map((window) => ({
         window,
-        editionId: edition.id,
+        runId: run.id,
         fromDeliveryId: Math.max(1, window * batchSize),
         toDeliveryId: (window + 1) * batchSize - 1,
       })),

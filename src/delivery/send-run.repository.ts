@@ -1,25 +1,36 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { Edition } from '../editions/edition.table.ts';
+import type { SendRun } from './send-run.table.ts';
 
-/*
- * The state of sending an edition: planning cutoff and cursor, batch size, job generation,
- * pause state, counters and timestamps. Only the delivery modules change it.
- */
+/** The run that sends an edition to its subscribers, created once (a repeat returns the same row). */
+export async function ensureSendRun(db: Executor, editionId: number): Promise<SendRun> {
+  await db
+    .insertInto('send_runs')
+    .values({ edition_id: editionId, status: 'ready' })
+    .onConflict((oc) => oc.columns(['edition_id', 'audience']).doNothing())
+    .execute();
+  const run = await findSendRunByEdition(db, editionId);
+  if (!run) throw new Error(`send run of edition ${editionId} vanished after insert`);
+  return run;
+}
 
-/** Marks a sending edition sent once no ledger row is still queued or sending. */
+export async function findSendRunById(db: Executor, id: number): Promise<SendRun | undefined> {
+  return db.selectFrom('send_runs').selectAll().where('id', '=', id).executeTakeFirst();
+}
+
+export async function findSendRunByEdition(db: Executor, editionId: number): Promise<SendRun | undefined> {
+  return db.selectFrom('send_runs').selectAll().where('edition_id', '=', editionId).where('audience', '=', 'subscribers').executeTakeFirst();
+}
+
+/** Marks a sending run sent once no ledger row is still queued or sending. */
 export async function finishRunIfDone(db: Executor, id: number): Promise<boolean> {
   const result = await db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({ status: 'sent', finished_at: sql`now()` })
     .where('id', '=', id)
     .where('status', '=', 'sending')
     .where(({ not, exists, selectFrom }) =>
-      not(
-        exists(
-          selectFrom('deliveries').select(sql`1`.as('one')).where('edition_id', '=', id).where('status', 'in', ['queued', 'sending']),
-        ),
-      ),
+      not(exists(selectFrom('deliveries').select(sql`1`.as('one')).where('run_id', '=', id).where('status', 'in', ['queued', 'sending']))),
     )
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
@@ -29,9 +40,9 @@ export async function finishRunIfDone(db: Executor, id: number): Promise<boolean
  * Fixes the planning cutoff the first time planning starts (a restarted planner keeps it): the
  * highest subscriber id and the instant at which planning began.
  */
-export async function beginPlanning(db: Executor, id: number, batchSize: number): Promise<Edition | undefined> {
+export async function beginPlanning(db: Executor, id: number, batchSize: number): Promise<SendRun | undefined> {
   return db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({
       status: 'planning',
       plan_started_at: sql`coalesce(plan_started_at, now())`,
@@ -46,17 +57,17 @@ export async function beginPlanning(db: Executor, id: number, batchSize: number)
 
 export async function finishPlanning(db: Executor, id: number, plannedCount: number): Promise<void> {
   await db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({ status: 'sending', planned_count: plannedCount, planned_at: sql`coalesce(planned_at, now())`, send_started_at: sql`coalesce(send_started_at, now())` })
     .where('id', '=', id)
     .where('status', '=', 'planning')
     .execute();
 }
 
-/** A new generation of send-batch job ids, for re-enqueueing work whose jobs were lost. */
+/** A new generation of job ids, for re-enqueueing work whose jobs were lost. */
 export async function nextEnqueueGeneration(db: Executor, id: number): Promise<number> {
   const row = await db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({ enqueue_generation: sql`enqueue_generation + 1` })
     .where('id', '=', id)
     .returning('enqueue_generation')
@@ -64,10 +75,10 @@ export async function nextEnqueueGeneration(db: Executor, id: number): Promise<n
   return row.enqueue_generation;
 }
 
-/** Counts a policy rejection; returns the edition's total so far. */
+/** Counts a policy rejection; returns the run's total so far. */
 export async function countPolicyFailure(db: Executor, id: number): Promise<number> {
   const row = await db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({ policy_failures: sql`policy_failures + 1` })
     .where('id', '=', id)
     .returning('policy_failures')
@@ -75,10 +86,10 @@ export async function countPolicyFailure(db: Executor, id: number): Promise<numb
   return row.policy_failures;
 }
 
-/** Stops an edition; workers claim nothing more of it until an operator resumes it. */
+/** Stops a run; workers claim nothing more of it until an operator resumes it. */
 export async function pauseRun(db: Executor, id: number, reason: string): Promise<boolean> {
   const result = await db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({ status: 'paused', pause_reason: reason.slice(0, 1000), paused_at: sql`now()` })
     .where('id', '=', id)
     .where('status', 'in', ['planning', 'sending'])
@@ -86,10 +97,10 @@ export async function pauseRun(db: Executor, id: number, reason: string): Promis
   return result.numUpdatedRows > 0n;
 }
 
-/** Resumes a paused edition where it stopped: planning if it never finished, else sending. */
-export async function resumeRun(db: Executor, id: number): Promise<Edition | undefined> {
+/** Resumes a paused run where it stopped: planning if it never finished, else sending. */
+export async function resumeRun(db: Executor, id: number): Promise<SendRun | undefined> {
   return db
-    .updateTable('editions')
+    .updateTable('send_runs')
     .set({
       status: sql`case when planned_at is null then 'planning' else 'sending' end`,
       pause_reason: null,
@@ -102,16 +113,7 @@ export async function resumeRun(db: Executor, id: number): Promise<Edition | und
     .executeTakeFirst();
 }
 
-export async function markSentPapersRecorded(db: Executor, id: number): Promise<void> {
-  await db.updateTable('editions').set({ sent_papers_recorded_at: sql`now()` }).where('id', '=', id).execute();
-}
-
-/** Sent editions whose sent_papers rows are not (all) written yet. */
-export async function findEditionsMissingSentPapers(db: Executor): Promise<Edition[]> {
-  return db.selectFrom('editions').selectAll().where('status', '=', 'sent').where('sent_papers_recorded_at', 'is', null).orderBy('id').execute();
-}
-
-/** Editions a worker may still have to act on. */
-export async function findRunsInFlight(db: Executor): Promise<Edition[]> {
-  return db.selectFrom('editions').selectAll().where('status', 'in', ['planning', 'sending']).orderBy('id').execute();
+/** Runs a worker may still have to act on. */
+export async function findRunsInFlight(db: Executor): Promise<SendRun[]> {
+  return db.selectFrom('send_runs').selectAll().where('status', 'in', ['planning', 'sending']).orderBy('id').execute();
 }

@@ -1,3 +1,4 @@
+import type { Executor } from '../db/database.ts';
 import { findEditionById } from '../editions/edition.repository.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { createSubscriberToken } from '../subscribers/tokens.ts';
@@ -8,6 +9,7 @@ import type { DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
 import { finishIfDone } from './finish.ts';
 import type { SendRateLimiter } from './send-rate.ts';
+import { findSendRunById } from './send-run.repository.ts';
 import { classifySmtpError } from './smtp-errors.ts';
 
 export type { BatchCounts } from './failure-policy.ts';
@@ -24,7 +26,7 @@ export interface SenderDeps extends FailureDeps {
   /** Messages assembled and handed to the transport but not finished, per process. */
   inFlight: Semaphore;
   /** Editions read once per process: a batch job does not re-read 70 kB of templates. */
-  editions: EditionCache;
+  editions: RunContentCache;
 }
 
 /**
@@ -51,17 +53,18 @@ export class Semaphore {
   }
 }
 
-/** Editions by id, kept per process; an edition's content never changes once built. */
-export class EditionCache {
-  private readonly editions = new Map<number, Edition>();
+/** A run's edition, kept per process by run id; an edition's content never changes once built. */
+export class RunContentCache {
+  private readonly runs = new Map<number, Edition>();
   constructor(private readonly size = 16) {}
-  async get(deps: Pick<SenderDeps, 'db'>, editionId: number): Promise<Edition | undefined> {
-    let edition = this.editions.get(editionId);
+  async get(db: Executor, runId: number): Promise<Edition | undefined> {
+    let edition = this.runs.get(runId);
     if (!edition) {
-      edition = await findEditionById(deps.db, editionId);
+      const run = await findSendRunById(db, runId);
+      edition = run && (await findEditionById(db, run.edition_id));
       if (!edition) return undefined;
-      if (this.editions.size >= this.size) this.editions.delete(this.editions.keys().next().value!);
-      this.editions.set(editionId, edition);
+      if (this.runs.size >= this.size) this.runs.delete(this.runs.keys().next().value!);
+      this.runs.set(runId, edition);
     }
     return edition;
   }
@@ -82,12 +85,13 @@ export class TransientSendError extends Error {
  */
 export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
   const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0 };
-  const edition = await deps.editions.get(deps, batch.editionId);
+  const edition = await deps.editions.get(deps.db, batch.runId);
   if (!edition) return counts;
+  const run = { id: batch.runId, editionId: edition.id };
   const recording: Promise<unknown>[] = [];
 
   const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
-    if (deps.pauses.has(batch.editionId)) {
+    if (deps.pauses.has(batch.runId)) {
       await releaseDelivery(deps.db, row.id);
       return;
     }
@@ -96,7 +100,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       counts.skipped++;
       return;
     }
-    const messageId = digestMessageId(batch.editionId, row.subscriberId, deps.mailFrom);
+    const messageId = digestMessageId(edition.id, row.subscriberId, deps.mailFrom);
     try {
       const { response } = await deps.transport.send(
         { from: deps.mailFrom.address, to: row.email },
@@ -111,7 +115,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;
     } catch (error) {
-      await handleSendFailure(deps, batch.editionId, row, messageId, classifySmtpError(error), counts);
+      await handleSendFailure(deps, run, row, messageId, classifySmtpError(error), counts);
     }
   };
 
@@ -119,7 +123,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
     for (;;) {
       const tokens = await deps.rate.take(deps.rate.maxChunk);
       const rows = await claimQueuedDeliveries(deps.db, {
-        editionId: batch.editionId,
+        runId: batch.runId,
         fromId: batch.fromDeliveryId,
         toId: batch.toDeliveryId,
         limit: tokens,
@@ -140,7 +144,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   };
   await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
   await Promise.all(recording);
-  await finishIfDone(deps, batch.editionId);
+  await finishIfDone(deps, batch.runId);
   if (counts.requeued > 0) throw new TransientSendError(counts.requeued);
   return counts;
 }

@@ -113,7 +113,7 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
 /**
  * The Daily Papers days a digest for `day` covers: the day itself and, on a Monday, also the
  * Saturday and Sunday before it. Daily Papers is thin at weekends, so Monday's digest gathers the
- * weekend's papers; sent_papers still keeps anyone from receiving a paper twice.
+ * weekend's papers (nothing filters out papers a reader already got: see docs/trending.md).
  */
 export function digestFeaturedDays(day: string): string[] {
   const isMonday = weekdayOf(parseIsoDay(day)) === 1;

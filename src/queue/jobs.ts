@@ -11,8 +11,8 @@ const id = z.number().int().positive();
 export const jobSchemas = {
   'confirmation-email': z.object({ subscriberId: id }),
   'daily-digest': z.object({}).passthrough(),
-  'plan-edition': z.object({ editionId: id }),
-  'send-batch': z.object({ editionId: id, fromDeliveryId: id, toDeliveryId: id }),
+  'plan-run': z.object({ runId: id }),
+  'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id }),
   'reconcile-deliveries': z.object({}).passthrough(),
   'poll-papers': z.object({}).passthrough(),
   'ingest-day': z.object({ day }),
@@ -26,7 +26,7 @@ export const jobQueue: Record<JobName, QueueName> = {
   'confirmation-email': 'mail',
   'daily-digest': 'digest',
   // Planning and sending have a queue of their own, so "no send job pending" is one count.
-  'plan-edition': 'send',
+  'plan-run': 'send',
   'send-batch': 'send',
   'reconcile-deliveries': 'digest',
   'poll-papers': 'papers',
@@ -37,8 +37,8 @@ export const jobQueue: Record<JobName, QueueName> = {
 /** Job ids decided in one place; deterministic where a duplicate job would mean duplicate work. */
 export const jobIds = {
   // A generation > 0 re-enqueues work whose jobs were lost; its ids never collide with old jobs.
-  planEdition: (editionId: number, generation = 0) => (generation === 0 ? `plan-edition-${editionId}` : `plan-edition-${editionId}-g${generation}`),
-  sendBatch: (editionId: number, generation: number, window: number) => `send-batch-${editionId}-g${generation}-w${window}`,
+  planRun: (runId: number, generation = 0) => (generation === 0 ? `plan-run-${runId}` : `plan-run-${runId}-g${generation}`),
+  sendBatch: (runId: number, generation: number, window: number) => `send-batch-${runId}-g${generation}-w${window}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
   ingestDay: (day: string) => `ingest-day-${day}`,

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { Subscriber } from './subscriber.table.ts';
 
@@ -26,6 +27,26 @@ export interface PersonalDataExport {
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 
 /**
+ * Each paper the person was sent, once, with when they first got it: derived from the ledger
+ * (their sent deliveries → the run → the edition's papers), so nothing is stored per paper.
+ */
+async function papersReceived(db: Executor, subscriberId: number): Promise<{ arxiv_id: string; sent_at: Date }[]> {
+  const { rows } = await sql<{ arxiv_id: string; sent_at: Date }>`
+    select arxiv_id, min(sent_at) as sent_at from (
+      select p.arxiv_id, d.sent_at
+      from deliveries d
+      join send_runs r on r.id = d.run_id
+      join editions e on e.id = r.edition_id
+      cross join lateral unnest(e.paper_ids) as p(arxiv_id)
+      where d.subscriber_id = ${subscriberId} and d.status = 'sent' and d.sent_at is not null
+        and exists (select 1 from papers where papers.arxiv_id = p.arxiv_id)
+    ) received
+    group by arxiv_id
+    order by sent_at, arxiv_id`.execute(db);
+  return rows;
+}
+
+/**
  * Everything stored about one person (GDPR Art. 15/20), and nobody else's data: every query is
  * keyed on the one subscriber id. Reads the delivery ledger directly because the export must be
  * complete and it is read-only; the delivery folder still owns every write to those tables.
@@ -34,12 +55,13 @@ export async function collectPersonalData(db: Executor, subscriber: Subscriber):
   const [deliveries, papers, softBounce] = await Promise.all([
     db
       .selectFrom('deliveries')
-      .innerJoin('editions', 'editions.id', 'deliveries.edition_id')
+      .innerJoin('send_runs', 'send_runs.id', 'deliveries.run_id')
+      .innerJoin('editions', 'editions.id', 'send_runs.edition_id')
       .select(['editions.digest_date', 'editions.kind', 'deliveries.status', 'deliveries.message_id', 'deliveries.sent_at', 'deliveries.reason', 'deliveries.smtp_response'])
       .where('deliveries.subscriber_id', '=', subscriber.id)
       .orderBy('deliveries.id')
       .execute(),
-    db.selectFrom('sent_papers').select(['arxiv_id', 'sent_at']).where('subscriber_id', '=', subscriber.id).orderBy('sent_at').orderBy('arxiv_id').execute(),
+    papersReceived(db, subscriber.id),
     db.selectFrom('soft_bounces').select(['consecutive', 'first_at', 'last_at', 'last_response']).where('subscriber_id', '=', subscriber.id).executeTakeFirst(),
   ]);
   return {

@@ -1,4 +1,4 @@
-import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import type { ReceivedMessage } from './smtp-sink.ts';
 import type { TestService } from './service.ts';
 import { waitFor } from './wait-for.ts';
@@ -9,8 +9,8 @@ import { waitFor } from './wait-for.ts';
  */
 export async function sendDigestTo(t: TestService, day: string, email: string) {
   await t.service.db.insertInto('subscribers').values({ email, status: 'active', confirmed_at: new Date() }).onConflict((oc) => oc.column('email').doNothing()).execute();
-  const edition = await t.service.services.requestDailyDigest(day);
-  await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: `edition of ${day} sent` });
+  const { edition, run } = await t.service.services.requestDailyDigest(day);
+  await waitFor(async () => (await findSendRunById(t.service.db, run!.id))?.status === 'sent', { what: `edition of ${day} sent` });
   const digest: ReceivedMessage = await waitFor(() => t.sink.to(email).find((m) => m.parsed.subject?.startsWith('Trending papers')), { what: 'digest at the sink' });
   const text = digest.parsed.text ?? '';
   const html = typeof digest.parsed.html === 'string' ? digest.parsed.html : '';

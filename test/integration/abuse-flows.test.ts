@@ -244,12 +244,13 @@ describe('abuse-proof subscription flows', () => {
       const [row] = await d.insertInto('subscribers').values({ email: 'history@example.org', status: 'active', confirmed_at: new Date() }).returningAll().execute();
       const [other] = await d.insertInto('subscribers').values({ email: 'bystander@example.org', status: 'active' }).returningAll().execute();
       await d.insertInto('papers').values({ arxiv_id: '2512.99999', title: 'A paper', abstract: '', authors: [], upvotes: 1, comments: 0 }).execute();
-      const [edition] = await d.insertInto('editions').values({ digest_date: '2025-12-26', status: 'sent', paper_ids: ['2512.99999'], subject: 's', html_template: '', text_template: '' }).returning('id').execute();
+      const [edition] = await d.insertInto('editions').values({ digest_date: '2025-12-26', status: 'ready', paper_ids: ['2512.99999'], subject: 's', html_template: '', text_template: '' }).returning('id').execute();
+      const [run] = await d.insertInto('send_runs').values({ edition_id: edition!.id, status: 'sent' }).returning('id').execute();
+      // What a person received is derived from their sent deliveries: nothing is stored per paper.
       await d.insertInto('deliveries').values([
-        { edition_id: edition!.id, subscriber_id: row!.id, status: 'sent', message_id: '<m1@x>', sent_at: new Date() },
-        { edition_id: edition!.id, subscriber_id: other!.id, status: 'sent', message_id: '<m2@x>', sent_at: new Date() },
+        { run_id: run!.id, subscriber_id: row!.id, status: 'sent', message_id: '<m1@x>', sent_at: new Date() },
+        { run_id: run!.id, subscriber_id: other!.id, status: 'sent', message_id: '<m2@x>', sent_at: new Date() },
       ]).execute();
-      await d.insertInto('sent_papers').values({ subscriber_id: row!.id, arxiv_id: '2512.99999', edition_id: edition!.id }).execute();
       await d.insertInto('soft_bounces').values({ subscriber_id: row!.id, consecutive: 1, first_at: new Date(), last_at: new Date(), last_edition_id: edition!.id, last_response: '452 4.2.2 mailbox full' }).execute();
       const prefs = createSubscriberToken(t.config.secret, 'preferences', row!.id, row!.token_version);
 
@@ -260,7 +261,7 @@ describe('abuse-proof subscription flows', () => {
       expect(JSON.stringify(data)).not.toContain('bystander');
 
       expect((await post(`/p/${prefs}/erase`, '', { accept: 'application/json' })).status).toBe(200);
-      for (const table of ['deliveries', 'sent_papers', 'soft_bounces'] as const) {
+      for (const table of ['deliveries', 'soft_bounces'] as const) {
         const left = await d.selectFrom(table).select('subscriber_id').where('subscriber_id', '=', row!.id).execute();
         expect(left, table).toHaveLength(0);
       }

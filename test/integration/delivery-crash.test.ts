@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
-import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import type { Edition } from '../../src/editions/edition.table.ts';
 import { createLogger } from '../../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
@@ -72,14 +72,19 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     workers.push(worker);
     return worker;
   };
-  const request = (day: string) => createServices({ config, db: testDb.db, queues, log: createLogger('silent') }).requestDailyDigest(day);
-  const waitUntilSent = (edition: Edition, what: string) =>
-    waitFor(async () => (await findEditionById(testDb.db, edition.id))!.status === 'sent', { what, timeoutMs: 120_000, intervalMs: 200 });
-  const acceptedFor = (edition: Edition) => [...sink.messageIds.entries()].filter(([id]) => id.startsWith(`<digest.e${edition.id}.`));
+  /** The edition of `day` and the id of the run that sends it. */
+  type Requested = Edition & { runId: number };
+  const request = async (day: string): Promise<Requested> => {
+    const { edition, run } = await createServices({ config, db: testDb.db, queues, log: createLogger('silent') }).requestDailyDigest(day);
+    return { ...edition, runId: run!.id };
+  };
+  const waitUntilSent = (edition: Requested, what: string) =>
+    waitFor(async () => (await findSendRunById(testDb.db, edition.runId))!.status === 'sent', { what, timeoutMs: 120_000, intervalMs: 200 });
+  const acceptedFor = (edition: Requested) => [...sink.messageIds.entries()].filter(([id]) => id.startsWith(`<digest.e${edition.id}.`));
 
   /** Every row terminal; sent ⇔ exactly one accepted message; unknown ⇒ at most one; no duplicates. */
-  async function expectConsistent(edition: Edition) {
-    const rows = await testDb.db.selectFrom('deliveries').select(['subscriber_id', 'status']).where('edition_id', '=', edition.id).execute();
+  async function expectConsistent(edition: Requested) {
+    const rows = await testDb.db.selectFrom('deliveries').select(['subscriber_id', 'status']).where('run_id', '=', edition.runId).execute();
     expect(rows).toHaveLength(SUBSCRIBERS);
     const problems: string[] = [];
     for (const row of rows) {
@@ -92,7 +97,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     expect(duplicates).toEqual([]);
     expect(problems.slice(0, 20)).toEqual([]);
     expect(acceptedFor(edition).length).toBeLessThanOrEqual(SUBSCRIBERS);
-    return countDeliveriesByStatus(testDb.db, edition.id);
+    return countDeliveriesByStatus(testDb.db, edition.runId);
   }
 
   it('SIGKILLs the worker at random points four times: no duplicate, every row sent or unknown', async () => {
@@ -137,7 +142,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     });
     const counts = await expectConsistent(edition);
     expect(counts).toMatchObject({ sent: SUBSCRIBERS, unknown: 0 });
-    const claimers = await testDb.db.selectFrom('deliveries').select('claimed_by').distinct().where('edition_id', '=', edition.id).execute();
+    const claimers = await testDb.db.selectFrom('deliveries').select('claimed_by').distinct().where('run_id', '=', edition.runId).execute();
     expect(claimers).toHaveLength(2);
     await Promise.all([a.kill('SIGTERM'), b.kill('SIGTERM')]);
   }, 180_000);

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordSoftBounce } from '../../src/delivery/delivery.repository.ts';
-import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
+import { collectPersonalData } from '../../src/subscribers/personal-data.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -29,16 +30,16 @@ describe('delivery faults against a scripted SMTP server', () => {
   afterAll(async () => t?.stop());
 
   const send = async (day: string, done: (status: string) => boolean = (s) => s === 'sent') => {
-    const edition = await t.service.services.requestDailyDigest(day);
-    await waitFor(async () => done((await findEditionById(t.service.db, edition.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 20_000 });
-    return edition;
+    const { edition, run } = await t.service.services.requestDailyDigest(day);
+    await waitFor(async () => done((await findSendRunById(t.service.db, run!.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 20_000 });
+    return { ...edition, runId: run!.id };
   };
-  const rows = (editionId: number) =>
+  const rows = (runId: number) =>
     t.service.db
       .selectFrom('deliveries')
       .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
       .select(['subscribers.email', 'subscribers.status as subscriberStatus', 'deliveries.status', 'deliveries.attempts', 'deliveries.enhanced_code', 'deliveries.smtp_response', 'deliveries.reason', 'deliveries.message_id'])
-      .where('edition_id', '=', editionId)
+      .where('run_id', '=', runId)
       .execute();
 
   it('retries 4xx and dropped connections, suppresses only 5.1.x, never retries 5xx, sends each message once', async () => {
@@ -59,7 +60,7 @@ describe('delivery faults against a scripted SMTP server', () => {
       .execute();
 
     const edition = await send('2025-12-26');
-    const byEmail = new Map((await rows(edition.id)).map((r) => [r.email, r]));
+    const byEmail = new Map((await rows(edition.runId)).map((r) => [r.email, r]));
     for (const email of ['throttled@example.org', 'busy@example.org', 'full@example.org']) {
       expect(byEmail.get(email)).toMatchObject({ status: 'sent', attempts: 3, subscriberStatus: 'active' });
       expect(t.sink.rcptAttempts.get(email)).toBe(3);
@@ -76,10 +77,17 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(t.sink.accepted).toBe(fine.length + 4);
     expect([...t.sink.messageIds.values()].every((n) => n === 1)).toBe(true);
     expect(byEmail.get('reader0@example.org')!.message_id).toMatch(/^<digest\.e\d+\.s\d+@papers\.example\.test>$/);
-    // Who got which papers is written once the edition is sent: a row per accepted message and paper.
-    await waitFor(async () => (await findEditionById(t.service.db, edition.id))!.sent_papers_recorded_at, { what: 'sent papers recorded' });
-    const papers = await t.service.db.selectFrom('sent_papers').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', edition.id).executeTakeFirstOrThrow();
-    expect(Number(papers.n)).toBe((fine.length + 4) * edition.paper_ids.length);
+    // Who got which papers follows from the ledger (delivery → run → edition): every accepted
+    // message and paper, and nothing for the bounced or failed; nothing is written per paper.
+    for (const email of ['reader0@example.org', 'throttled@example.org', 'dropped@example.org']) {
+      const subscriber = await t.service.db.selectFrom('subscribers').selectAll().where('email', '=', email).executeTakeFirstOrThrow();
+      const received = (await collectPersonalData(t.service.db, subscriber)).papersReceived.map((p) => p.arxivId);
+      expect(received.sort()).toEqual([...edition.paper_ids].sort());
+    }
+    for (const email of ['unknown@example.org', 'policy@example.org']) {
+      const subscriber = await t.service.db.selectFrom('subscribers').selectAll().where('email', '=', email).executeTakeFirstOrThrow();
+      expect((await collectPersonalData(t.service.db, subscriber)).papersReceived).toEqual([]);
+    }
 
     // The admin endpoint reports the ledger; without the bearer token it is a 401.
     const url = `${t.baseUrl}/admin/editions?date=2025-12-26`;
@@ -101,10 +109,10 @@ describe('delivery faults against a scripted SMTP server', () => {
       .values(Array.from({ length: 300 }, (_, i) => ({ email: `more${i}@example.org`, status: 'active' as const })))
       .execute();
     const edition = await send('2025-12-25', (s) => s === 'paused');
-    const stored = (await findEditionById(t.service.db, edition.id))!;
+    const stored = (await findSendRunById(t.service.db, edition.runId))!;
     expect(stored.pause_reason).toMatch(/policy rejections \(5\.7\.x/);
     expect(stored.pause_reason).toContain('5.7.26');
-    const ledger = await rows(edition.id);
+    const ledger = await rows(edition.runId);
     expect(ledger.filter((r) => r.status === 'failed').length).toBeGreaterThanOrEqual(3);
     expect(ledger.some((r) => r.status === 'queued')).toBe(true);
     const suppressed = await t.service.db.selectFrom('subscribers').select('email').where('status', '=', 'bounced').execute();
@@ -112,7 +120,7 @@ describe('delivery faults against a scripted SMTP server', () => {
     // The pause holds: the reconcile job does not restart a paused edition.
     const sentBefore = t.sink.accepted;
     await new Promise((resolve) => setTimeout(resolve, 1_200)); // two reconcile periods: nothing may move
-    expect((await findEditionById(t.service.db, edition.id))!.status).toBe('paused');
+    expect((await findSendRunById(t.service.db, edition.runId))!.status).toBe('paused');
     expect(t.sink.accepted).toBe(sentBefore);
   });
 
@@ -125,10 +133,10 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(await bounce(editions[0]!.id)).toEqual({ consecutive: 1, suppress: false });
     expect(await bounce(editions[1]!.id)).toEqual({ consecutive: 2, suppress: false });
     // A third bad edition on the same days is not enough: the run must span days.
-    const third = (await db.insertInto('editions').values({ digest_date: '2025-12-20', status: 'sent', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
+    const third = (await db.insertInto('editions').values({ digest_date: '2025-12-20', status: 'ready', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
     expect(await bounce(third)).toEqual({ consecutive: 3, suppress: false });
     await db.updateTable('soft_bounces').set({ first_at: new Date(Date.now() - 8 * 86_400_000) }).where('subscriber_id', '=', id).execute();
-    const fourth = (await db.insertInto('editions').values({ digest_date: '2025-12-19', status: 'sent', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
+    const fourth = (await db.insertInto('editions').values({ digest_date: '2025-12-19', status: 'ready', subject: 's', paper_ids: [], html_template: '', text_template: '' }).returning('id').executeTakeFirstOrThrow()).id;
     expect(await bounce(fourth)).toEqual({ consecutive: 4, suppress: true });
   });
 });

@@ -3,8 +3,10 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { planDeliveryRange } from '../../src/delivery/delivery.repository.ts';
-import { planEdition } from '../../src/delivery/planner.ts';
-import { beginPlanning } from '../../src/delivery/send-run.repository.ts';
+import { planRun } from '../../src/delivery/planner.ts';
+import { LocalPauses, pauseSending, resumeSending } from '../../src/delivery/pause.ts';
+import { reconcileDeliveries } from '../../src/delivery/reconciler.ts';
+import { beginPlanning, ensureSendRun, findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
@@ -35,35 +37,78 @@ describe('planning an edition', () => {
 
   it('writes one row per active subscriber, in ranges, enqueues deterministic batch jobs, and adds nothing when re-run', async () => {
     const edition = await buildDailyEdition(t.db, '2025-12-26', { publicUrl: config.publicUrl, maxPapers: 10 });
-    const first = await planEdition(deps(), edition.id);
+    const run = await ensureSendRun(t.db, edition.id);
+    expect(await ensureSendRun(t.db, edition.id)).toEqual(run);
+    const first = await planRun(deps(), run.id);
     expect(first.planned).toBe(900);
     const jobs = await queues.byName.send.getJobs(['waiting', 'delayed', 'prioritized']);
     expect(jobs.length).toBe(first.batches);
     expect(new Set(jobs.map((j) => j.id)).size).toBe(jobs.length);
-    for (const job of jobs) expect(job.id).toMatch(new RegExp(`^send-batch-${edition.id}-g0-w\\d+$`));
-    const second = await planEdition(deps(), edition.id);
+    for (const job of jobs) expect(job.id).toMatch(new RegExp(`^send-batch-${run.id}-g0-w\\d+$`));
+    const second = await planRun(deps(), run.id);
     expect(second.planned).toBe(900);
     expect(await queues.byName.send.getJobs(['waiting', 'delayed', 'prioritized'])).toHaveLength(jobs.length);
-    const rows = await t.db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('edition_id', '=', edition.id).executeTakeFirstOrThrow();
+    const rows = await t.db.selectFrom('deliveries').select((eb) => eb.fn.countAll<number>().as('n')).where('run_id', '=', run.id).executeTakeFirstOrThrow();
     expect(Number(rows.n)).toBe(900);
   });
 
   it('leaves out whoever joined or confirmed after planning began', async () => {
     const edition = await buildDailyEdition(t.db, '2025-12-25', { publicUrl: config.publicUrl, maxPapers: 10 });
-    const begun = (await beginPlanning(t.db, edition.id, 100))!;
+    const run = await ensureSendRun(t.db, edition.id);
+    const begun = (await beginPlanning(t.db, run.id, 100))!;
     // A sign-up confirmed while the planner is busy: a higher id, and a later confirmation.
     await t.db.insertInto('subscribers').values({ email: 'late@example.org', status: 'active', confirmed_at: new Date(Date.now() + 1_000) }).execute();
     // And an older pending subscriber who confirms now.
     await t.db.updateTable('subscribers').set({ status: 'active', confirmed_at: new Date(Date.now() + 1_000) }).where('email', '=', 'p10@example.org').execute();
-    await planDeliveryRange(t.db, edition.id, { afterSubscriberId: 0, throughSubscriberId: 10_000_000, cutoff: begun.plan_started_at! });
+    await planDeliveryRange(t.db, run.id, { afterSubscriberId: 0, throughSubscriberId: 10_000_000, cutoff: begun.plan_started_at! });
     const emails = await t.db
       .selectFrom('deliveries')
       .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
       .select('email')
-      .where('edition_id', '=', edition.id)
+      .where('run_id', '=', run.id)
       .execute();
     expect(emails).toHaveLength(900);
     expect(emails.map((e) => e.email)).not.toContain('late@example.org');
     expect(emails.map((e) => e.email)).not.toContain('p10@example.org');
+  });
+
+  it('plans nothing for a paused run, resumes it where it stopped, and re-enqueues lost jobs under a new generation', async () => {
+    const edition = await buildDailyEdition(t.db, '2025-12-24', { publicUrl: config.publicUrl, maxPapers: 10 });
+    const run = await ensureSendRun(t.db, edition.id);
+    await beginPlanning(t.db, run.id, 100);
+    const pauses = new LocalPauses();
+    await pauseSending(deps(), pauses, run.id, 'operator stop');
+    expect(pauses.has(run.id)).toBe(true);
+    expect(await planRun(deps(), run.id)).toEqual({ planned: 0, batches: 0, planMs: 0 });
+    expect(await t.db.selectFrom('deliveries').select('id').where('run_id', '=', run.id).execute()).toEqual([]);
+
+    // Paused before planning finished: resuming asks for planning again, with a fresh job id.
+    const resumed = (await resumeSending(deps(), pauses, run.id))!;
+    expect(resumed).toMatchObject({ status: 'planning', pause_reason: null, policy_failures: 0 });
+    expect(pauses.has(run.id)).toBe(false);
+    const planJobs = (await queues.byName.send.getJobs(['waiting'])).filter((j) => j.name === 'plan-run');
+    expect(planJobs.map((j) => j.id)).toContain(`plan-run-${run.id}-g1`);
+    expect(await resumeSending(deps(), pauses, run.id)).toBeUndefined();
+
+    // The queue lost everything (a flushed Redis): the repair job plans the run again from Postgres.
+    await queues.byName.send.obliterate({ force: true });
+    const repaired = await reconcileDeliveries(deps());
+    expect(repaired.reenqueued).toContain(run.id);
+    const again = (await queues.byName.send.getJobs(['waiting'])).filter((j) => j.name === 'plan-run' && j.data.runId === run.id).map((j) => j.id);
+    expect(again).toEqual([`plan-run-${run.id}-g2`]);
+    const planned = await planRun(deps(), run.id);
+    expect(planned.planned).toBe(900);
+    expect((await findSendRunById(t.db, run.id))!.status).toBe('sending');
+    const batchIds = (await queues.byName.send.getJobs(['waiting'])).map((j) => j.id).filter((id) => id!.startsWith(`send-batch-${run.id}-`));
+    expect(batchIds.length).toBe(planned.batches);
+    for (const id of batchIds) expect(id).toMatch(new RegExp(`^send-batch-${run.id}-g2-w\\d+$`));
+  });
+
+  it('finishes a run with nobody to send to at once', async () => {
+    await t.db.updateTable('subscribers').set({ status: 'unsubscribed' }).execute();
+    const edition = await buildDailyEdition(t.db, '2025-12-23', { publicUrl: config.publicUrl, maxPapers: 10 });
+    const run = await ensureSendRun(t.db, edition.id);
+    expect(await planRun(deps(), run.id)).toMatchObject({ planned: 0, batches: 0 });
+    expect(await findSendRunById(t.db, run.id)).toMatchObject({ status: 'sent', planned_count: 0 });
   });
 });

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findSendRunByEdition } from '../../src/delivery/send-run.repository.ts';
 import { findEditionByDate } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
 import { DAILY_DIGEST_SCHEDULER_ID } from '../../src/app/jobs.ts';
@@ -33,7 +34,11 @@ describe('the daily schedule', () => {
     await t.service.db.insertInto('subscribers').values({ email: 'morning@example.com', status: 'active' }).execute();
     // As the scheduler's job would fire at 07:00 Berlin on 2025-12-27.
     await t.service.queues.byName.digest.add('daily-digest', {}, { timestamp: Date.parse('2025-12-27T06:00:00Z') });
-    const edition = await waitFor(() => findEditionByDate(t.service.db, 'daily', '2025-12-26').then((e) => (e?.status === 'sent' ? e : undefined)), {
+    const edition = await waitFor(async () => {
+      const found = await findEditionByDate(t.service.db, 'daily', '2025-12-26');
+      const run = found && (await findSendRunByEdition(t.service.db, found.id));
+      return run?.status === 'sent' ? found : undefined;
+    }, {
       what: 'edition of 2025-12-26 sent',
     });
     expect(edition.paper_ids.length).toBeGreaterThan(0);

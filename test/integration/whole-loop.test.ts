@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
-import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
@@ -23,9 +23,9 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     });
 
   const sendDigest = async (day: string) => {
-    const edition = await t.service.services.requestDailyDigest(day);
-    await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: `edition ${edition.id} sent` });
-    return edition;
+    const { edition, run } = await t.service.services.requestDailyDigest(day);
+    await waitFor(async () => (await findSendRunById(t.service.db, run!.id))?.status === 'sent', { what: `edition ${edition.id} sent` });
+    return { ...edition, runId: run!.id };
   };
 
   const confirmLinkFrom = (text: string) => {
@@ -126,7 +126,7 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     // The next digest is not sent to them.
     const before = t.sink.messages.length;
     const next = await sendDigest('2025-12-25');
-    expect(await countDeliveriesByStatus(t.service.db, next.id)).toMatchObject({ sent: 0, queued: 0, sending: 0 });
+    expect(await countDeliveriesByStatus(t.service.db, next.runId)).toMatchObject({ sent: 0, queued: 0, sending: 0 });
     expect(t.sink.messages.length).toBe(before);
 
     // GET shows the state and offers a way back; resubscribing works through the same link.
@@ -144,13 +144,14 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
       { email: 'two@example.org', status: 'active' },
     ]).execute();
     const first = await sendDigest('2025-12-24');
-    const counts = await countDeliveriesByStatus(db, first.id);
+    const counts = await countDeliveriesByStatus(db, first.runId);
     const sentFirst = t.sink.messages.filter((m) => m.parsed.subject === first.subject).length;
     expect(sentFirst).toBe(counts.sent);
     expect(counts.sent).toBeGreaterThanOrEqual(2);
 
     const second = await sendDigest('2025-12-24');
     expect(second.id).toBe(first.id);
+    expect(second.runId).toBe(first.runId);
     // Wait for any job the second request could have queued, then count again.
     await waitFor(async () => (await t.service.queues.byName.digest.getJobCounts('active', 'waiting', 'delayed')).active === 0);
     expect(t.sink.messages.filter((m) => m.parsed.subject === first.subject).length).toBe(sentFirst);
@@ -159,8 +160,10 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
   });
 
   it('does not send an edition for a day without papers', async () => {
-    const edition = await t.service.services.requestDailyDigest('2024-01-01');
+    const { edition, run } = await t.service.services.requestDailyDigest('2024-01-01');
     expect(edition.status).toBe('empty');
-    expect(await countDeliveriesByStatus(t.service.db, edition.id)).toMatchObject({ queued: 0, sent: 0 });
+    // No run, so no ledger row can exist for it.
+    expect(run).toBeUndefined();
+    expect(await t.service.db.selectFrom('send_runs').select('id').where('edition_id', '=', edition.id).execute()).toEqual([]);
   });
 });

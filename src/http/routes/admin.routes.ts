@@ -30,7 +30,7 @@ export const adminRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/editions/:id/resume', { schema: { params: editionParams } }, async (req) => {
-    const resumed = await services.resumeSending(req.params.id);
+    const resumed = await services.resumeEdition(req.params.id);
     if (!resumed) throw new DomainError('not_found', 'No paused edition with that id.');
     return findEditionReportById(db, req.params.id);
   });
