@@ -99,6 +99,9 @@ const envSchema = z.object({
   // Time trap for the HTML form: faster than this is a bot; 0 turns the trap off.
   FORM_MIN_FILL_SECONDS: z.coerce.number().min(0).max(600).default(2),
   FORM_MAX_AGE_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
+  // A separate plain HTTP port for /metrics, /healthz and /readyz (the worker role's only listener).
+  METRICS_PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65535).optional()),
+  METRICS_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -160,6 +163,10 @@ export interface Config {
   readonly ingestDays: number;
   readonly loadSampleData: boolean;
   readonly logLevel: string;
+  /** Undefined: /metrics is served on PORT by the roles with HTTP, and the worker role has no listener. */
+  readonly metricsPort: number | undefined;
+  /** Bearer token required by /metrics when set. */
+  readonly metricsToken: string | undefined;
   readonly trustProxy: boolean | number | string;
   readonly rateLimits: {
     readonly namespace: string;
@@ -290,6 +297,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Demo papers help a first run; a production list starts from live ingestion instead.
     loadSampleData: e.LOAD_SAMPLE_DATA ? e.LOAD_SAMPLE_DATA === 'true' : e.NODE_ENV !== 'production',
     logLevel: e.LOG_LEVEL,
+    metricsPort: e.METRICS_PORT,
+    metricsToken: e.METRICS_TOKEN,
     trustProxy: parseTrustProxy(e.TRUST_PROXY),
     rateLimits: Object.freeze({
       namespace: e.RATE_LIMIT_NAMESPACE,

@@ -15,6 +15,10 @@ import type { QueueName } from './queue/jobs.ts';
 import type { Queues } from './queue/queues.ts';
 import { createRedis } from './queue/queues.ts';
 import { startWorkers } from './queue/workers.ts';
+import { instrumentHandlers, instrumentMailer, instrumentTransport } from './ops/instrument.ts';
+import { createServiceMetrics } from './ops/metrics.ts';
+import { createOpsEndpoints, startOpsServer, type OpsEndpoints } from './ops/ops-endpoints.ts';
+import { postgresProbe, redisProbe, smtpProbe, type ReadinessProbe } from './ops/readiness.ts';
 
 export type Role = 'api' | 'worker' | 'all';
 
@@ -26,6 +30,10 @@ export interface Service {
   queues: Queues;
   services: AppServices;
   log: Logger;
+  /** /healthz, /readyz and /metrics of this process, whichever listener serves them. */
+  ops: OpsEndpoints;
+  /** The port of the separate ops listener, when METRICS_PORT is set. */
+  opsPort?: number;
   close(): Promise<void>;
 }
 
@@ -61,15 +69,20 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     }
     const queues = openQueues(config, resources);
     const services = createServices({ config, db, queues, log });
+    const probes: ReadinessProbe[] = [postgresProbe(db), redisProbe(queues.connection)];
 
     if (options.role !== 'api') {
-      const { mailer, transport } = await openMail(config, db, resources, log);
+      const opened = await openMail(config, db, resources, log);
+      const mailer = instrumentMailer(opened.mailer);
+      const transport = instrumentTransport(opened.transport);
+      // A sending role that cannot reach its relay is not ready (digests would only pile up retries).
+      probes.push(smtpProbe(opened.url));
       const workerRedis = createRedis({ url: config.redisUrl, role: 'worker' });
       resources.add('redis (worker)', () => workerRedis.quit());
       const liveness = await startDeliveryWorkerLiveness(db, log, config.delivery.leaseMs);
       resources.add('delivery worker registration', () => liveness.stop());
       const workers = startWorkers(
-        createJobHandlers({ config, db, queues, log, services, mailer, transport, redis: workerRedis, workerId: liveness.id }),
+        instrumentHandlers(createJobHandlers({ config, db, queues, log, services, mailer, transport, redis: workerRedis, workerId: liveness.id })),
         {
           connection: workerRedis,
           prefix: config.queuePrefix,
@@ -97,15 +110,23 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       resources.add('reconcile schedule keeper', async () => clearInterval(keeper));
     }
 
+    const ops = createOpsEndpoints({ role: options.role, probes, metrics: createServiceMetrics({ db, queues, log }), metricsToken: config.metricsToken });
+    let opsPort: number | undefined;
+    if (config.metricsPort !== undefined && options.listen !== false) {
+      const server = await startOpsServer(ops, { port: config.metricsPort, host: config.host, log, metrics: true });
+      resources.add('ops listener', () => server.close());
+      opsPort = server.port;
+    }
+
     let app: App | undefined;
     if (options.role !== 'worker') {
       // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
       const { buildApp } = await import('./http/app.ts');
-      app = await buildApp({ config, db, redis: queues.connection, services, log });
+      app = await buildApp({ config, db, redis: queues.connection, services, log, ops: { endpoints: ops, metricsHere: config.metricsPort === undefined } });
       resources.add('http', () => app!.close());
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }
-    return { config, app, db, queues, services, log, close: () => resources.closeAll(log) };
+    return { config, app, db, queues, services, log, ops, opsPort, close: () => resources.closeAll(log) };
   } catch (error) {
     await resources.closeAll(log);
     throw error;

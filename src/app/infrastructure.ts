@@ -58,7 +58,7 @@ export function openQueues(config: Config, resources: Resources): Queues {
  * /dev/mail (when the port is taken we assume it is another Paperboy process's capture server).
  * Returns general mail (nodemailer) and the digest's transport over the same relay.
  */
-export async function openMail(config: Config, db: Database, resources: Resources, log: Logger): Promise<{ mailer: Mailer; transport: DigestTransport }> {
+export async function openMail(config: Config, db: Database, resources: Resources, log: Logger): Promise<{ mailer: Mailer; transport: DigestTransport; url: string }> {
   let url = config.smtpUrl;
   if (!url) {
     let port = config.devSmtpPort;
@@ -82,5 +82,5 @@ export async function openMail(config: Config, db: Database, resources: Resource
   });
   // Closed before the nodemailer transport it falls back to (added after it).
   resources.add('digest SMTP transport', () => transport.close());
-  return { mailer, transport };
+  return { mailer, transport, url };
 }

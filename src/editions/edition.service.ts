@@ -1,4 +1,5 @@
 import type { Database, Executor } from '../db/database.ts';
+import { processInstruments } from '../ops/metrics.ts';
 import type { Paper } from '../papers/paper.table.ts';
 import { findTopPapersForDigestDay, findTrendingPapers } from '../papers/trending.ts';
 import { addDays, startOfUtcDay } from '../dates.ts';
@@ -52,7 +53,9 @@ export async function buildDailyEdition(db: Executor, day: string, settings: Edi
     return insertEditionOnce(db, { kind: 'daily', digestDate: day, status: 'empty', paperIds: [], subject: '', html: '', text: '' });
   }
   const papers = sections.flatMap((s) => s.papers);
+  const endRender = processInstruments().renderSeconds.startTimer();
   const rendered = await renderDigest({ digestDate: day, sections, publicUrl: settings.publicUrl, archivePath: archivePath('daily', day) });
+  endRender();
   // The selection with the figures as mailed goes in with the edition, in one transaction, so the
   // archive never sees an edition without its papers.
   const store = async (trx: Executor) => {

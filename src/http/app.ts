@@ -10,7 +10,9 @@ import type { AppServices } from '../app/services.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { boundRequestId, logContext, type Logger } from '../logger.ts';
+import type { OpsEndpoints } from '../ops/ops-endpoints.ts';
+import { processInstruments } from '../ops/metrics.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
@@ -21,6 +23,7 @@ import { feedRoutes } from './routes/feed.routes.ts';
 import { createWebArchive } from './web-archive.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
+import { opsRoutes } from './routes/ops.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
 
 export interface AppDeps {
@@ -31,6 +34,8 @@ export interface AppDeps {
   /** Feature services from the composition root (src/app/services.ts). */
   services: AppServices;
   log: Logger;
+  /** Health, readiness and metrics; `metricsHere` is false when METRICS_PORT serves /metrics instead. */
+  ops: { endpoints: OpsEndpoints; metricsHere: boolean };
 }
 
 declare module 'fastify' {
@@ -57,10 +62,21 @@ export async function buildApp(deps: AppDeps) {
     keepAliveTimeout: 10_000,
     // Only behind a proxy that sets X-Forwarded-For; otherwise clients could pick their own IP.
     trustProxy: trustProxyOption(deps.config.trustProxy),
+    // Per-request loggers carry reqId as a binding; the mark keeps the log context from adding it twice.
+    childLoggerFactory: (logger, bindings, options) => Object.assign(logger.child(bindings, options), { [boundRequestId]: true }),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('deps', deps);
+  // Domain code logs through the logger it was given; the context puts the request id on those lines too.
+  app.addHook('onRequest', (req, _reply, done) => logContext.run({ reqId: req.id }, done));
+  const { httpRequests, httpSeconds } = processInstruments();
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern, never the raw URL: tokens live in paths, and labels must stay few.
+    const route = req.routeOptions.url ?? 'unmatched';
+    httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
+    httpSeconds.observe({ method: req.method, route }, reply.elapsedTime / 1000);
+  });
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -117,7 +133,7 @@ export async function buildApp(deps: AppDeps) {
     return reply.send({ error: 'not_found', message: 'There is no route at this address.' });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  await app.register(opsRoutes(deps.ops.endpoints, { metrics: deps.ops.metricsHere }));
   await app.register(subscriptionRoutes);
   // The public archive, feeds and JSON API share one set of in-memory caches per app.
   const web = createWebArchive(deps);
