@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
+import { DomainError } from './errors.ts';
 import { findEditionByDate } from './editions/edition.repository.ts';
 import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
@@ -13,6 +14,7 @@ import { ImportFileError, importPapersFile } from './papers/import-file.ts';
 import { daysToPoll, ingestDay } from './papers/paper-jobs.ts';
 import { createHfDailyPapersClient } from './papers/sources/hf-daily-papers.ts';
 import { countSubscribersByStatus } from './subscribers/subscriber.repository.ts';
+import { exportSubscribersCsv, type ImportConsent } from './subscribers/subscriber-csv.ts';
 
 const usage = `Usage: paperboy <command> [options]
 
@@ -33,6 +35,13 @@ Commands:
   resume --date D          continue sending a paused edition (after fixing what paused it)
   preview --date D [--out FILE]
                            render the digest of day D to HTML (stdout or FILE) without sending
+  subscribers export [--out FILE]
+                           every subscriber with status and consent fields as CSV (stdout or FILE)
+  subscribers import FILE [--already-consented --consent-note "…"]
+                           add the addresses of a CSV (header with an "email" column). Default:
+                           each new person gets a confirmation email (double opt-in) and stays
+                           pending until they confirm. --already-consented: they become active
+                           at once, with the note recorded as their consent on every row
 `;
 
 class UsageError extends Error {}
@@ -176,6 +185,48 @@ async function resume(config: Config, day: string): Promise<number> {
   }
 }
 
+async function subscribersCommand(
+  config: Config,
+  positionals: string[],
+  values: { out?: string; 'already-consented'?: boolean; 'consent-note'?: string },
+): Promise<number> {
+  const [action, file] = positionals;
+  if (action === 'export') {
+    const { createWriteStream } = await import('node:fs');
+    const { pipeline } = await import('node:stream/promises');
+    await withDatabase(config, async (db) => {
+      await pipeline(exportSubscribersCsv(db), values.out ? createWriteStream(values.out) : process.stdout);
+    });
+    if (values.out) console.error(`Wrote ${values.out}`);
+    return 0;
+  }
+  if (action !== 'import') throw new UsageError('subscribers needs "export" or "import FILE"');
+  if (!file) throw new UsageError('subscribers import needs a FILE');
+  const note = values['consent-note']?.trim();
+  if (values['already-consented'] && !note) throw new UsageError('--already-consented needs --consent-note "when and how these people agreed"');
+  if (!values['already-consented'] && note !== undefined) throw new UsageError('--consent-note only goes with --already-consented');
+  const { createReadStream } = await import('node:fs');
+  const { access } = await import('node:fs/promises');
+  const resolved = path.resolve(file);
+  await access(resolved).catch(() => {
+    throw new UsageError(`cannot read ${file}`);
+  });
+  const context = await openCommandContext(config, createLogger('warn'));
+  try {
+    const consent: ImportConsent = values['already-consented'] ? { kind: 'already_consented', note: note! } : { kind: 'confirm' };
+    const started = Date.now();
+    const report = await context.services.importSubscribers(createReadStream(resolved), consent, `cli:${path.basename(resolved)}`);
+    for (const problem of report.invalid) console.error(problem.line > 0 ? `line ${problem.line} skipped: ${problem.reason}` : problem.reason);
+    console.log(
+      `${report.rows} rows in ${((Date.now() - started) / 1000).toFixed(1)} s: ${report.added} added (${consent.kind === 'confirm' ? `pending, ${report.confirmationsQueued} confirmations queued at ${config.sendRate}/s` : 'active, consent note recorded'}), ` +
+        `${report.existing} already on the list (unchanged), ${report.suppressed} erased earlier (skipped), ${report.duplicates} repeated in the file, ${report.rows - report.added - report.existing - report.suppressed - report.duplicates} invalid`,
+    );
+    return 0;
+  } finally {
+    await context.close();
+  }
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -184,7 +235,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest,
-    options: { date: { type: 'string' }, out: { type: 'string' }, days: { type: 'string' } },
+    options: {
+      date: { type: 'string' },
+      out: { type: 'string' },
+      days: { type: 'string' },
+      'already-consented': { type: 'boolean' },
+      'consent-note': { type: 'string' },
+    },
     allowPositionals: true,
     strict: true,
   });
@@ -236,6 +293,8 @@ export async function main(argv: string[]): Promise<number> {
       } else process.stdout.write(preview.html);
       return 0;
     }
+    case 'subscribers':
+      return subscribersCommand(config, positionals, values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
@@ -252,7 +311,7 @@ if (isEntryPoint) {
         console.error(`paperboy: ${(error as Error).message}\n\n${usage}`);
         process.exit(2);
       }
-      if (error instanceof ConfigError || error instanceof ImportFileError || error instanceof NotMigratedError) {
+      if (error instanceof ConfigError || error instanceof ImportFileError || error instanceof NotMigratedError || error instanceof DomainError) {
         console.error(`paperboy: ${error.message}`);
         process.exit(2);
       }

@@ -52,9 +52,9 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
   const hf = createHfDailyPapersClient({ baseUrl: deps.config.hfApiUrl, token: deps.config.hfToken, log: deps.log });
   const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
   return {
-    'confirmation-email': ({ subscriberId }) =>
+    'confirmation-email': ({ subscriberId, imported }) =>
       sendConfirmationEmail(
-        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: deps.config.confirmationMaxPerHour },
+        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: imported ? 0 : deps.config.confirmationMaxPerHour },
         subscriberId,
       ),
     'daily-digest': async (_data, job) => {

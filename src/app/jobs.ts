@@ -30,6 +30,25 @@ export function enqueueConfirmation(queues: Queues) {
     queues.add('confirmation-email', { subscriberId }, { deduplication: { id: jobIds.confirmationEmail(subscriberId), ttl: 60_000 } });
 }
 
+/**
+ * Queues the confirmations of an import, spaced at `perSecond` (SEND_RATE) by job delays: the
+ * operator chose to mail these people, so the hourly cap that guards the public form does not
+ * apply (`imported`), but the relay still sees a steady pace rather than the whole list at once.
+ */
+export function enqueueImportConfirmations(queues: Queues, perSecond: number): (subscriberIds: number[]) => Promise<void> {
+  let queued = 0;
+  return async (subscriberIds) => {
+    await queues.addBulk(
+      'confirmation-email',
+      subscriberIds.map((subscriberId) => ({
+        data: { subscriberId, imported: true },
+        jobId: jobIds.confirmationEmail(subscriberId),
+        options: { delay: Math.floor((queued++ * 1000) / perSecond) },
+      })),
+    );
+  };
+}
+
 /** One poll per day at a time: a request for a day already waiting or running is dropped. */
 export async function enqueueIngestDay(queues: Queues, day: string): Promise<void> {
   // The client already retries with backoff; a day that still fails is polled again next round.

@@ -9,8 +9,10 @@ import { findSendRunByEdition } from '../delivery/send-run.repository.ts';
 import type { SendRun } from '../delivery/send-run.table.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
+import type { Readable } from 'node:stream';
+import { exportSubscribersCsv, importSubscribersCsv, type ImportConsent, type ImportReport } from '../subscribers/subscriber-csv.ts';
 import { subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
-import { deliveryJobs, enqueueConfirmation } from './jobs.ts';
+import { deliveryJobs, enqueueConfirmation, enqueueImportConfirmations } from './jobs.ts';
 
 export interface Infrastructure {
   config: Config;
@@ -32,6 +34,9 @@ export interface AppServices {
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
   subscribe(input: SubscribeInput): Promise<void>;
+  /** A CSV of addresses into the list (see subscriber-csv.ts); `source` names the file or request. */
+  importSubscribers(csv: Readable | Buffer | string, consent: ImportConsent, source: string): Promise<ImportReport>;
+  exportSubscribers(): Readable;
 }
 
 export function editionSettings(config: Config): EditionSettings {
@@ -51,5 +56,8 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
       return run && resumeSending(delivery, pauses, run.id);
     },
     subscribe: (input) => subscribe({ db, enqueueConfirmation: confirmation }, input),
+    importSubscribers: (csv, consent, source) =>
+      importSubscribersCsv({ db, queueConfirmations: enqueueImportConfirmations(queues, config.sendRate) }, csv, consent, source),
+    exportSubscribers: () => exportSubscribersCsv(db),
   };
 }

@@ -16,6 +16,7 @@ import { processInstruments } from '../ops/metrics.ts';
 import { requireAdmin } from './admin-auth.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
+import { adminSubscriberCsvRoutes } from './routes/admin-subscriber-csv.routes.ts';
 import { adminSubscriberRoutes } from './routes/admin-subscribers.routes.ts';
 import { archiveRoutes } from './routes/archive.routes.ts';
 import { editionsApiRoutes } from './routes/editions-api.routes.ts';
@@ -147,6 +148,7 @@ export async function buildApp(deps: AppDeps) {
       admin.addHook('onRequest', limiter(admin, 'admin-ip', deps.config.rateLimits.adminIp, clientIpKey));
       admin.addHook('onRequest', requireAdmin);
       await admin.register(adminSubscriberRoutes);
+      await admin.register(adminSubscriberCsvRoutes);
       // Delivery status for operators (src/http/routes/admin.routes.ts).
       await admin.register(adminRoutes);
     },

@@ -9,7 +9,8 @@ const id = z.number().int().positive();
 
 /** Job payloads carry ids, never objects: the worker reads the current state from Postgres. */
 export const jobSchemas = {
-  'confirmation-email': z.object({ subscriberId: id }),
+  // `imported`: queued by an operator's import, paced by its delay instead of the hourly cap.
+  'confirmation-email': z.object({ subscriberId: id, imported: z.boolean().optional() }),
   'daily-digest': z.object({}).passthrough(),
   'plan-run': z.object({ runId: id }),
   'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id }),

@@ -10,6 +10,10 @@ export interface ConsentRecord {
   confirmedAt?: string;
   confirmIp?: string;
   confirmUserAgent?: string | null;
+  /** Imported people: the file (or upload) and line, and for already-consented imports the operator's note. */
+  importSource?: string;
+  importLine?: number;
+  consentNote?: string;
 }
 
 export interface SubscribersTable {

@@ -1,0 +1,226 @@
+import { Readable } from 'node:stream';
+import { parse, type CsvError } from 'csv-parse';
+import { stringify } from 'csv-stringify';
+import type { Database } from '../db/database.ts';
+import { DomainError } from '../errors.ts';
+import { isKnownTimeZone } from '../dates.ts';
+import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
+import { findSuppressedHashes, insertImportedSubscribers, type ImportConsent, type ImportRow } from './subscriber-import.repository.ts';
+import { suppressionHash } from './suppression.repository.ts';
+
+export type { ImportConsent };
+
+/**
+ * Spreadsheets run a cell starting with one of these as a formula (CSV injection): exported
+ * cells get a leading apostrophe, which spreadsheets show as text and the import strips again.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+export function neutraliseFormula(value: string): string {
+  return FORMULA_START.test(value) ? `'${value}` : value;
+}
+
+const restoreNeutralised = (value: string) => (value.startsWith("'") && FORMULA_START.test(value.slice(1)) ? value.slice(1) : value);
+
+export const EXPORT_COLUMNS = [
+  'email',
+  'status',
+  'topics',
+  'time_zone',
+  'frequency',
+  'created_at',
+  'confirmed_at',
+  'unsubscribed_at',
+  'unsubscribe_source',
+  'bounce_count',
+  'consent_form',
+  'consent_subscribed_at',
+  'consent_ip',
+  'consent_user_agent',
+  'consent_confirmed_at',
+  'consent_note',
+] as const;
+
+const EXPORT_PAGE = 5_000;
+
+/**
+ * Every subscriber as CSV, in id order, one page of rows at a time (memory stays flat whatever
+ * the list size). Consent fields are included; tokens, token versions and hashes never are.
+ */
+export function exportSubscribersCsv(db: Database): Readable {
+  async function* rows() {
+    let after = 0;
+    for (;;) {
+      const page = await db
+        .selectFrom('subscribers')
+        .select(['id', 'email', 'status', 'topics', 'time_zone', 'frequency', 'created_at', 'confirmed_at', 'unsubscribed_at', 'unsubscribe_source', 'bounce_count', 'consent'])
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(EXPORT_PAGE)
+        .execute();
+      for (const s of page) {
+        const c = s.consent ?? undefined;
+        const iso = (d: Date | null) => (d ? d.toISOString() : '');
+        yield [
+          s.email,
+          s.status,
+          s.topics.join(', '),
+          s.time_zone,
+          s.frequency,
+          iso(s.created_at),
+          iso(s.confirmed_at),
+          iso(s.unsubscribed_at),
+          s.unsubscribe_source ?? '',
+          String(s.bounce_count),
+          c?.form ?? '',
+          c?.subscribedAt ?? '',
+          c?.ip ?? '',
+          c?.userAgent ?? '',
+          c?.confirmedAt ?? '',
+          c?.consentNote ?? '',
+        ].map((cell) => neutraliseFormula(String(cell)));
+      }
+      if (page.length < EXPORT_PAGE) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+  return Readable.from(rows()).pipe(stringify({ header: true, columns: [...EXPORT_COLUMNS], record_delimiter: 'windows' }));
+}
+
+export interface ImportReport {
+  /** Data rows read (not counting the header). */
+  rows: number;
+  added: number;
+  /** Already stored (any state): left unchanged. */
+  existing: number;
+  /** Erased earlier: only their own new opt-in may bring them back. */
+  suppressed: number;
+  /** The same address again further down the file. */
+  duplicates: number;
+  invalid: { line: number; reason: string }[];
+  confirmationsQueued: number;
+}
+
+export interface ImportDeps {
+  db: Database;
+  /** Queues the confirmation emails of new pending people (confirm mode). */
+  queueConfirmations(subscriberIds: number[]): Promise<void>;
+}
+
+const IMPORT_BATCH = 2_000;
+/** Reported per line up to this many; the count in `rows` still covers them all. */
+const MAX_REPORTED_INVALID = 1_000;
+const MAX_FIELD = 1_000;
+
+const parseTopics = (value: string) =>
+  value
+    .split(/[,;]/)
+    .map((t) => t.replace(/\s+/g, ' ').trim().toLowerCase())
+    .filter((t) => t.length > 0 && t.length <= 100)
+    .slice(0, 20);
+
+/**
+ * Imports a CSV with a header row naming at least an `email` column (`topics` and `time_zone`
+ * are optional; other columns, such as those of our own export, are ignored). Rows that are not
+ * an address, or whose time zone is unknown, are reported by line and skipped; addresses already
+ * stored or erased are counted and left alone, so the same file imported twice changes nothing.
+ *
+ * `confirm` (double opt-in) stores new people as pending and queues a confirmation for each;
+ * `already_consented` stores them as active with the operator's consent note on every row.
+ */
+export async function importSubscribersCsv(deps: ImportDeps, input: Readable | string | Buffer, consent: ImportConsent, source: string): Promise<ImportReport> {
+  if (consent.kind === 'already_consented' && consent.note.trim().length === 0) {
+    throw new DomainError('invalid_request', 'An already-consented import needs a consent note saying when and how these people agreed.');
+  }
+  const report: ImportReport = { rows: 0, added: 0, existing: 0, suppressed: 0, duplicates: 0, invalid: [], confirmationsQueued: 0 };
+  const invalid = (line: number, reason: string) => {
+    if (report.invalid.length < MAX_REPORTED_INVALID) report.invalid.push({ line, reason });
+  };
+  let invalidCount = 0;
+  const at = new Date().toISOString();
+  const seen = new Set<string>();
+  let batch: ImportRow[] = [];
+
+  const flush = async () => {
+    const rows = batch;
+    batch = [];
+    if (rows.length === 0) return;
+    const suppressed = await findSuppressedHashes(deps.db, rows.map((r) => suppressionHash(r.email)));
+    const allowed = rows.filter((r) => !suppressed.has(suppressionHash(r.email).toString('hex')));
+    report.suppressed += rows.length - allowed.length;
+    const inserted = await insertImportedSubscribers(deps.db, allowed, consent, { at, source });
+    report.added += inserted.length;
+    report.existing += allowed.length - inserted.length;
+    if (consent.kind === 'confirm' && inserted.length > 0) {
+      await deps.queueConfirmations(inserted.map((r) => r.id));
+      report.confirmationsQueued += inserted.length;
+    }
+  };
+
+  let header: string[] | undefined;
+  const parser = parse({
+    bom: true,
+    skip_empty_lines: true,
+    relax_column_count: true,
+    skip_records_with_error: true,
+    max_record_size: 64 * 1024,
+    info: true,
+    on_skip: (error: CsvError | undefined) => {
+      invalidCount++;
+      report.rows++;
+      invalid(Number((error as { lines?: number } | undefined)?.lines ?? 0), `not valid CSV: ${error?.message ?? 'unreadable record'}`);
+      return undefined;
+    },
+  });
+  const stream = typeof input === 'string' || Buffer.isBuffer(input) ? Readable.from([input]) : input;
+  stream.on('error', (error) => parser.destroy(error));
+  stream.pipe(parser);
+
+  let emailAt = -1;
+  let topicsAt = -1;
+  let zoneAt = -1;
+  for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    const line = info.lines;
+    if (!header) {
+      header = record.map((h) => h.trim().toLowerCase().replace(/[\s-]+/g, '_'));
+      emailAt = header.findIndex((h) => h === 'email' || h === 'email_address' || h === 'address');
+      topicsAt = header.indexOf('topics');
+      zoneAt = header.findIndex((h) => h === 'time_zone' || h === 'timezone');
+      if (emailAt < 0) throw new DomainError('invalid_request', `The first line must be a header with an "email" column; found: ${record.slice(0, 10).join(', ').slice(0, 200) || '(nothing)'}.`);
+      continue;
+    }
+    report.rows++;
+    const field = (index: number) => (index >= 0 ? restoreNeutralised((record[index] ?? '').trim()) : '');
+    const rawEmail = field(emailAt);
+    if (rawEmail.length > MAX_FIELD || field(topicsAt).length > MAX_FIELD * 5) {
+      invalidCount++;
+      invalid(line, 'a field is too long');
+      continue;
+    }
+    const parsed = normaliseEmailAddress(rawEmail);
+    if (!parsed.ok) {
+      invalidCount++;
+      invalid(line, `email: ${emailProblemMessages[parsed.problem]}`);
+      continue;
+    }
+    const zone = field(zoneAt) || 'UTC';
+    if (!isKnownTimeZone(zone)) {
+      invalidCount++;
+      invalid(line, `time_zone: "${zone.slice(0, 60)}" is not an IANA time zone`);
+      continue;
+    }
+    if (seen.has(parsed.address)) {
+      report.duplicates++;
+      continue;
+    }
+    seen.add(parsed.address);
+    batch.push({ line, email: parsed.address, topics: parseTopics(field(topicsAt)), timeZone: zone });
+    if (batch.length >= IMPORT_BATCH) await flush();
+  }
+  if (!header) throw new DomainError('invalid_request', 'The file is empty: expected a header line with an "email" column.');
+  await flush();
+  // The parser reports unreadable records while rows before them are still being processed.
+  report.invalid.sort((a, b) => a.line - b.line);
+  if (invalidCount > report.invalid.length) report.invalid.push({ line: 0, reason: `${invalidCount - report.invalid.length} more invalid rows not listed` });
+  return report;
+}
