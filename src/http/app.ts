@@ -4,7 +4,15 @@ import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError } from 'fastify';
-import { hasZodFastifySchemaValidationErrors, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import swagger from '@fastify/swagger';
+import {
+  hasZodFastifySchemaValidationErrors,
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { AppServices } from '../app/services.ts';
 import type { Config } from '../config.ts';
@@ -68,6 +76,17 @@ export async function buildApp(deps: AppDeps) {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  // OpenAPI from the routes' own zod schemas; registered first so it sees every route.
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Paperboy', description: 'Pages, the subscription API and the admin API of a Paperboy instance.', version: '1' },
+      servers: [{ url: deps.config.publicUrl }],
+      components: { securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } } },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  app.get('/docs/json', { schema: { hide: true } }, async () => app.swagger());
   app.decorate('deps', deps);
   // Domain code logs through the logger it was given; the context puts the request id on those lines too.
   app.addHook('onRequest', (req, _reply, done) => logContext.run({ reqId: req.id }, done));
@@ -145,6 +164,9 @@ export async function buildApp(deps: AppDeps) {
   // check first; without ADMIN_TOKEN they all answer 401.
   await app.register(
     async (admin) => {
+      admin.addHook('onRoute', (route) => {
+        route.schema = { ...route.schema, security: [{ adminToken: [] }] };
+      });
       admin.addHook('onRequest', limiter(admin, 'admin-ip', deps.config.rateLimits.adminIp, clientIpKey));
       admin.addHook('onRequest', requireAdmin);
       await admin.register(adminSubscriberRoutes);

@@ -145,8 +145,9 @@ export async function importSubscribersCsv(deps: ImportDeps, input: Readable | s
     const rows = batch;
     batch = [];
     if (rows.length === 0) return;
-    const suppressed = await findSuppressedHashes(deps.db, rows.map((r) => suppressionHash(r.email)));
-    const allowed = rows.filter((r) => !suppressed.has(suppressionHash(r.email).toString('hex')));
+    const hashes = rows.map((r) => suppressionHash(r.email));
+    const suppressed = await findSuppressedHashes(deps.db, hashes);
+    const allowed = rows.filter((_r, i) => !suppressed.has(hashes[i]!.toString('hex')));
     report.suppressed += rows.length - allowed.length;
     const inserted = await insertImportedSubscribers(deps.db, allowed, consent, { at, source });
     report.added += inserted.length;

@@ -95,4 +95,16 @@ describe('/metrics', () => {
     expect(routes.some((r) => r?.includes('some-secret-token-value'))).toBe(false);
     expect(routes).toContain('/u/:token');
   });
+
+  it('describes the JSON API as OpenAPI at /docs/json, built from the routes\' zod schemas', async () => {
+    const res = await fetch(`${t.baseUrl}/docs/json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, { security?: unknown; parameters?: { name: string }[]; requestBody?: unknown }>> };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(doc.paths['/subscribe']?.post?.requestBody).toBeDefined();
+    expect(doc.paths['/admin/subscribers/import']?.post?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['consent', 'note']));
+    expect(doc.paths['/admin/subscribers/import']?.post?.security).toEqual([{ adminToken: [] }]);
+    expect(doc.paths['/subscribe']?.post?.security).toBeUndefined();
+    expect(doc.paths['/metrics']).toBeUndefined();
+  });
 });
