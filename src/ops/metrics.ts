@@ -26,7 +26,7 @@ let instruments: ProcessInstruments | undefined;
 export function processInstruments(): ProcessInstruments {
   if (instruments) return instruments;
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'paperboy_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'paperboy_' });
   const registers = [registry];
   const ingestPolls = new Counter({
     name: 'paperboy_ingest_polls_total',
