@@ -2,7 +2,7 @@ import { createJobHandlers } from './app/handlers.ts';
 import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
 import { ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './app/jobs.ts';
 import { createServices, type AppServices } from './app/services.ts';
-import type { Config } from './config.ts';
+import { startupWarnings, type Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { withDevelopmentSecret } from './db/development-secret.ts';
 import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
@@ -49,6 +49,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
   try {
     const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all' });
     const config = await withDevelopmentSecret(givenConfig, db);
+    for (const warning of startupWarnings(config)) log.warn(`WARNING: ${warning}`);
     if (options.role === 'all' && config.loadSampleData) {
       const summary = await importSampleDataIfEmpty(db);
       if (summary) {
