@@ -129,6 +129,8 @@ export async function buildApp(deps: AppDeps) {
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  // Browsers ask for it on every first visit; a 404 there is a console error on every page.
+  app.get('/favicon.ico', (_req, reply) => reply.header('cache-control', 'public, max-age=86400').sendFile('favicon.ico'));
   await app.register(subscriptionRoutes);
   // The public archive, feeds and JSON API share one set of in-memory caches per app.
   const web = createWebArchive(deps);

@@ -51,6 +51,20 @@ describe('HTTP hardening', () => {
   });
   afterAll(async () => t?.stop());
 
+  describe('a first visit', () => {
+    it('finds /favicon.ico and a logo that needs no emoji font', async () => {
+      const icon = await fetch(`${t.baseUrl}/favicon.ico`);
+      expect(icon.status).toBe(200);
+      expect(icon.headers.get('content-type')).toMatch(/^image\/(x-icon|vnd\.microsoft\.icon)/);
+      expect(Buffer.from(await icon.arrayBuffer()).subarray(0, 4)).toEqual(Buffer.from([0, 0, 1, 0]));
+      const page = await (await fetch(`${t.baseUrl}/`)).text();
+      expect(page).not.toMatch(/\p{Extended_Pictographic}/u);
+      const logo = /<header class="site"><a href="\/"><img src="([^"]+)"/.exec(page)?.[1];
+      const svg = await fetch(`${t.baseUrl}${logo}`);
+      expect(svg.headers.get('content-type')).toMatch(/^image\/svg\+xml/);
+    });
+  });
+
   describe('Host allowlist (DNS rebinding)', () => {
     it('answers for PUBLIC_URL, loopback names and ALLOWED_HOSTS, and 421 for any other host', async () => {
       const port = portOf(t);

@@ -163,7 +163,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     return reply.type('text/html').send(
       await renderMessagePage({
         title: 'Subscription confirmed',
-        heading: result === 'confirmed' ? 'You are subscribed 🎉' : 'You are subscribed',
+        heading: 'You are subscribed',
         paragraphs: ['The digest arrives every morning. Every email has a link to unsubscribe with one click.'],
         homeLink: true,
       }),
