@@ -7,7 +7,7 @@ import type { Database } from './db/database.ts';
 import { withDevelopmentSecret } from './db/development-secret.ts';
 import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
 import type { App } from './http/app.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, wantsPrettyLogs, type Logger } from './logger.ts';
 import { buildEditionsForFeaturedDays } from './editions/edition.service.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
@@ -44,7 +44,7 @@ export interface ServiceOptions {
  * everything opened here is closed by close().
  */
 export async function startService(givenConfig: Config, options: ServiceOptions): Promise<Service> {
-  const log = options.log ?? createLogger(givenConfig.logLevel);
+  const log = options.log ?? createLogger(givenConfig.logLevel, 'paperboy', undefined, { pretty: wantsPrettyLogs(givenConfig.env, process.stdout.isTTY) });
   const resources = new Resources();
   try {
     const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all' });
