@@ -43,7 +43,7 @@ describe('a plain-http site on a non-loopback name, in Chromium', () => {
     await t?.stop();
   });
 
-  it('loads the stylesheet and script and posts the form', async () => {
+  it('loads the stylesheet and script and posts the form', { timeout: 120_000 }, async () => {
     const page = await browser.newPage();
     const failed: string[] = [];
     page.on('requestfailed', (request) => failed.push(`${request.url()} ${request.failure()?.errorText}`));
@@ -57,7 +57,7 @@ describe('a plain-http site on a non-loopback name, in Chromium', () => {
     await page.waitForURL(`${origin}/subscribe`);
     expect(await page.locator('h1').textContent()).toBe('Check your inbox');
     expect(failed).toEqual([]);
-    await waitFor(() => t.sink.to('lan-reader@example.net').length === 1, { what: 'confirmation email' });
+    await waitFor(() => t.sink.to('lan-reader@example.net').length === 1, { what: 'confirmation email', timeoutMs: 60_000 });
     await page.close();
   });
 });

@@ -85,23 +85,24 @@ describe('HTTP hardening', () => {
   });
 
   describe('media types (RFC 9110 §8.3.1)', () => {
-    it('takes a JSON sign-up whatever the case and parameters of its Content-Type', async () => {
+    it('takes a JSON sign-up whatever the case and parameters of its Content-Type', { timeout: 120_000 }, async () => {
       for (const [i, type] of ['Application/JSON; charset=UTF-8', 'APPLICATION/JSON', 'application/json ; charset="utf-8"'].entries()) {
         const email = `json-${i}@example.org`;
         const res = await fetch(`${t.baseUrl}/subscribe`, { method: 'POST', headers: { 'content-type': type, accept: 'Application/JSON' }, body: JSON.stringify({ email }) });
         expect(res.status, type).toBe(202);
         expect(((await res.json()) as { status: string }).status).toBe('check_your_inbox');
-        await waitFor(() => t.sink.to(email).length === 1, { what: `confirmation for ${type}` });
+        // The first confirmation loads MJML in the worker: slow on a busy machine.
+        await waitFor(() => t.sink.to(email).length === 1, { what: `confirmation for ${type}`, timeoutMs: 60_000 });
       }
     });
 
-    it('takes a form sign-up whatever the case and parameters of its Content-Type', async () => {
+    it('takes a form sign-up whatever the case and parameters of its Content-Type', { timeout: 120_000 }, async () => {
       const email = 'form-case@example.org';
       const body = new URLSearchParams({ email, formToken: createFormToken(t.config.secret, Date.now() - 5000) }).toString();
       const res = await fetch(`${t.baseUrl}/subscribe`, { method: 'POST', headers: { 'content-type': 'Application/X-WWW-Form-Urlencoded; Charset=UTF-8', accept: 'text/html' }, body });
       expect(res.status).toBe(200);
       expect(await res.text()).toContain('Check your inbox');
-      await waitFor(() => t.sink.to(email).length === 1, { what: 'confirmation of the form sign-up' });
+      await waitFor(() => t.sink.to(email).length === 1, { what: 'confirmation of the form sign-up', timeoutMs: 60_000 });
     });
 
     it('answers JSON to an Accept of any case, and pages to TEXT/HTML', async () => {
@@ -180,7 +181,7 @@ describe('HTTP hardening', () => {
 });
 
 describe('HTTP hardening on a plain-http site', () => {
-  it('sends neither HSTS nor upgrade-insecure-requests, and production warns loudly at start', async () => {
+  it('sends neither HSTS nor upgrade-insecure-requests, and production warns loudly at start', { timeout: 240_000 }, async () => {
     const lines: string[] = [];
     const capture = new Writable({
       write(chunk, _encoding, done) {
@@ -204,7 +205,7 @@ describe('HTTP hardening on a plain-http site', () => {
 });
 
 describe('/dev/mail', () => {
-  it('is served only when the API listens on a loopback address', async () => {
+  it('is served only when the API listens on a loopback address', { timeout: 240_000 }, async () => {
     const lan = await startTestService({ SMTP_URL: '', DEV_SMTP_PORT: '0', HOST: '0.0.0.0' });
     try {
       expect((await fetch(`${lan.baseUrl}/dev/mail`)).status).toBe(404);
@@ -219,7 +220,7 @@ describe('client address behind proxies', () => {
   const subscribe = (t: TestService, forwardedFor: string, email: string) =>
     fetch(`${t.baseUrl}/subscribe`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: JSON.stringify({ email }) }).then((r) => r.status);
 
-  it('TRUST_PROXY as proxy addresses takes the rightmost untrusted entry', async () => {
+  it('TRUST_PROXY as proxy addresses takes the rightmost untrusted entry', { timeout: 240_000 }, async () => {
     const t = await startTestService({ TRUST_PROXY: '127.0.0.1/8, 10.0.0.0/8', RATE_LIMIT_SUBSCRIBE_IP: '2/1m' });
     try {
       // The client made up the first entry; the edge proxy (10.0.0.5) saw 198.51.100.20.
@@ -232,7 +233,7 @@ describe('client address behind proxies', () => {
     }
   });
 
-  it('ignores X-Forwarded-For entries that are not addresses, whatever TRUST_PROXY is', async () => {
+  it('ignores X-Forwarded-For entries that are not addresses, whatever TRUST_PROXY is', { timeout: 240_000 }, async () => {
     for (const trust of ['true', '1', '127.0.0.1']) {
       const t = await startTestService({ TRUST_PROXY: trust, RATE_LIMIT_SUBSCRIBE_IP: '2/1m' });
       try {
