@@ -33,7 +33,7 @@ function automaticFetches(html: string): string[] {
 describe('mail loads nothing from anywhere', () => {
   // The first MJML render loads MJML itself: slow on a busy machine.
   it('the digest has no remote fonts, images, stylesheets or other automatic requests', { timeout: 120_000 }, async () => {
-    const { html } = await renderDigest({ digestDate: '2025-12-26', publicUrl: 'https://papers.example.test', sections: [{ title: 'Top papers of the day', papers: [paper] }] });
+    const { html } = await renderDigest({ digestDate: '2025-12-26', publicUrl: 'https://papers.example.test', archivePath: '/archive/2025-12-26', sections: [{ title: 'Top papers of the day', papers: [paper] }] });
     expect(html).not.toMatch(/fonts\.googleapis|fonts\.gstatic/i);
     expect(automaticFetches(html)).toEqual([]);
   });
