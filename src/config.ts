@@ -78,6 +78,9 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
+  SMTP_COMMAND_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
+  SMTP_TRANSACTION_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
   // Delivery engine: retries, batches, crash detection and the policy brake (see src/delivery).
   SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   SEND_RETRY_DELAY_MS: z.coerce.number().int().min(10).default(30_000),
@@ -153,6 +156,9 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
+  /** Absolute deadline for one SMTP reply, and for one whole transaction or connection set-up. */
+  readonly smtpCommandTimeoutMs: number;
+  readonly smtpTransactionTimeoutMs: number;
   readonly delivery: {
     /** SMTP attempts per ledger row before a transient failure becomes `failed`. */
     readonly maxAttempts: number;
@@ -290,6 +296,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.ADMIN_TOKEN,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
+    smtpCommandTimeoutMs: e.SMTP_COMMAND_TIMEOUT_SECONDS * 1000,
+    smtpTransactionTimeoutMs: e.SMTP_TRANSACTION_TIMEOUT_SECONDS * 1000,
     delivery: Object.freeze({
       maxAttempts: e.SEND_MAX_ATTEMPTS,
       retryDelayMs: e.SEND_RETRY_DELAY_MS,
