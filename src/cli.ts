@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
@@ -86,7 +86,7 @@ async function runService(config: Config, role: Role): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   if (role !== 'api') service.log.info({ role }, 'worker started');
-  if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${config.smtpUrl ? '' : ' (captured mail: /dev/mail)'}`);
+  if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${!config.smtpUrl && isLoopbackHost(config.host) ? ' (captured mail: /dev/mail)' : ''}`);
 }
 
 async function send(config: Config, day: string): Promise<number> {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
@@ -30,13 +31,30 @@ export function parseRateList(value: string): RateLimit[] | undefined {
 
 const rateList = z.string().refine((v) => parseRateList(v) !== undefined, 'a list of MAX/WINDOW such as "5/1m,30/1d"');
 
-/** Fastify's trustProxy: a boolean, a hop count, or a comma-separated list of proxy addresses. */
-export function parseTrustProxy(value: string): boolean | number | string {
+/**
+ * TRUST_PROXY: `false`, a hop count, or the proxies' addresses and CIDR ranges (also the names
+ * loopback, linklocal, uniquelocal). `true` trusts every X-Forwarded-For entry, so a client picks
+ * its own address: accepted for compatibility, warned about at start (startupWarnings).
+ * Undefined when an entry of a list is neither an address, a range nor one of those names.
+ */
+export function parseTrustProxy(value: string): boolean | number | string[] | undefined {
   const v = value.trim().toLowerCase();
   if (v === '' || v === 'false' || v === '0') return false;
   if (v === 'true') return true;
   if (/^\d+$/.test(v)) return Number(v);
-  return value.trim();
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  return entries.every(isProxyAddressEntry) ? entries : undefined;
+}
+
+function isProxyAddressEntry(entry: string): boolean {
+  if (['loopback', 'linklocal', 'uniquelocal'].includes(entry)) return true;
+  const [address, prefix, ...rest] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  // A prefix length, or an IPv4 netmask such as 255.255.255.0.
+  if (/^\d{1,3}$/.test(prefix)) return Number(prefix) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(prefix) === 4;
 }
 
 const envSchema = z.object({
@@ -60,6 +78,9 @@ const envSchema = z.object({
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
+  SMTP_COMMAND_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
+  SMTP_TRANSACTION_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
   // Delivery engine: retries, batches, crash detection and the policy brake (see src/delivery).
   SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   SEND_RETRY_DELAY_MS: z.coerce.number().int().min(10).default(30_000),
@@ -83,8 +104,12 @@ const envSchema = z.object({
   INGEST_INTERVAL_HOURS: z.coerce.number().min(0.25).max(24).default(3),
   INGEST_DAYS: z.coerce.number().int().min(1).max(31).default(8),
   LOAD_SAMPLE_DATA: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).optional()),
-  // Behind a load balancer: how far to trust X-Forwarded-For (true, a hop count, or proxy addresses).
-  TRUST_PROXY: z.string().default('false'),
+  // Behind a load balancer: how far to trust X-Forwarded-For (a hop count, or proxy addresses).
+  TRUST_PROXY: z.string().default('false').refine((v) => parseTrustProxy(v) !== undefined, 'false, a hop count, or a comma-separated list of proxy addresses and CIDR ranges'),
+  // Host names the API answers for besides PUBLIC_URL's and loopback (DNS rebinding defence).
+  ALLOWED_HOSTS: z.string().default(''),
+  // Whole-request limit: headers and body must arrive within it.
+  REQUEST_TIMEOUT_SECONDS: z.coerce.number().min(1).max(600).default(30),
   // Rate limits, each a list of "MAX/WINDOW" such as "5/1m,30/1d" (windows: s, m, h, d).
   RATE_LIMIT_NAMESPACE: z.string().regex(/^[A-Za-z0-9:_{}-]+$/).default('paperboy-rl'),
   RATE_LIMIT_SUBSCRIBE_IP: rateList.default('5/1m,30/1d'),
@@ -134,6 +159,9 @@ export interface Config {
   readonly adminToken: string | undefined;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
+  /** Absolute deadline for one SMTP reply, and for one whole transaction or connection set-up. */
+  readonly smtpCommandTimeoutMs: number;
+  readonly smtpTransactionTimeoutMs: number;
   readonly delivery: {
     /** SMTP attempts per ledger row before a transient failure becomes `failed`. */
     readonly maxAttempts: number;
@@ -167,7 +195,10 @@ export interface Config {
   readonly metricsPort: number | undefined;
   /** Bearer token required by /metrics when set. */
   readonly metricsToken: string | undefined;
-  readonly trustProxy: boolean | number | string;
+  readonly trustProxy: boolean | number | string[];
+  /** Lower-case host names (no port) accepted in Host besides PUBLIC_URL's and loopback. */
+  readonly allowedHosts: readonly string[];
+  readonly requestTimeoutMs: number;
   readonly rateLimits: {
     readonly namespace: string;
     readonly subscribeIp: readonly RateLimit[];
@@ -272,6 +303,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.ADMIN_TOKEN,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
+    smtpCommandTimeoutMs: e.SMTP_COMMAND_TIMEOUT_SECONDS * 1000,
+    smtpTransactionTimeoutMs: e.SMTP_TRANSACTION_TIMEOUT_SECONDS * 1000,
     delivery: Object.freeze({
       maxAttempts: e.SEND_MAX_ATTEMPTS,
       retryDelayMs: e.SEND_RETRY_DELAY_MS,
@@ -299,7 +332,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     metricsPort: e.METRICS_PORT,
     metricsToken: e.METRICS_TOKEN,
-    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    trustProxy: parseTrustProxy(e.TRUST_PROXY)!,
+    allowedHosts: Object.freeze(e.ALLOWED_HOSTS.split(',').map((h) => h.trim().toLowerCase().replace(/\.$/, '')).filter(Boolean)),
+    requestTimeoutMs: e.REQUEST_TIMEOUT_SECONDS * 1000,
     rateLimits: Object.freeze({
       namespace: e.RATE_LIMIT_NAMESPACE,
       subscribeIp: parseRateList(e.RATE_LIMIT_SUBSCRIBE_IP)!,
@@ -312,4 +347,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     form: Object.freeze({ minFillMs: e.FORM_MIN_FILL_SECONDS * 1000, maxAgeMs: e.FORM_MAX_AGE_HOURS * 3_600_000 }),
     confirmationMaxPerHour: e.CONFIRMATION_MAX_PER_HOUR,
   });
+}
+
+/** Host names (as URL.hostname gives them) that always reach this machine itself. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.toLowerCase().replace(/\.$/, '');
+  return h === 'localhost' || h === '::1' || h === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+/** Settings that work but put people at risk; logged loudly at start by every role. */
+export function startupWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.env === 'production' && new URL(config.publicUrl).protocol !== 'https:') {
+    warnings.push(
+      `PUBLIC_URL is ${config.publicUrl}: links in mail carry tokens that unsubscribe, export and erase, and over plain http anyone on the path can read them. Serve Paperboy over https and set PUBLIC_URL to the https address.`,
+    );
+  }
+  if (config.trustProxy === true) {
+    warnings.push('TRUST_PROXY=true trusts every X-Forwarded-For entry, so any client can choose the address rate limits count against. Set the number of proxies in front of Paperboy (e.g. 1) or their addresses instead.');
+  }
+  if (config.env !== 'production' && !config.smtpUrl && !isLoopbackHost(config.host)) {
+    warnings.push(`HOST=${config.host} is not a loopback address: /dev/mail (captured mail with confirmation links) is not served. Read captured mail with HOST=127.0.0.1, or set SMTP_URL.`);
+  }
+  return warnings;
 }

@@ -8,7 +8,8 @@ export type DomainErrorCode =
   | 'unauthorized'
   | 'forbidden'
   | 'rate_limited'
-  | 'invalid_date';
+  | 'invalid_date'
+  | 'misdirected_request';
 
 const statusByCode: Record<DomainErrorCode, number> = {
   invalid_email: 400,
@@ -20,6 +21,7 @@ const statusByCode: Record<DomainErrorCode, number> = {
   forbidden: 403,
   rate_limited: 429,
   invalid_date: 400,
+  misdirected_request: 421,
 };
 
 export class DomainError extends Error {

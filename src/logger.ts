@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 
 export type { Logger };
@@ -70,8 +71,17 @@ function scrubLogObject(object: Record<string, unknown>): Record<string, unknown
   return out;
 }
 
+/** Pretty, coloured lines for a person at a terminal in development; JSON lines everywhere else (log collectors). */
+export const wantsPrettyLogs = (env: string, stdoutIsTty: boolean | undefined) => env === 'development' && stdoutIsTty === true;
+
+/** pino-pretty as a synchronous stream in this process (no transport worker thread). */
+function prettyStream(destination: pino.DestinationStream | undefined): pino.DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as (options: object) => pino.DestinationStream;
+  return pretty({ destination: destination ?? 1, colorize: destination === undefined, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname', sync: true });
+}
+
 /** `destination` lets tests read what would be logged (default: stdout). */
-export function createLogger(level: string, name = 'paperboy', destination?: pino.DestinationStream): Logger {
+export function createLogger(level: string, name = 'paperboy', destination?: pino.DestinationStream, options: { pretty?: boolean } = {}): Logger {
   return pino(
     {
       name,
@@ -101,7 +111,7 @@ export function createLogger(level: string, name = 'paperboy', destination?: pin
         },
       },
     },
-    destination,
+    options.pretty ? prettyStream(destination) : destination,
   );
 }
 

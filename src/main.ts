@@ -2,12 +2,12 @@ import { createJobHandlers } from './app/handlers.ts';
 import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
 import { ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './app/jobs.ts';
 import { createServices, type AppServices } from './app/services.ts';
-import type { Config } from './config.ts';
+import { startupWarnings, type Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { withDevelopmentSecret } from './db/development-secret.ts';
 import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
 import type { App } from './http/app.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, wantsPrettyLogs, type Logger } from './logger.ts';
 import { buildEditionsForFeaturedDays } from './editions/edition.service.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
@@ -52,11 +52,12 @@ export interface ServiceOptions {
  * everything opened here is closed by close().
  */
 export async function startService(givenConfig: Config, options: ServiceOptions): Promise<Service> {
-  const log = options.log ?? createLogger(givenConfig.logLevel);
+  const log = options.log ?? createLogger(givenConfig.logLevel, 'paperboy', undefined, { pretty: wantsPrettyLogs(givenConfig.env, process.stdout.isTTY) });
   const resources = new Resources();
   try {
     const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all' });
     const config = await withDevelopmentSecret(givenConfig, db);
+    for (const warning of startupWarnings(config)) log.warn(`WARNING: ${warning}`);
     if (options.role === 'all' && config.loadSampleData) {
       const summary = await importSampleDataIfEmpty(db);
       if (summary) {

@@ -73,12 +73,13 @@ export async function openMail(config: Config, db: Database, resources: Resource
     }
     url = `smtp://127.0.0.1:${port}`;
   }
-  const mailer = createSmtpMailer({ url, maxConnections: config.smtpMaxConnections });
+  const deadlines = { commandTimeoutMs: config.smtpCommandTimeoutMs, transactionTimeoutMs: config.smtpTransactionTimeoutMs };
+  const mailer = createSmtpMailer({ url, maxConnections: config.smtpMaxConnections, ...deadlines });
   resources.add('SMTP transport', () => mailer.close());
   const transport = createDigestTransport({
     mailer,
     context: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId },
-    fastPath: { url, maxConnections: config.smtpMaxConnections, allowPlaintext: plaintextAllowed(url) },
+    fastPath: { url, maxConnections: config.smtpMaxConnections, allowPlaintext: plaintextAllowed(url), ...deadlines },
   });
   // Closed before the nodemailer transport it falls back to (added after it).
   resources.add('digest SMTP transport', () => transport.close());

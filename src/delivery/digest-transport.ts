@@ -28,7 +28,9 @@ export interface DigestEnvelope {
 /**
  * How a digest reaches the SMTP relay. One call per message; whether it travels the pre-built
  * fast path (smtp-pool.ts) or nodemailer, and whether it is dot-stuffed on the way, is decided
- * here and nowhere else. Failures carry nodemailer's error fields for smtp-errors.ts.
+ * here and nowhere else. Both paths end in smtp-pool.ts, so both have its absolute deadlines and
+ * its "maybe delivered" rule after the final dot. Failures carry nodemailer's error fields for
+ * smtp-errors.ts.
  */
 export interface DigestTransport {
   send(envelope: DigestEnvelope, message: DigestMessage): Promise<{ response: string }>;
@@ -40,7 +42,7 @@ export interface DigestTransportOptions {
   mailer: Mailer;
   context: MessageContext;
   /** The digest's own pooled SMTP client, fed the edition's pre-built, pre-stuffed MIME. */
-  fastPath?: { url: string; maxConnections: number; allowPlaintext: boolean };
+  fastPath?: { url: string; maxConnections: number; allowPlaintext: boolean; commandTimeoutMs?: number; transactionTimeoutMs?: number };
 }
 
 interface CompiledEdition {
@@ -83,7 +85,7 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
       if (fastPath) {
         const assembled = assembleDigestParts(compiled, recipient);
         if (assembled) {
-          pool ??= createSmtpPool({ url: fastPath.url, maxConnections: fastPath.maxConnections, allowPlaintext: fastPath.allowPlaintext });
+          pool ??= createSmtpPool(fastPath);
           return { response: await pool.send(envelope, assembled.parts) };
         }
       } else {

@@ -90,7 +90,7 @@ export function formatEditionReport(r: EditionReport): string {
     `  ${r.papers} papers; "${r.subject}"`,
     `  planned ${r.planned}, done ${r.done}: ` + (Object.entries(r.counts) as [string, number][]).map(([k, v]) => `${k} ${v}`).join(', '),
   ];
-  if (r.counts.unknown > 0) lines.push(`  ${r.counts.unknown} unknown: a worker stopped mid-send; the server may have accepted them, they are not re-sent`);
+  if (r.counts.unknown > 0) lines.push(`  ${r.counts.unknown} unknown: a worker stopped mid-send or the relay went silent after the final dot; the server may have accepted them, they are not re-sent automatically`);
   const times = [
     r.planStartedAt && `planning ${r.planStartedAt}`,
     r.sendStartedAt && `sending ${r.sendStartedAt}`,

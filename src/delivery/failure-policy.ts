@@ -12,6 +12,7 @@ export interface BatchCounts {
   bounced: number;
   failed: number;
   requeued: number;
+  unknown: number;
 }
 
 export interface FailureDeps extends DeliveryDeps {
@@ -61,6 +62,12 @@ export async function handleSendFailure(
       deps.log.warn(log, 'policy rejection');
       return;
     }
+    case 'maybe_delivered':
+      // Sending it again could make a duplicate; `paperboy unknown` lets an operator decide.
+      await record('unknown', 'no reply after the message was sent in full (timed out or connection dropped): the server may have accepted it; not re-sent automatically');
+      counts.unknown++;
+      deps.log.warn(log, 'no reply after the final dot: delivery unknown');
+      return;
     case 'permanent':
       await record('failed', `permanent failure ${failure.enhancedCode ?? failure.responseCode ?? ''}`.trim());
       counts.failed++;

@@ -1,4 +1,6 @@
-import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type { SendMailOptions } from 'nodemailer';
+import MailComposer from 'nodemailer/lib/mail-composer';
+import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
 
 export interface SendOutcome {
   messageId: string;
@@ -8,8 +10,8 @@ export interface SendOutcome {
 }
 
 /**
- * General mail over nodemailer's pooled SMTP (confirmation emails, and the digest's slow path in
- * digest-transport.ts). Failures are nodemailer errors; smtp-errors.ts classifies them.
+ * General mail (confirmation emails, and the digest's slow path in digest-transport.ts).
+ * Failures are SmtpErrors with nodemailer's field names; smtp-errors.ts classifies them.
  */
 export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
@@ -21,43 +23,59 @@ export interface Mailer {
 export interface SmtpOptions {
   url: string;
   maxConnections: number;
+  /** Absolute deadline for one SMTP reply (see smtp-pool.ts). */
+  commandTimeoutMs?: number;
+  /** Absolute deadline for one whole transaction, and for opening a connection. */
+  transactionTimeoutMs?: number;
 }
 
 /**
- * A pooled SMTP transport. maxRequeues is 0 because nodemailer would otherwise re-send a message
- * whose connection dropped mid-DATA by itself, after the server may already have accepted it.
+ * Every message, digest or not, goes through one SMTP client (smtp-pool.ts), so every send has
+ * the same absolute deadlines and the same rule after the final dot: no reply means "maybe
+ * delivered" (`SmtpError.maybeDelivered`), never an automatic re-send. nodemailer composes the
+ * MIME of everything that is not a pre-built digest; it no longer talks SMTP itself, because its
+ * timeouts are idle timeouts (a server dripping a byte at a time resets them forever) and its
+ * errors do not say whether the final dot had gone out.
  */
 export function createSmtpMailer(options: SmtpOptions): Mailer {
-  const transport: Transporter = nodemailer.createTransport({
-    url: options.url,
-    pool: true,
-    maxConnections: options.maxConnections,
-    maxMessages: 1000,
-    maxRequeues: 0,
-    // A local capture server or test sink speaks plain SMTP; real relays set smtps:// or STARTTLS.
-    ignoreTLS: plaintextAllowed(options.url),
-    connectionTimeout: 30_000,
-    greetingTimeout: 30_000,
-    socketTimeout: 60_000,
-  } as Parameters<typeof nodemailer.createTransport>[0]);
+  // Opened on first use: only processes that send mail open connections.
+  let pool: SmtpPool | undefined;
+  const smtp = () =>
+    (pool ??= createSmtpPool({
+      url: options.url,
+      maxConnections: options.maxConnections,
+      allowPlaintext: plaintextAllowed(options.url),
+      commandTimeoutMs: options.commandTimeoutMs,
+      transactionTimeoutMs: options.transactionTimeoutMs,
+    }));
+  const sendRaw = async (envelope: { from: string; to: string }, raw: Buffer | string) => ({
+    response: await smtp().send(envelope, [toSmtpData(raw)]),
+  });
   return {
+    sendRaw,
     async send(message) {
-      const info = await transport.sendMail(message);
-      return {
-        messageId: info.messageId,
-        response: String(info.response ?? ''),
-        accepted: (info.accepted ?? []).map(String),
-        rejected: (info.rejected ?? []).map(String),
-      };
-    },
-    async sendRaw(envelope, raw) {
-      const info = await transport.sendMail({ envelope: { from: envelope.from, to: [envelope.to] }, raw });
-      return { response: String(info.response ?? '') };
+      const mime = new MailComposer(message as ConstructorParameters<typeof MailComposer>[0]).compile();
+      const envelope = mime.getEnvelope();
+      const from = envelope.from || '';
+      const to = envelope.to ?? [];
+      if (to.length !== 1) throw new Error(`a message goes to exactly one recipient here, got ${to.length}`);
+      const { response } = await sendRaw({ from, to: to[0]! }, await mime.build());
+      return { messageId: mime.messageId(), response, accepted: [to[0]!], rejected: [] };
     },
     async close() {
-      transport.close();
+      await pool?.close();
     },
   };
+}
+
+/**
+ * Complete MIME → what goes between DATA and the final dot: CRLF line ends, a leading dot
+ * doubled (RFC 5321 §4.5.2), and no line break at the very end (the final `\r\n.\r\n` adds it).
+ */
+export function toSmtpData(raw: Buffer | string): Buffer {
+  // Bytes, not characters: latin1 maps each byte to one code unit and back unchanged.
+  const text = (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw).toString('latin1').replace(/\r?\n/g, '\r\n').replace(/\r\n$/, '');
+  return Buffer.from(text.replace(/^\./, '..').replace(/\r\n\./g, '\r\n..'), 'latin1');
 }
 
 /** Plain SMTP only to a loopback capture server or test sink; everything else negotiates TLS. */

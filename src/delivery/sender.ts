@@ -84,7 +84,7 @@ export class TransientSendError extends Error {
  * Transient failures go back to `queued` and the job throws, so the queue retries it (retry.ts).
  */
 export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
-  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0 };
+  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0 };
   const edition = await deps.editions.get(deps.db, batch.runId);
   if (!edition) return counts;
   const run = { id: batch.runId, editionId: edition.id };

@@ -6,9 +6,12 @@
  * - policy: 5.7.x or an authentication failure: says something about us, never suppresses the
  *   recipient, and enough of them pause the edition;
  * - transient: any 4xx, a dropped connection, a timeout: retried with backoff;
- * - permanent: any other 5xx: not retried, the recipient is kept.
+ * - permanent: any other 5xx: not retried, the recipient is kept;
+ * - maybe_delivered: the message went out in full and then the reply never came (a timeout or a
+ *   dropped connection after the final dot): the server may have accepted it, so the delivery is
+ *   `unknown` and never re-sent automatically.
  */
-export type FailureKind = 'transient' | 'hard_bounce' | 'soft_bounce' | 'policy' | 'permanent';
+export type FailureKind = 'transient' | 'hard_bounce' | 'soft_bounce' | 'policy' | 'permanent' | 'maybe_delivered';
 
 export interface SmtpFailure {
   kind: FailureKind;
@@ -33,7 +36,7 @@ export function parseEnhancedStatusCode(text: string): string | undefined {
 }
 
 export function classifySmtpError(error: unknown): SmtpFailure {
-  const e = error as { responseCode?: number; response?: string; message?: string; code?: string };
+  const e = error as { responseCode?: number; response?: string; message?: string; code?: string; maybeDelivered?: boolean };
   const response = String(e.response ?? e.message ?? error).slice(0, 1000);
   let responseCode = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   if (responseCode === undefined) {
@@ -45,6 +48,7 @@ export function classifySmtpError(error: unknown): SmtpFailure {
   const mailboxFull = subject === '2' && detail === '2';
   const result = (kind: FailureKind, softIfFinal = false): SmtpFailure => ({ kind, responseCode, enhancedCode, response, softIfFinal });
 
+  if (e.maybeDelivered === true) return result('maybe_delivered');
   if (e.code === 'EAUTH' || responseCode === 535) return result('policy');
   if (responseCode === undefined || responseCode < 500 || responseCode === 503) {
     // 4xx: X.2.x is about the mailbox (full, over rate): retry, and count it if it never clears.

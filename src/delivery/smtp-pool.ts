@@ -18,7 +18,15 @@ export interface SmtpPoolOptions {
   maxMessages?: number;
   /** Name sent in EHLO. */
   clientName?: string;
+  /** An idle pooled connection is closed after this long. */
   timeoutMs?: number;
+  /**
+   * Absolute deadline for one reply, from the command to the last byte of its answer. The idle
+   * timeout alone is not enough: a server that drips a byte now and then resets it forever.
+   */
+  commandTimeoutMs?: number;
+  /** Absolute deadline for a whole transaction (MAIL FROM to the reply after the final dot), and for opening a connection. */
+  transactionTimeoutMs?: number;
   /** Plain SMTP to a loopback test sink or capture server; everything else negotiates TLS. */
   allowPlaintext?: boolean;
 }
@@ -34,6 +42,12 @@ export class SmtpError extends Error {
     super(message);
     this.name = 'SmtpError';
   }
+  /**
+   * The message went out in full (final dot included) and no reply came: a timeout or a dropped
+   * connection after that point. The server may have accepted it, so it must not be sent again
+   * automatically (RFC 5321 §4.1.1.4 makes the reply to the final dot the only acceptance signal).
+   */
+  maybeDelivered = false;
 }
 
 interface Reply {
@@ -59,22 +73,33 @@ class Connection {
   private lines: string[] = [];
   private waiter: ((reply: Reply | Error) => void) | undefined;
   private closedError: Error | undefined;
+  private replyTimer: NodeJS.Timeout | undefined;
+  /** The current transaction's final dot has been handed to the kernel. */
+  private dotSent = false;
   sent = 0;
   busy = false;
   dead = false;
 
   constructor(private readonly options: Required<Omit<SmtpPoolOptions, 'url'>> & { host: string; port: number; secure: boolean; user?: string; pass?: string }) {}
 
-  async open(): Promise<void> {
+  /** Connects, greets, negotiates TLS and authenticates, all within one absolute deadline. */
+  open(): Promise<void> {
+    return this.within(this.options.transactionTimeoutMs, 'opening the connection', () => this.handshake());
+  }
+
+  private async handshake(): Promise<void> {
     const { host, port, secure, timeoutMs } = this.options;
     this.socket = await new Promise<net.Socket>((resolve, reject) => {
       const onError = (error: Error) => reject(new SmtpError(`connection to ${host}:${port} failed: ${error.message}`, 'ECONNECTION'));
       const socket = secure ? tls.connect({ host, port, servername: net.isIP(host) ? undefined : host }, () => resolve(socket)) : net.connect({ host, port }, () => resolve(socket));
+      // Known at once, so a deadline that passes during the handshake can destroy it.
+      this.socket = socket;
       socket.once('error', onError);
+      socket.once('close', () => reject(new SmtpError(`connection to ${host}:${port} closed during the handshake`, 'ECONNECTION')));
       socket.setTimeout(timeoutMs, () => socket.destroy(new SmtpError('connection timed out', 'ETIMEDOUT')));
     });
     this.attach(this.socket);
-    await this.expect(await this.read(), 220, 'CONN');
+    await this.expect(await this.read('CONN'), 220, 'CONN');
     let ehlo = await this.command(`EHLO ${this.options.clientName}`, 'EHLO');
     if (ehlo.code !== 250) throw this.failure(ehlo, 'EHLO');
     const offersTls = ehlo.lines.some((l) => /^STARTTLS\b/i.test(l));
@@ -132,17 +157,45 @@ class Connection {
     }
   }
 
-  private read(): Promise<Reply> {
+  /** The next reply, within the command deadline; past it the connection is closed. */
+  private read(command: string): Promise<Reply> {
     if (this.closedError) return Promise.reject(this.closedError);
     return new Promise((resolve, reject) => {
-      this.waiter = (reply) => (reply instanceof Error ? reject(reply) : resolve(reply));
+      const ms = this.options.commandTimeoutMs;
+      this.replyTimer = setTimeout(() => this.close(new SmtpError(`no complete reply to ${command} within ${ms} ms`, 'ETIMEDOUT', undefined, undefined, command)), ms);
+      this.waiter = (reply) => {
+        clearTimeout(this.replyTimer);
+        if (reply instanceof Error) reject(reply);
+        else resolve(reply);
+      };
     });
   }
 
-  private command(line: string, _name: string): Promise<Reply> {
-    const reply = this.read();
+  private command(line: string, name: string): Promise<Reply> {
+    const reply = this.read(name);
     this.socket.write(`${line}\r\n`);
     return reply;
+  }
+
+  /**
+   * Runs `work` under an absolute deadline. When it passes, the connection is closed and the
+   * result is an ETIMEDOUT, whatever `work` was waiting for (a reply, a TCP or TLS handshake).
+   */
+  private async within<T>(ms: number, what: string, work: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new SmtpError(`${what} took longer than ${ms} ms`, 'ETIMEDOUT');
+        error.maybeDelivered = this.dotSent;
+        this.close(error);
+        reject(error);
+      }, ms);
+    });
+    try {
+      return await Promise.race([work(), deadline]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -164,6 +217,7 @@ class Connection {
     if (this.dead) return;
     this.dead = true;
     this.closedError = error;
+    clearTimeout(this.replyTimer);
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.(error);
@@ -176,38 +230,56 @@ class Connection {
     this.dead = true;
   }
 
-  /** One transaction. A rejected recipient resets the session so the connection stays usable. */
-  async send(job: Job): Promise<string> {
+  /** One transaction, within the transaction deadline. */
+  send(job: Job): Promise<string> {
+    return this.within(this.options.transactionTimeoutMs, 'the SMTP transaction', () => this.transaction(job));
+  }
+
+  /** A rejected recipient resets the session so the connection stays usable. */
+  private async transaction(job: Job): Promise<string> {
     this.sent++;
+    this.dotSent = false;
     const mail = await this.command(`MAIL FROM:<${job.from}>`, 'MAIL FROM');
     if (mail.code !== 250) {
-      await this.reset();
+      await this.reset(mail);
       throw this.failure(mail, 'MAIL FROM');
     }
     const rcpt = await this.command(`RCPT TO:<${job.to}>`, 'RCPT TO');
     if (rcpt.code !== 250 && rcpt.code !== 251) {
-      await this.reset();
+      await this.reset(rcpt);
       throw this.failure(rcpt, 'RCPT TO');
     }
     const data = await this.command('DATA', 'DATA');
     if (data.code !== 354) {
-      await this.reset();
+      await this.reset(data);
       throw this.failure(data, 'DATA');
     }
-    const reply = this.read();
+    const reply = this.read('DATA');
+    // Once the final dot has left for the kernel, silence or a drop can no longer be told apart
+    // from a server that accepted the message and then lost the connection.
     // Corked, the pieces leave in one writev: the edition's shared buffers are not copied.
     this.socket.cork();
     for (const part of job.data) this.socket.write(part);
-    this.socket.write(END_OF_DATA);
+    this.socket.write(END_OF_DATA, (error) => {
+      if (!error) this.dotSent = true;
+    });
     this.socket.uncork();
-    const accepted = await reply;
+    let accepted: Reply;
+    try {
+      accepted = await reply;
+    } catch (error) {
+      if (this.dotSent && error instanceof SmtpError) error.maybeDelivered = true;
+      throw error;
+    }
     if (accepted.code !== 250) throw Object.assign(this.failure(accepted, 'DATA'), { code: 'EMESSAGE' });
     return accepted.text;
   }
 
-  private async reset() {
-    const reply = await this.command('RSET', 'RSET');
-    if (reply.code !== 250) this.close();
+  /** After a refusal: RSET, or give the connection up (421 means the server is closing it, RFC 5321 §3.8). */
+  private async reset(refusal: Reply) {
+    if (refusal.code === 421) return this.close();
+    const reply = await this.command('RSET', 'RSET').catch(() => undefined);
+    if (reply?.code !== 250) this.close();
   }
 }
 
@@ -230,6 +302,8 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
     maxMessages: options.maxMessages ?? 1000,
     clientName: options.clientName ?? 'localhost',
     timeoutMs: options.timeoutMs ?? 60_000,
+    commandTimeoutMs: options.commandTimeoutMs ?? 60_000,
+    transactionTimeoutMs: options.transactionTimeoutMs ?? 120_000,
     allowPlaintext: options.allowPlaintext ?? false,
   };
   const idle: Connection[] = [];

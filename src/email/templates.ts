@@ -36,6 +36,10 @@ export async function mjmlToHtml(source: string): Promise<string> {
     minify: true,
     minifyOptions: { minifyCss: false },
     keepComments: false,
+    // MJML adds a Google Fonts <link> and @import whenever a font-family names one of its default
+    // web fonts (ours names Roboto): the reader's mail client would then tell a third party each
+    // time a message is opened. System fonts only, no remote resources in mail.
+    fonts: {},
   } as Parameters<typeof mjml2html>[1]);
   return result.html;
 }

@@ -15,13 +15,16 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Redis } from 'ioredis';
 import type { AppServices } from '../app/services.ts';
-import type { Config } from '../config.ts';
+import { isLoopbackHost, type Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import { boundRequestId, logContext, type Logger } from '../logger.ts';
 import type { OpsEndpoints } from '../ops/ops-endpoints.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { isJsonMediaType, prefersHtml } from './media-type.ts';
+import { hostAllowlist } from './host-allowlist.ts';
+import { createHttpServer } from './http-server.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
 import { adminSubscriberCsvRoutes } from './routes/admin-subscriber-csv.routes.ts';
@@ -55,22 +58,24 @@ declare module 'fastify' {
 
 const publicFolder = path.join(import.meta.dirname, '../../public');
 
-const wantsHtml = (accept: string | undefined, contentType: string | undefined) =>
-  !(contentType ?? '').startsWith('application/json') && (accept ?? '').includes('text/html');
+const wantsHtml = (accept: string | undefined, contentType: string | undefined) => !isJsonMediaType(contentType) && prefersHtml(accept);
 
 /** A hop count trusts that many proxies in front of us (the nearest first). */
-const trustProxyOption = (value: Config['trustProxy']) => (typeof value === 'number' ? (_address: string, hop: number) => hop < value : value);
+const hopCount = (hops: number) => (_address: string, hop: number) => hop < hops;
 
 /** Builds the HTTP app; the server and the tests build the very same one. */
 export async function buildApp(deps: AppDeps) {
+  const { config } = deps;
+  const https = new URL(config.publicUrl).protocol === 'https:';
   const app = Fastify({
     loggerInstance: deps.log,
     bodyLimit: 64 * 1024,
-    connectionTimeout: 30_000,
-    requestTimeout: 30_000,
-    keepAliveTimeout: 10_000,
+    // Timeouts live on the Node server (http-server.ts), which also drops X-Forwarded-For entries
+    // that are not addresses before Fastify reads the client address from it.
+    serverFactory: (handler) => createHttpServer(config, handler),
     // Only behind a proxy that sets X-Forwarded-For; otherwise clients could pick their own IP.
-    trustProxy: trustProxyOption(deps.config.trustProxy),
+    // A hop count or proxy addresses take the rightmost untrusted entry (proxy-addr).
+    trustProxy: typeof config.trustProxy === 'number' ? hopCount(config.trustProxy) : config.trustProxy,
     // Per-request loggers carry reqId as a binding; the mark keeps the log context from adding it twice.
     childLoggerFactory: (logger, bindings, options) => Object.assign(logger.child(bindings, options), { [boundRequestId]: true }),
   }).withTypeProvider<ZodTypeProvider>();
@@ -97,6 +102,7 @@ export async function buildApp(deps: AppDeps) {
     httpRequests.inc({ method: req.method, route, status: String(reply.statusCode) });
     httpSeconds.observe({ method: req.method, route }, reply.elapsedTime / 1000);
   });
+  app.addHook('onRequest', hostAllowlist(config));
 
   await app.register(helmet, {
     contentSecurityPolicy: {
@@ -108,8 +114,13 @@ export async function buildApp(deps: AppDeps) {
         'frame-src': ["'self'"],
         'form-action': ["'self'"],
         'frame-ancestors': ["'self'"],
+        // Only when the site is https: on a plain-http address (a LAN install) the browser would
+        // fetch our own stylesheet, script and form target over https and fail.
+        'upgrade-insecure-requests': https ? [] : null,
       },
     },
+    // HSTS over http is ignored at best; it only makes sense when PUBLIC_URL is https.
+    strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: false } : false,
     // Not no-referrer: with it browsers send `Origin: null` on our own form posts, which would
     // blind the CSRF check (same-origin.ts). same-origin still gives other sites no referrer, so
     // the tokens in our URLs never leave this origin.
@@ -154,6 +165,8 @@ export async function buildApp(deps: AppDeps) {
   });
 
   await app.register(opsRoutes(deps.ops.endpoints, { metrics: deps.ops.metricsHere }));
+  // Browsers ask for it on every first visit; a 404 there is a console error on every page.
+  app.get('/favicon.ico', (_req, reply) => reply.header('cache-control', 'public, max-age=86400').sendFile('favicon.ico'));
   await app.register(subscriptionRoutes);
   // The public archive, feeds and JSON API share one set of in-memory caches per app.
   const web = createWebArchive(deps);
@@ -176,7 +189,8 @@ export async function buildApp(deps: AppDeps) {
     },
     { prefix: '/admin' },
   );
-  if (!deps.config.smtpUrl) await app.register(devMailRoutes);
+  // Captured mail holds everyone's confirmation links: only for a person on this machine.
+  if (!config.smtpUrl && isLoopbackHost(config.host)) await app.register(devMailRoutes);
   return app;
 }
 

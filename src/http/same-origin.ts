@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { DomainError } from '../errors.ts';
+import { hostnameOf } from './host-allowlist.ts';
 
 /**
  * CSRF defence for form POSTs, lightest first (OWASP: fetch metadata, then Origin).
@@ -24,9 +25,22 @@ export function isSameOriginRequest(req: FastifyRequest, publicUrl: string): boo
   } catch {
     return false;
   }
-  if (parsed.origin === new URL(publicUrl).origin) return true;
-  // Served on another name than PUBLIC_URL (a test, an internal address): same origin as the request.
-  return req.headers.host !== undefined && parsed.host === req.headers.host;
+  // The whole origin: scheme, host and port (an http page must not post to the https site).
+  const ours = new URL(publicUrl);
+  if (parsed.origin === ours.origin) return true;
+  // Reached under another name than PUBLIC_URL's (loopback on this machine and in tests, an
+  // ALLOWED_HOSTS name): the request's own origin, scheme included. Under PUBLIC_URL's name only
+  // PUBLIC_URL's origin counts, whatever scheme the request reached us with.
+  if (hostnameOf(req.host) === hostnameOf(ours.host)) return false;
+  return parsed.origin === requestOrigin(req);
+}
+
+function requestOrigin(req: FastifyRequest): string | undefined {
+  try {
+    return new URL(`${req.protocol}://${req.host}`).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 export function requireSameOrigin(publicUrl: string) {

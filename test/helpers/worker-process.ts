@@ -12,6 +12,17 @@ export interface WorkerProcess {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
+const running = new Set<WorkerProcess>();
+// Belt and braces: a test file's process never exits leaving a worker of its own behind.
+process.once('exit', () => {
+  for (const worker of running) if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL');
+});
+
+/** Kills every worker this test file started that is still running (for afterEach, pass or fail). */
+export async function stopAllWorkers(): Promise<void> {
+  await Promise.all([...running].map((worker) => worker.kill('SIGKILL')));
+}
+
 /**
  * `paperboy worker` as a real child process (`node --import tsx src/cli.ts worker`), configured
  * only through its environment, the way an operator runs it.
@@ -29,9 +40,12 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      running.delete(worker);
+      resolve({ code, signal });
+    }),
   );
-  return {
+  const worker: WorkerProcess = {
     child,
     exited,
     output: () => output,
@@ -40,4 +54,6 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
       await exited;
     },
   };
+  running.add(worker);
+  return worker;
 }

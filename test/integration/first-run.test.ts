@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -33,7 +34,7 @@ describe('first run', () => {
     }
   };
 
-  it('a command on a database that is not migrated says to run `paperboy migrate`, exit 2, no stack trace', { timeout: 120_000 }, async () => {
+  it('a command on a database that is not migrated says to run `paperboy migrate`, exit 2, no stack trace', { timeout: 300_000 }, async () => {
     const testDb = await createTestDatabase({ migrate: false });
     cleanups.push(() => testDb.drop());
     for (const args of [['status'], ['send', '--date', '2025-12-26']]) {
@@ -48,7 +49,7 @@ describe('first run', () => {
     expect(status.stdout).toContain('Subscribers:');
   });
 
-  it('links mailed by `paperboy send` verify in a separately started service, and after a restart, without SECRET', { timeout: 180_000 }, async () => {
+  it('links mailed by `paperboy send` verify in a separately started service, and after a restart, without SECRET', { timeout: 300_000 }, async () => {
     const testDb: TestDatabase = await createTestDatabase();
     cleanups.push(() => testDb.drop());
     const sink: SmtpSink = await startSmtpSink();
@@ -91,5 +92,40 @@ describe('first run', () => {
     expect(oneClick.statusCode).toBe(200);
     const row = await testDb.db.selectFrom('subscribers').select('status').where('id', '=', person.id).executeTakeFirstOrThrow();
     expect(row.status).toBe('unsubscribed');
+  });
+
+  /** NODE_OPTIONS of the node process that runs a `paperboy` command (the bin re-starts node with the heap flags). */
+  const nodeOptionsOfCommand = async (args: string[], env: Record<string, string>) => {
+    // Postgres on a closed port: the command starts, fails to connect and exits.
+    const child = spawn(process.execPath, [cli, ...args], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', DATABASE_URL: 'postgres://postgres@127.0.0.1:9/none', NODE_ENV: 'test', ...env },
+      stdio: 'ignore',
+    });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+    try {
+      let seen: string[] | undefined;
+      while (child.exitCode === null && child.signalCode === null && !seen) {
+        try {
+          const children = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim();
+          // Right after fork, before exec, a child still shows its parent's environment.
+          const environ = children ? environOf(Number(children.split(' ')[0])) : [];
+          if (environ.some((line) => line.startsWith('NODE_OPTIONS='))) seen = environ;
+        } catch {
+          // The process is gone between the checks.
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return seen?.find((line) => line.startsWith('NODE_OPTIONS='))?.slice('NODE_OPTIONS='.length) ?? 'no child process';
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
+  };
+
+  it('runs workers with the heap settings of BENCHMARKS.md, other roles with more, and leaves NODE_OPTIONS alone', { timeout: 120_000 }, async () => {
+    expect(await nodeOptionsOfCommand(['worker'], {})).toBe('--max-old-space-size=128 --max-semi-space-size=4');
+    expect(await nodeOptionsOfCommand(['all'], {})).toBe('--max-old-space-size=192 --max-semi-space-size=4');
+    expect(await nodeOptionsOfCommand(['worker'], { NODE_OPTIONS: '--max-old-space-size=300' })).toBe('no child process');
   });
 });

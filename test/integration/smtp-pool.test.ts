@@ -8,6 +8,8 @@ describe('the digest SMTP client', () => {
   let server: SMTPServer;
   let port = 0;
   const received: string[] = [];
+  /** The SMTP session (connection) of every accepted message and every rejected recipient. */
+  const sessions: string[] = [];
   beforeAll(async () => {
     server = new SMTPServer({
       disabledCommands: ['STARTTLS'],
@@ -18,14 +20,16 @@ describe('the digest SMTP client', () => {
         if (auth.username === 'paperboy' && auth.password === 'p@ss word') callback(null, { user: 'paperboy' });
         else callback(Object.assign(new Error('Invalid credentials'), { responseCode: 535 }));
       },
-      onRcptTo(address, _session, callback) {
+      onRcptTo(address, session, callback) {
+        if (address.address.startsWith('unknown')) sessions.push(session.id);
         if (address.address.startsWith('unknown')) callback(Object.assign(new Error('5.1.1 No such user'), { responseCode: 550 }));
         else callback();
       },
-      onData(stream, _session, callback) {
+      onData(stream, session, callback) {
         const chunks: Buffer[] = [];
         stream.on('data', (c: Buffer) => chunks.push(c));
         stream.on('end', () => {
+          sessions.push(session.id);
           received.push(Buffer.concat(chunks).toString('latin1'));
           callback();
         });
@@ -49,6 +53,9 @@ describe('the digest SMTP client', () => {
       // The server un-stuffs the leading dot: the pieces went out unchanged.
       expect(received.at(-1)).toBe('Subject: hi\r\n\r\n.a stuffed line\r\nend\r\n');
       expect(received).toHaveLength(2);
+      // One connection carried all three: the message after the rejected recipient reused it.
+      expect(sessions).toHaveLength(3);
+      expect(new Set(sessions).size).toBe(1);
     } finally {
       await pool.close();
     }

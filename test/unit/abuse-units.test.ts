@@ -147,7 +147,8 @@ describe('admin bearer check', () => {
 });
 
 describe('same-origin check for form posts', () => {
-  const req = (headers: Record<string, string>) => ({ headers: { host: '127.0.0.1:3000', ...headers } }) as unknown as FastifyRequest;
+  // What Fastify gives a route: the headers, and the host and scheme the request reached us with.
+  const req = (headers: Record<string, string>) => ({ headers: { host: '127.0.0.1:3000', ...headers }, host: headers.host ?? '127.0.0.1:3000', protocol: 'http' }) as unknown as FastifyRequest;
   const publicUrl = 'https://papers.example.com';
   it.each([
     [{}, true],
@@ -162,6 +163,10 @@ describe('same-origin check for form posts', () => {
     [{ origin: 'https://evil.example' }, false],
     [{ origin: 'https://papers.example.com.evil.example' }, false],
     [{ origin: 'http://papers.example.com' }, false],
+    [{ origin: 'https://127.0.0.1:3000' }, false],
+    [{ origin: 'http://127.0.0.1:3001' }, false],
+    [{ origin: 'http://papers.example.com', host: 'papers.example.com' }, false],
+    [{ origin: 'https://papers.example.com:8443' }, false],
     [{ origin: 'not a url' }, false],
   ])('%o → %s', (headers, expected) => {
     expect(isSameOriginRequest(req(headers), publicUrl)).toBe(expected);
@@ -176,7 +181,7 @@ describe('configuration', () => {
     expect(parseTrustProxy('false')).toBe(false);
     expect(parseTrustProxy('true')).toBe(true);
     expect(parseTrustProxy('2')).toBe(2);
-    expect(parseTrustProxy('10.0.0.0/8, 127.0.0.1')).toBe('10.0.0.0/8, 127.0.0.1');
+    expect(parseTrustProxy('10.0.0.0/8, 127.0.0.1')).toEqual(['10.0.0.0/8', '127.0.0.1']);
   });
 
   it('has working defaults and names a bad variable', () => {

@@ -2,7 +2,6 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { assembleDigest, assembleDigestParts, compileDigestMime } from '../../src/delivery/digest-mime.ts';
 import { encodeQuotedPrintable } from '../../src/delivery/quoted-printable.ts';
-import { fillTemplate, splitTemplate } from '../../src/email/templates.ts';
 
 const context = { publicUrl: 'https://papers.example.test', mailFrom: { name: 'Paperboy', address: 'digest@papers.example.test' }, listId: 'digest.papers.example.test' };
 const longLine = `${'Ünïcödé — '.repeat(30)}=equals= and trailing space `;
@@ -22,8 +21,9 @@ describe('digest MIME built once per edition', () => {
 
   it('decodes to exactly the rendered html and text with the recipient values', async () => {
     const parsed = await simpleParser(message.raw);
-    expect(parsed.html).toBe(fillTemplate(splitTemplate(html), { UNSUBSCRIBE_URL: url }));
-    expect(parsed.text).toBe(fillTemplate(splitTemplate(text), { UNSUBSCRIBE_URL: url }));
+    // The oracle is a plain string replacement, not the implementation's template functions.
+    expect(parsed.html).toBe(html.replaceAll('%%UNSUBSCRIBE_URL%%', url));
+    expect(parsed.text).toBe(text.replaceAll('%%UNSUBSCRIBE_URL%%', url));
     expect(parsed.subject).toBe(edition.subject);
     expect(parsed.messageId).toBe('<digest.e42.s7@papers.example.test>');
     expect(parsed.to).toMatchObject({ value: [{ address: 'reader@example.org' }] });

@@ -149,13 +149,26 @@ describe('Hugging Face Daily Papers client', () => {
     expect(waits[2]).toBe(42_000);
   });
 
-  it('really waits on 429 (Retry-After: 0) and gives up with a typed error when 429 persists', async () => {
-    const server = await serve((_req, res) => sendJson(res, 429, {}, { 'retry-after': '0' }));
-    const error = await rejection(client(server, { retries: 2 }).fetchDay('2025-12-26'));
+  it('really waits on 429 as Retry-After says, and gives up with a typed error when 429 persists', async () => {
+    const arrivals: number[] = [];
+    const server = await serve((_req, res) => {
+      arrivals.push(performance.now());
+      sendJson(res, 429, {}, { 'retry-after': '1' });
+    });
+    const waits: number[] = [];
+    // The real timer, observed: the client asks for the wait and the server sees it.
+    const sleep = async (ms: number) => {
+      waits.push(ms);
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    };
+    const error = await rejection(client(server, { retries: 2, sleep }).fetchDay('2025-12-26'));
     expect(error.code).toBe('HTTP_STATUS');
     expect(error.status).toBe(429);
     expect(error.attempts).toBe(3);
     expect(server.requests).toHaveLength(3);
+    expect(waits).toEqual([1_000, 1_000]);
+    // Timers may fire late, never early (a little slack for timer granularity).
+    for (let i = 1; i < arrivals.length; i++) expect(arrivals[i]! - arrivals[i - 1]!).toBeGreaterThanOrEqual(990);
   });
 
   it('stops at once when the caller aborts, even while waiting to retry', async () => {

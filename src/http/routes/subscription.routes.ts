@@ -17,6 +17,7 @@ import {
 import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
 import { renderMessagePage, renderPage } from '../pages.ts';
 import { clientIpKey, hashedKey, limiter } from '../rate-limits.ts';
+import { isJsonMediaType, isMultipart, prefersJson } from '../media-type.ts';
 import { requireSameOrigin } from '../same-origin.ts';
 
 const topicsField = z
@@ -43,7 +44,7 @@ const tokenParams = z.object({ token: z.string().min(1).max(200) });
 /** A sign-up form is a few hundred bytes; anything near this is not a person filling it in. */
 const SUBSCRIBE_BODY_LIMIT = 8 * 1024;
 
-const wantsJson = (contentType: string | undefined) => (contentType ?? '').startsWith('application/json');
+const wantsJson = isJsonMediaType;
 
 const indexPage = (form: { formToken: string; error?: string; email?: string; topics?: string }) =>
   renderPage('index', 'Trending papers in your inbox', { error: null, email: '', topics: '', ...form });
@@ -158,11 +159,11 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post('/confirm/:token', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
     const result = await confirmSubscription(db, req.params.token, { ip: req.ip, userAgent: userAgentOf(req) });
-    if (wantsJson(req.headers['content-type']) || req.headers.accept === 'application/json') return reply.send({ status: result });
+    if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.send({ status: result });
     return reply.type('text/html').send(
       await renderMessagePage({
         title: 'Subscription confirmed',
-        heading: result === 'confirmed' ? 'You are subscribed 🎉' : 'You are subscribed',
+        heading: 'You are subscribed',
         paragraphs: ['The digest arrives every morning. Every email has a link to unsubscribe with one click.'],
         homeLink: true,
       }),
@@ -180,7 +181,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     const ipCeiling = limiter(app, 'one-click-ip', limits.oneClickIp, clientIpKey);
     const perToken = limiter(app, 'one-click-token', limits.oneClickToken, (req) => hashedKey((req.params as { token?: string }).token ?? ''));
     oneClick.post('/u/:token', { schema: { params: tokenParams }, onRequest: [ipCeiling, perToken] }, async (req, reply) => {
-      const source = req.headers['content-type']?.startsWith('multipart/') || !req.headers['sec-fetch-site'] ? 'one-click' : 'page';
+      const source = isMultipart(req.headers['content-type']) || !req.headers['sec-fetch-site'] ? 'one-click' : 'page';
       await unsubscribe(db, secrets(), req.params.token, source);
       const token = encodeURIComponent(req.params.token);
       return reply.type('text/html').send(
@@ -248,7 +249,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.post('/p/:token/erase', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
     await erasePersonalData(db, secrets(), req.params.token);
-    if (wantsJson(req.headers['content-type']) || req.headers.accept === 'application/json') return reply.send({ status: 'erased' });
+    if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.send({ status: 'erased' });
     return reply.type('text/html').send(
       await renderMessagePage({
         title: 'Your data is erased',
