@@ -75,7 +75,7 @@ describe('/metrics', () => {
     expect(sampleValue(samples, 'paperboy_smtp_send_seconds_count', { kind: 'digest', outcome: 'accepted' })).toBe(30);
     expect(sampleValue(samples, 'paperboy_smtp_send_seconds_bucket', { kind: 'digest', outcome: 'accepted', le: '+Inf' })).toBe(30);
     expect(sampleValue(samples, 'paperboy_edition_render_seconds_count')).toBe(1);
-    expect(sampleValue(samples, 'paperboy_jobs_total', { queue: 'send', job: 'plan-edition', outcome: 'completed' })).toBe(1);
+    expect(sampleValue(samples, 'paperboy_jobs_total', { queue: 'send', job: 'plan-run', outcome: 'completed' })).toBe(1);
 
     for (const queue of ['mail', 'digest', 'papers', 'arxiv', 'send']) {
       expect(sampleValue(samples, 'paperboy_queue_depth', { queue })).toBeGreaterThanOrEqual(0);
