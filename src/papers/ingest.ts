@@ -117,9 +117,15 @@ export async function storePaperBatch(
 }
 
 /**
- * Writes the batch in one go; if the database refuses it, writes item by item, each under its own
- * savepoint, and skips (with the reason) only the items it refuses: one bad item never costs the
- * day. Must run inside a transaction.
+ * Data errors (SQLSTATE class 22: a value the column cannot hold) and integrity violations (23)
+ * belong to one item; anything else (a lost connection, a failing trigger) fails the whole write.
+ */
+const isItemError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
+
+/**
+ * Writes the batch in one go; if the database refuses a value in it, writes item by item, each
+ * under its own savepoint, and skips (with the reason) only the items it refuses: one bad item
+ * never costs the day. Must run inside a transaction.
  */
 export async function writeSkippingRefused<T extends { arxivId: string }>(
   trx: Executor,
@@ -131,7 +137,8 @@ export async function writeSkippingRefused<T extends { arxivId: string }>(
     const counts = await write(records);
     await sql`release savepoint paper_batch`.execute(trx);
     return { ...counts, rejected: [] };
-  } catch {
+  } catch (error) {
+    if (!isItemError(error)) throw error;
     await sql`rollback to savepoint paper_batch`.execute(trx);
   }
   const total: UpsertCounts & { rejected: RejectedPaper[] } = { inserted: 0, updated: 0, rejected: [] };
@@ -143,6 +150,7 @@ export async function writeSkippingRefused<T extends { arxivId: string }>(
       total.inserted += counts.inserted;
       total.updated += counts.updated;
     } catch (error) {
+      if (!isItemError(error)) throw error;
       await sql`rollback to savepoint paper_item`.execute(trx);
       total.rejected.push({ arxivId: record.arxivId, reason: (error as Error).message });
     }
