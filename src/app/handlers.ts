@@ -12,7 +12,7 @@ import { prunePaperStats } from '../papers/paper.repository.ts';
 import { createArxivClient } from '../papers/sources/arxiv.ts';
 import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts';
 import type { JobHandlers } from '../queue/workers.ts';
-import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
+import { sendConfirmationEmail, sendDataAccessEmail, type ConfirmationMailDeps } from '../subscribers/subscription.service.ts';
 import { enqueueArxivEnrichment, enqueueIngestDay } from './jobs.ts';
 import type { AppServices, Infrastructure } from './services.ts';
 
@@ -51,12 +51,17 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
   const sender = senderDeps(deps);
   const hf = createHfDailyPapersClient({ baseUrl: deps.config.hfApiUrl, token: deps.config.hfToken, log: deps.log });
   const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
+  const mail: ConfirmationMailDeps = {
+    db: deps.db,
+    mailer: deps.mailer,
+    publicUrl: deps.config.publicUrl,
+    mailFrom: deps.config.mailFrom,
+    maxPerHour: deps.config.confirmationMaxPerHour,
+    perMailbox: deps.config.rateLimits.subscribeAddress,
+  };
   return {
-    'confirmation-email': ({ subscriberId }) =>
-      sendConfirmationEmail(
-        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: deps.config.confirmationMaxPerHour },
-        subscriberId,
-      ),
+    'confirmation-email': ({ subscriberId }) => sendConfirmationEmail(mail, subscriberId),
+    'data-access-email': ({ subscriberId }) => sendDataAccessEmail(mail, subscriberId),
     'daily-digest': async (_data, job) => {
       const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
       const { edition, run } = await deps.services.requestDailyDigest(day);

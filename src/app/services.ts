@@ -9,8 +9,9 @@ import { findSendRunByEdition } from '../delivery/send-run.repository.ts';
 import type { SendRun } from '../delivery/send-run.table.ts';
 import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
-import { subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
-import { deliveryJobs, enqueueConfirmation } from './jobs.ts';
+import { requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import type { VerificationSecrets } from '../subscribers/tokens.ts';
+import { deliveryJobs, subscriptionJobs } from './jobs.ts';
 
 export interface Infrastructure {
   config: Config;
@@ -32,6 +33,8 @@ export interface AppServices {
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
   subscribe(input: SubscribeInput): Promise<void>;
+  resubscribe(secrets: VerificationSecrets, token: string, origin: RequestOrigin): ReturnType<typeof resubscribe>;
+  requestDataAccessLink(secrets: VerificationSecrets, token: string): Promise<void>;
 }
 
 export function editionSettings(config: Config): EditionSettings {
@@ -41,7 +44,7 @@ export function editionSettings(config: Config): EditionSettings {
 export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
   const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
   const pauses = new LocalPauses();
-  const confirmation = enqueueConfirmation(queues);
+  const mailJobs = subscriptionJobs(queues);
   return {
     delivery,
     pauses,
@@ -50,6 +53,8 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
       const run = await findSendRunByEdition(db, editionId);
       return run && resumeSending(delivery, pauses, run.id);
     },
-    subscribe: (input) => subscribe({ db, enqueueConfirmation: confirmation }, input),
+    subscribe: (input) => subscribe({ db, ...mailJobs }, input),
+    resubscribe: (secrets, token, origin) => resubscribe({ db, ...mailJobs }, secrets, token, origin),
+    requestDataAccessLink: (secrets, token) => requestDataAccessLink({ db, ...mailJobs }, secrets, token),
   };
 }

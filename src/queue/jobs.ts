@@ -10,6 +10,7 @@ const id = z.number().int().positive();
 /** Job payloads carry ids, never objects: the worker reads the current state from Postgres. */
 export const jobSchemas = {
   'confirmation-email': z.object({ subscriberId: id }),
+  'data-access-email': z.object({ subscriberId: id }),
   'daily-digest': z.object({}).passthrough(),
   'plan-run': z.object({ runId: id }),
   'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id }),
@@ -24,6 +25,7 @@ export type JobData<N extends JobName> = z.infer<(typeof jobSchemas)[N]>;
 
 export const jobQueue: Record<JobName, QueueName> = {
   'confirmation-email': 'mail',
+  'data-access-email': 'mail',
   'daily-digest': 'digest',
   // Planning and sending have a queue of their own, so "no send job pending" is one count.
   'plan-run': 'send',
@@ -40,6 +42,7 @@ export const jobIds = {
   planRun: (runId: number, generation = 0) => (generation === 0 ? `plan-run-${runId}` : `plan-run-${runId}-g${generation}`),
   sendBatch: (runId: number, generation: number, window: number) => `send-batch-${runId}-g${generation}-w${window}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
+  dataAccessEmail: (subscriberId: number) => `data-access-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
   ingestDay: (day: string) => `ingest-day-${day}`,
   enrichArxiv: (day: string) => `enrich-arxiv-${day}`,
