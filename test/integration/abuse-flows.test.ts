@@ -43,7 +43,7 @@ describe('abuse-proof subscription flows', () => {
     const asked = await post(`${prefsPath}/data-link`, '');
     expect(asked.status).toBe(200);
     expect(await asked.text()).toContain('Check your inbox');
-    const mail = await waitFor(() => t.sink.to(email).filter((m) => m.parsed.subject?.startsWith('Your Paperboy data'))[before], { what: 'data link email' });
+    const mail = await waitFor(() => t.sink.to(email).filter((m) => m.parsed.subject?.startsWith('Your Paperboy data'))[before], { what: 'data link email', timeoutMs: 60_000 });
     return /https:\/\/papers\.example\.test(\/data\/[A-Za-z0-9_-]{43})/.exec(mail.parsed.text!)![1]!;
   };
 

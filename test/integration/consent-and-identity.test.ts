@@ -10,7 +10,7 @@ import { waitFor } from '../helpers/wait-for.ts';
  * the person's limits; a stranger's sign-up changes nothing until it is confirmed; consent is an
  * append-only history; and no answer, 429 included, tells an outsider anything about an address.
  */
-describe('consent and identity', () => {
+describe('consent and identity', { timeout: 120_000 }, () => {
   let t: TestService;
   beforeAll(async () => {
     t = await startTestService({
@@ -32,7 +32,7 @@ describe('consent and identity', () => {
     waitFor(async () => {
       const c = await t.service.queues.byName.mail.getJobCounts('active', 'waiting', 'delayed', 'prioritized');
       return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) === 0;
-    }, { what: 'mail queue idle' });
+    }, { what: 'mail queue idle', timeoutMs: 60_000 });
   const mailsTo = (mailbox: string) => t.sink.messages.filter((m) => m.envelopeTo.some((a) => a.toLowerCase().replace(/\+[^@]*@/, '@') === mailbox));
   const confirmPath = (text: string) => /https:\/\/papers\.example\.test(\/confirm\/[A-Za-z0-9_-]{43})/.exec(text)![1]!;
   const confirm = (path: string) => fetch(`${t.baseUrl}${path}`, { method: 'POST', headers: { 'user-agent': 'Owner/2.0' } });
@@ -123,5 +123,23 @@ describe('consent and identity', () => {
     ]);
     // Append-only.
     await expect(sql`update consent_events set ip = '0.0.0.0' where subscriber_id = ${after.id}`.execute(db())).rejects.toThrow(/append-only/);
+  });
+
+  it('mails one short-lived data link on request; an expired one neither shows, exports nor erases', async () => {
+    const [row] = await db().insertInto('subscribers').values({ email: 'gina@example.org', status: 'active', confirmed_at: new Date() }).returningAll().execute();
+    const prefs = `/p/${createSubscriberToken(t.config.secret, 'preferences', row!.id, row!.token_version)}`;
+    // Asked for twice: one mail (the second is inside the resend window).
+    for (let i = 0; i < 2; i++) {
+      expect((await fetch(`${t.baseUrl}${prefs}/data-link`, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/json' }, body: '{}' })).status).toBe(202);
+      await mailIdle();
+    }
+    const mails = mailsTo('gina@example.org');
+    expect(mails).toHaveLength(1);
+    const dataPath = /https:\/\/papers\.example\.test(\/data\/[A-Za-z0-9_-]{43})/.exec(mails[0]!.parsed.text!)![1]!;
+    expect((await fetch(`${t.baseUrl}${dataPath}`)).status).toBe(200);
+    await db().updateTable('data_access_tokens').set({ expires_at: new Date(Date.now() - 1000) }).where('subscriber_id', '=', row!.id).execute();
+    expect((await fetch(`${t.baseUrl}${dataPath}`)).status).toBe(410);
+    for (const action of ['export', 'erase']) expect((await fetch(`${t.baseUrl}${dataPath}/${action}`, { method: 'POST' })).status).toBe(410);
+    expect((await rows('gina@example.org'))).toHaveLength(1);
   });
 });
