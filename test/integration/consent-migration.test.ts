@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMigrator, migrateToLatest } from '../../src/db/migrate.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
-describe('migrations 2026-11-30T0600_consent_history and T0601_case_insensitive_addresses', () => {
+describe('migrations 2026-11-30T0700_consent_history and T0701_case_insensitive_addresses', () => {
   let testDb: TestDatabase;
   beforeAll(async () => {
     testDb = await createTestDatabase({ migrate: false });
@@ -33,7 +33,7 @@ describe('migrations 2026-11-30T0600_consent_history and T0601_case_insensitive_
     const ids = (await q`select id, email from subscribers order by id`).rows as { id: number; email: string }[];
     const firstId = ids.find((r) => r.email === 'Dave@example.org')!.id;
 
-    const result = await migrator.migrateTo('2026-11-30T0601_case_insensitive_addresses');
+    const result = await migrator.migrateTo('2026-11-30T0701_case_insensitive_addresses');
     expect(result.error).toBeUndefined();
 
     const people = (await q`select id, email, status, topics, confirmed_at, unsubscribed_at, mailbox from subscribers order by id`).rows as Record<string, unknown>[];

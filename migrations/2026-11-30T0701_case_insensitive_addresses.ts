@@ -42,9 +42,9 @@ export async function up(db: Kysely<any>): Promise<void> {
         select unsubscribed_at, unsubscribe_source into latest_unsub from subscribers
           where id = any(grp.ids) and unsubscribed_at is not null order by unsubscribed_at desc limit 1;
 
-        -- One ledger row per edition and person: keep the survivor's (or the first) row of each edition.
+        -- One ledger row per send run and person: keep the survivor's (or the first) row of each run.
         delete from deliveries d using (
-          select id, row_number() over (partition by edition_id order by (subscriber_id = keep_id) desc, id) as rn
+          select id, row_number() over (partition by run_id order by (subscriber_id = keep_id) desc, id) as rn
           from deliveries where subscriber_id = any(grp.ids)) r
         where d.id = r.id and r.rn > 1;
         -- Every table that refers to a subscriber (including ones added after this migration was
