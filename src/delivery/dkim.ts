@@ -29,6 +29,8 @@ interface SigningKey {
   selector: string;
   algorithm: DkimAlgorithm;
   key: KeyObject;
+  /** The tags before h=, the same in every signature of this key. */
+  tagPrefix: string;
 }
 
 /**
@@ -97,26 +99,36 @@ export function dkimDnsRecord(privateKeyPem: string): string {
   return `v=DKIM1; k=rsa; p=${publicKey.export({ format: 'der', type: 'spki' }).toString('base64')}`;
 }
 
-/** A header section, split into fields (name lower-cased, raw text without the final CRLF). */
-function parseHeaderFields(block: string): { name: string; raw: string }[] {
-  const fields: { name: string; raw: string }[] = [];
-  for (const raw of block.split(/\r\n(?![ \t])/)) {
-    if (raw === '') continue;
+/** A header section's fields by lower-case name, in order, as raw text without the final CRLF. */
+function parseHeaderFields(block: string): Map<string, string[]> {
+  const fields = new Map<string, string[]>();
+  let start = 0;
+  while (start < block.length) {
+    // A field ends at a CRLF not followed by white space (RFC 5322 §2.2.3 folding).
+    let end = block.indexOf('\r\n', start);
+    while (end >= 0 && (block.charCodeAt(end + 2) === 0x20 || block.charCodeAt(end + 2) === 0x09)) end = block.indexOf('\r\n', end + 2);
+    if (end < 0) end = block.length;
+    const raw = block.slice(start, end);
     const colon = raw.indexOf(':');
-    if (colon <= 0) continue;
-    fields.push({ name: raw.slice(0, colon).trim().toLowerCase(), raw });
+    if (colon > 0) {
+      const name = raw.slice(0, colon).trim().toLowerCase();
+      const list = fields.get(name);
+      if (list) list.push(raw);
+      else fields.set(name, [raw]);
+    }
+    start = end + 2;
   }
   return fields;
 }
 
+const NEEDS_RELAXING = /\r\n|\t| {2}/;
+
 /** RFC 6376 §3.4.2 relaxed header canonicalisation of one field, without the trailing CRLF. */
 function relaxedField(name: string, raw: string): string {
-  const value = raw
-    .slice(raw.indexOf(':') + 1)
-    .replace(/\r\n(?=[ \t])/g, '')
-    .replace(/[ \t]+/g, ' ')
-    .trim();
-  return `${name}:${value}`;
+  let value = raw.slice(raw.indexOf(':') + 1);
+  // Most fields are one line with single spaces: only the ends need trimming.
+  if (NEEDS_RELAXING.test(value)) value = value.replace(/\r\n(?=[ \t])/g, '').replace(/[ \t]+/g, ' ');
+  return `${name}:${value.trim()}`;
 }
 
 /** Folds a tag list at its separators and the long base64 values, never inside a tag name. */
@@ -138,7 +150,10 @@ export class DkimSigner {
   constructor(config: DkimConfig) {
     if (config.keys.length === 0) throw new Error('DKIM needs at least one key');
     this.domain = config.domain;
-    this.keys = config.keys.map((k) => ({ selector: k.selector, ...parseDkimKey(k.privateKey) }));
+    this.keys = config.keys.map((k) => {
+      const parsed = parseDkimKey(k.privateKey);
+      return { selector: k.selector, ...parsed, tagPrefix: `v=1; a=${parsed.algorithm}; c=relaxed/simple; d=${config.domain}; s=${k.selector};` };
+    });
   }
 
   get algorithms(): DkimAlgorithm[] {
@@ -158,36 +173,30 @@ export class DkimSigner {
    */
   async signatureFields(headerBlock: string, bodyHash: Buffer): Promise<string> {
     const fields = parseHeaderFields(headerBlock);
-    const names: string[] = [];
-    const counts = new Map<string, number>();
-    for (const f of fields) counts.set(f.name, (counts.get(f.name) ?? 0) + 1);
-    for (const name of SIGNED_FIELDS) {
-      const n = counts.get(name) ?? 0;
-      for (let i = 0; i < n; i++) names.push(name);
-    }
-    for (const name of SIGNED_FIELDS) if (OVERSIGNED_FIELDS.has(name) && counts.has(name)) names.push(name);
-    // RFC 6376 §5.4.2: repeated names take the field instances from the bottom up.
-    const used = new Map<string, number>();
     let canonical = '';
-    for (const name of names) {
-      const instances = fields.filter((f) => f.name === name);
-      const taken = used.get(name) ?? 0;
-      used.set(name, taken + 1);
-      const field = instances[instances.length - 1 - taken];
-      if (field) canonical += `${relaxedField(name, field.raw)}\r\n`;
+    let h = '';
+    for (const name of SIGNED_FIELDS) {
+      const instances = fields.get(name);
+      if (!instances) continue;
+      // RFC 6376 §5.4.2: repeated names take the field instances from the bottom up.
+      for (let i = instances.length - 1; i >= 0; i--) {
+        canonical += `${relaxedField(name, instances[i]!)}\r\n`;
+        h += h ? `:${name}` : name;
+      }
     }
+    // Over-signed names come last and contribute nothing to the hash (no instance is left).
+    for (const name of SIGNED_FIELDS) if (OVERSIGNED_FIELDS.has(name) && fields.has(name)) h += `:${name}`;
     const bh = bodyHash.toString('base64');
-    const h = names.join(':');
     const signatures = await Promise.all(
       this.keys.map(async (k) => {
-        const unsigned = `v=1; a=${k.algorithm}; c=relaxed/simple; d=${this.domain}; s=${k.selector};\r\n h=${foldColonList(h)};\r\n bh=${bh};\r\n b=`;
+        const unsigned = `${k.tagPrefix}\r\n h=${foldColonList(h)};\r\n bh=${bh};\r\n b=`;
         // §3.7: the signature field itself, b= empty, canonicalised and without its CRLF.
         const data = canonical + relaxedField('dkim-signature', `DKIM-Signature: ${unsigned}`);
         const b = await signData(k, data);
         return `DKIM-Signature: ${unsigned}${foldBase64(b.toString('base64'))}\r\n`;
       }),
     );
-    return signatures.join('');
+    return signatures.length === 1 ? signatures[0]! : signatures.join('');
   }
 
   /** Signs a complete message (CRLF line ends, not dot-stuffed): the signature fields come first. */
@@ -201,7 +210,18 @@ export class DkimSigner {
   }
 }
 
+const foldedLists = new Map<string, string>();
+/** h= folded over lines of about 60 characters; the same few lists recur, so they are cached. */
 function foldColonList(list: string): string {
+  let folded = foldedLists.get(list);
+  if (folded === undefined) {
+    folded = foldList(list);
+    if (foldedLists.size < 64) foldedLists.set(list, folded);
+  }
+  return folded;
+}
+
+function foldList(list: string): string {
   const out: string[] = [];
   let line = '';
   for (const name of list.split(':')) {

@@ -1,0 +1,85 @@
+import { generateKeyPairSync } from 'node:crypto';
+// The package's main entry loads undici 8, which needs Node 22; the verifier alone does not.
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dkimDnsRecord } from '../../src/delivery/dkim.ts';
+import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
+import { startTestService, type TestService } from '../helpers/service.ts';
+import { waitFor } from '../helpers/wait-for.ts';
+
+const pem = (type: 'rsa' | 'ed25519') =>
+  (type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: 2048 }) : generateKeyPairSync('ed25519')).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+const rsaPem = pem('rsa');
+const edPem = pem('ed25519');
+
+describe('digests and confirmation mail are DKIM-signed by the service', () => {
+  let t: TestService;
+  let dns: TestDnsServer;
+  beforeAll(async () => {
+    dns = await startDnsServer({
+      'rsa2026._domainkey.papers.example.test': { TXT: [dkimDnsRecord(rsaPem)] },
+      'ed2026._domainkey.papers.example.test': { TXT: [dkimDnsRecord(edPem)] },
+    });
+    t = await startTestService({
+      DKIM_DOMAIN: 'papers.example.test',
+      DKIM_SELECTOR: 'rsa2026,ed2026',
+      // One variable, both keys, newlines escaped as an .env file would carry them.
+      DKIM_PRIVATE_KEY: `${rsaPem}${edPem}`.replace(/\n/g, '\\n'),
+    });
+    await importPapersFile(t.service.db, sampleDataFile);
+  });
+  afterAll(async () => {
+    await t?.stop();
+    await dns?.close();
+  });
+
+  const verify = async (raw: string) =>
+    (await dkimVerify(Buffer.from(raw, 'latin1'), { resolver: dns.resolve })).results.map((r) => [r.status.result, r.signingDomain, r.selector]);
+
+  it('signs every digest with RSA-2048 and Ed25519; both verify, and fail once List-Unsubscribe or Subject is altered', async () => {
+    const emails = ['a.reader@example.org', 'b.reader@example.net', 'c.reader@example.com'];
+    await t.service.db.insertInto('subscribers').values(emails.map((email) => ({ email, status: 'active' as const }))).execute();
+    const edition = await t.service.services.requestDailyDigest('2025-12-26');
+    await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: 'edition sent' });
+    for (const email of emails) {
+      const [digest] = t.sink.to(email);
+      expect(digest).toBeDefined();
+      expect(await verify(digest!.raw)).toEqual([
+        ['pass', 'papers.example.test', 'rsa2026'],
+        ['pass', 'papers.example.test', 'ed2026'],
+      ]);
+      const signed = digest!.headerLines('dkim-signature');
+      expect(signed).toHaveLength(2);
+      for (const line of signed) {
+        const h = /\bh=([^;]+)/.exec(line)![1]!.replace(/\s+/g, '').split(':');
+        for (const name of ['from', 'to', 'subject', 'date', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post', 'list-id']) expect(h).toContain(name);
+      }
+      const [unsubscribe] = digest!.headerLines('list-unsubscribe');
+      const altered = digest!.raw.replace(/^List-Unsubscribe: <([^>]+)>/m, (_m, url: string) => `List-Unsubscribe: <${url}x>`);
+      expect(altered).not.toBe(digest!.raw);
+      expect((await verify(altered)).map((r) => r[0])).toEqual(['fail', 'fail']);
+      expect((await verify(digest!.raw.replace(/^Subject: /m, 'Subject: FREE '))).map((r) => r[0])).toEqual(['fail', 'fail']);
+      expect(unsubscribe).toMatch(/^<https:\/\/papers\.example\.test\/u\//);
+    }
+  });
+
+  it('signs the confirmation email too (the full MIME builder path)', async () => {
+    const response = await fetch(`${t.baseUrl}/subscribe`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: 'new.reader@example.org' }).toString(),
+    });
+    expect(response.status).toBe(200);
+    const [confirmation] = await waitFor(() => (t.sink.to('new.reader@example.org').length > 0 ? t.sink.to('new.reader@example.org') : undefined), {
+      what: 'confirmation email',
+    });
+    expect(confirmation!.parsed.subject).toBe('Confirm your Paperboy subscription');
+    expect(await verify(confirmation!.raw)).toEqual([
+      ['pass', 'papers.example.test', 'rsa2026'],
+      ['pass', 'papers.example.test', 'ed2026'],
+    ]);
+    expect((await verify(confirmation!.raw.replace(/\/confirm\//, '/confirm/x'))).map((r) => r[0])).toEqual(['neutral', 'neutral']);
+  });
+});
