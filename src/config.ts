@@ -82,6 +82,9 @@ const envSchema = z.object({
   DKIM_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as example.com').optional()),
   DKIM_SELECTOR: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]*(,[a-z0-9][a-z0-9._-]*)?$/i, 'a selector, or two separated by a comma (one per key)').optional()),
   DKIM_PRIVATE_KEY: optionalString,
+  // VERP return path and inbound mail (bounces, complaints, mailto: unsubscribes); off when unset.
+  BOUNCE_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as bounces.example.com').optional()),
+  BOUNCE_LOCAL: z.string().regex(/^[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?$/i, 'letters, digits, . _ - (no +), up to 32').default('bounces'),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
@@ -151,6 +154,8 @@ export interface Config {
   readonly listId: string;
   /** Undefined: messages go out unsigned (a relay may sign them). */
   readonly dkim: DkimConfig | undefined;
+  /** VERP return path and the mailto: unsubscribe address; undefined: MAIL_FROM is the return path. */
+  readonly bounce: { readonly local: string; readonly domain: string } | undefined;
   readonly secret: string;
   /**
    * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
@@ -341,6 +346,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mailFrom: mailFrom!,
     listId: e.LIST_ID ?? `digest.${new URL(publicUrl).hostname}`,
     dkim,
+    bounce: e.BOUNCE_DOMAIN ? Object.freeze({ local: e.BOUNCE_LOCAL.toLowerCase(), domain: e.BOUNCE_DOMAIN.toLowerCase() }) : undefined,
     // Replaced by the database's development secret when a process opens the database; random
     // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),

@@ -38,6 +38,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,
     mailFrom: deps.config.mailFrom,
+    bounce: deps.config.bounce ? { ...deps.config.bounce, secrets: [deps.config.secret] } : undefined,
     workerId: deps.workerId,
     lanes: 2,
     // A few messages queued per pooled connection keeps each one busy between replies.

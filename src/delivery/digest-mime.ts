@@ -50,6 +50,8 @@ export interface DigestRecipient {
   email: string;
   /** Values for the `%%NAME%%` markers; UNSUBSCRIBE_URL also goes into List-Unsubscribe. */
   values: Readonly<Record<string, string>> & { UNSUBSCRIBE_URL: string };
+  /** A `mailto:` URI listed after the URL in List-Unsubscribe (RFC 2369), when bounces come to us. */
+  mailtoUnsubscribe?: string | undefined;
 }
 
 const CRLF = '\r\n';
@@ -185,6 +187,7 @@ export async function assembleSignedDigestParts(
 function assemble(digest: CompiledDigest, recipient: DigestRecipient, date: string, unstuffedValues: string[] | undefined): { parts: Buffer[]; messageId: string } | undefined {
   const url = recipient.values.UNSUBSCRIBE_URL;
   if (!PLAIN_ADDRESS.test(recipient.email) || !PLAIN_ADDRESS.test(url)) return undefined;
+  if (recipient.mailtoUnsubscribe !== undefined && !PLAIN_ADDRESS.test(recipient.mailtoUnsubscribe)) return undefined;
   const messageId = `<digest.e${digest.editionId}.s${recipient.subscriberId}@${digest.messageIdDomain}>`;
   const [h0, h1, h2, h3] = digest.head;
   const parts: Buffer[] = [
@@ -195,7 +198,8 @@ function assemble(digest: CompiledDigest, recipient: DigestRecipient, date: stri
     h2,
     Buffer.from(date, 'latin1'),
     h3,
-    Buffer.from(url, 'latin1'),
+    // Folded between the two list elements: the header stays under 78 columns per line.
+    Buffer.from(recipient.mailtoUnsubscribe ? `${url}>,\r\n <${recipient.mailtoUnsubscribe}` : url, 'latin1'),
     digest.body[0]!,
   ];
   const encoded = new Map<string, { stuffed: Buffer; plain: string }>();

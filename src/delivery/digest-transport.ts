@@ -19,6 +19,8 @@ export interface DigestMessage {
   email: string;
   unsubscribeToken: string;
   preferencesToken: string;
+  /** Listed after the URL in List-Unsubscribe (RFC 2369) when bounces come back to us (verp.ts). */
+  mailtoUnsubscribe?: string | undefined;
 }
 
 export interface DigestEnvelope {
@@ -84,6 +86,7 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
           UNSUBSCRIBE_URL: unsubscribeUrl(context.publicUrl, message.unsubscribeToken),
           PREFERENCES_URL: preferencesUrl(context.publicUrl, message.preferencesToken),
         },
+        mailtoUnsubscribe: message.mailtoUnsubscribe,
       };
       // Signed here when DKIM is configured: the signing runs on libuv's thread pool.
       const assembled = await assembleSignedDigestParts(compiled, recipient);
@@ -93,7 +96,8 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
       }
       if (assembled) return mailer.sendRaw(envelope, Buffer.concat(assembled.parts));
       // An address that cannot go into a header as it is takes the full MIME builder instead.
-      const { response } = await mailer.send(buildDigestMessage(prepared, message, context));
+      const bounce = message.mailtoUnsubscribe ? { returnPath: envelope.from, mailtoUnsubscribe: message.mailtoUnsubscribe } : undefined;
+      const { response } = await mailer.send(buildDigestMessage(prepared, message, context, bounce));
       return { response };
     },
     async close() {

@@ -3,6 +3,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dkimDnsRecord } from '../../src/delivery/dkim.ts';
+import { parseVerpAddress } from '../../src/delivery/verp.ts';
 import { findEditionById } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
@@ -14,7 +15,7 @@ const pem = (type: 'rsa' | 'ed25519') =>
 const rsaPem = pem('rsa');
 const edPem = pem('ed25519');
 
-describe('digests and confirmation mail are DKIM-signed by the service', () => {
+describe('digests and confirmation mail are DKIM-signed by the service, digests carry a VERP return path', () => {
   let t: TestService;
   let dns: TestDnsServer;
   beforeAll(async () => {
@@ -27,6 +28,7 @@ describe('digests and confirmation mail are DKIM-signed by the service', () => {
       DKIM_SELECTOR: 'rsa2026,ed2026',
       // One variable, both keys, newlines escaped as an .env file would carry them.
       DKIM_PRIVATE_KEY: `${rsaPem}${edPem}`.replace(/\n/g, '\\n'),
+      BOUNCE_DOMAIN: 'bounce.papers.example.test',
     });
     await importPapersFile(t.service.db, sampleDataFile);
   });
@@ -57,6 +59,13 @@ describe('digests and confirmation mail are DKIM-signed by the service', () => {
         for (const name of ['from', 'to', 'subject', 'date', 'message-id', 'list-unsubscribe', 'list-unsubscribe-post', 'list-id']) expect(h).toContain(name);
       }
       const [unsubscribe] = digest!.headerLines('list-unsubscribe');
+      // Both List-Unsubscribe forms (RFC 8058 https first, RFC 2369 mailto), and the VERP return path.
+      const delivery = await t.service.db.selectFrom('deliveries').innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id').select('deliveries.id').where('subscribers.email', '=', email).executeTakeFirstOrThrow();
+      const settings = { ...t.config.bounce!, secrets: [t.config.secret] };
+      expect(parseVerpAddress(settings, digest!.envelopeFrom)).toEqual({ ok: true, purpose: 'bounce', deliveryId: Number(delivery.id) });
+      const mailto = /^<https:\/\/papers\.example\.test\/u\/[^>]+>, <mailto:([^?>]+)\?subject=unsubscribe>$/.exec(unsubscribe!);
+      expect(mailto).not.toBeNull();
+      expect(parseVerpAddress(settings, mailto![1]!)).toEqual({ ok: true, purpose: 'unsubscribe', deliveryId: Number(delivery.id) });
       const altered = digest!.raw.replace(/^List-Unsubscribe: <([^>]+)>/m, (_m, url: string) => `List-Unsubscribe: <${url}x>`);
       expect(altered).not.toBe(digest!.raw);
       expect((await verify(altered)).map((r) => r[0])).toEqual(['fail', 'fail']);
