@@ -4,7 +4,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dkimDnsRecord } from '../../src/delivery/dkim.ts';
 import { parseVerpAddress } from '../../src/delivery/verp.ts';
-import { findEditionById } from '../../src/editions/edition.repository.ts';
+import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
@@ -43,8 +43,8 @@ describe('digests and confirmation mail are DKIM-signed by the service, digests 
   it('signs every digest with RSA-2048 and Ed25519; both verify, and fail once List-Unsubscribe or Subject is altered', async () => {
     const emails = ['a.reader@example.org', 'b.reader@example.net', 'c.reader@example.com'];
     await t.service.db.insertInto('subscribers').values(emails.map((email) => ({ email, status: 'active' as const }))).execute();
-    const edition = await t.service.services.requestDailyDigest('2025-12-26');
-    await waitFor(async () => (await findEditionById(t.service.db, edition.id))?.status === 'sent', { what: 'edition sent' });
+    const { run } = await t.service.services.requestDailyDigest('2025-12-26');
+    await waitFor(async () => (await findSendRunById(t.service.db, run!.id))?.status === 'sent', { what: 'run sent' });
     for (const email of emails) {
       const [digest] = t.sink.to(email);
       expect(digest).toBeDefined();
