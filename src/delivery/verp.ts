@@ -17,7 +17,7 @@ export type VerpPurpose = 'bounce' | 'unsubscribe';
 export interface VerpSettings {
   /** The local part before the `+`, e.g. `bounces`. */
   readonly local: string;
-  /** The domain whose MX points at the inbound listener. */
+  /** The domain whose MX receives bounces and mailto: unsubscribes (not read by this app yet). */
   readonly domain: string;
   /** The keys that verify (the first also signs), from SECRET and SECRET_PREVIOUS. */
   readonly secrets: readonly string[];
