@@ -142,6 +142,7 @@ async function ingest(config: Config, days: string[]): Promise<number> {
           }
           console.log(`${summary.fetched} fetched, ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid} invalid`);
           for (const item of summary.perDate.flatMap((d) => d.invalid)) console.log(`    item ${item.index} skipped: ${item.reason}`);
+          for (const item of summary.perDate.flatMap((d) => d.rejected)) console.log(`    paper ${item.arxivId} skipped: ${item.reason}`);
           total.fetched += summary.fetched;
           total.inserted += summary.inserted;
           total.updated += summary.updated;
@@ -260,7 +261,8 @@ export async function main(argv: string[]): Promise<number> {
       if (!file) throw new UsageError('import needs a FILE');
       const summary = await withDatabase(config, (db) => importPapersFile(db, path.resolve(file)), true);
       for (const item of summary.invalid) console.error(`item ${item.index} skipped: ${item.reason}`);
-      console.log(`${summary.items} items: ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid.length} invalid`);
+      for (const item of summary.rejected) console.error(`paper ${item.arxivId} skipped: ${item.reason}`);
+      console.log(`${summary.items} items: ${summary.inserted} new, ${summary.updated} updated, ${summary.invalid.length + summary.rejected.length} invalid`);
       return 0;
     }
     case 'ingest': {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
+import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().min(1).optional());
@@ -76,6 +78,13 @@ const envSchema = z.object({
   // Optional end of that grace period (ISO 8601); after it SECRET_PREVIOUS is ignored.
   SECRET_PREVIOUS_UNTIL: z.preprocess(emptyAsUndefined, z.iso.datetime({ offset: true }).optional()),
   ADMIN_TOKEN: z.preprocess(emptyAsUndefined, z.string().optional()),
+  // DKIM signing in the app (RFC 6376, RFC 8463): all three or none.
+  DKIM_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as example.com').optional()),
+  DKIM_SELECTOR: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]*(,[a-z0-9][a-z0-9._-]*)?$/i, 'a selector, or two separated by a comma (one per key)').optional()),
+  DKIM_PRIVATE_KEY: optionalString,
+  // VERP return path and mailto: unsubscribe address (mail to them is not read by this app yet); off when unset.
+  BOUNCE_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as bounces.example.com').optional()),
+  BOUNCE_LOCAL: z.string().regex(/^[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?$/i, 'letters, digits, . _ - (no +), up to 32').default('bounces'),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
@@ -146,6 +155,10 @@ export interface Config {
   readonly devSmtpPort: number;
   readonly mailFrom: { name: string; address: string };
   readonly listId: string;
+  /** Undefined: messages go out unsigned (a relay may sign them). */
+  readonly dkim: DkimConfig | undefined;
+  /** VERP return path and the mailto: unsubscribe address; undefined: MAIL_FROM is the return path. */
+  readonly bounce: { readonly local: string; readonly domain: string } | undefined;
   readonly secret: string;
   /**
    * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
@@ -228,6 +241,50 @@ export function parseMailbox(value: string): { name: string; address: string } |
   return undefined;
 }
 
+/**
+ * DKIM_PRIVATE_KEY holds one or two PEM keys (RSA ≥ 2048 bits and/or Ed25519; `\n` escapes
+ * allowed), or the path of a file holding them; DKIM_SELECTOR names one selector per key.
+ */
+function parseDkimSettings(
+  e: { DKIM_DOMAIN?: string | undefined; DKIM_SELECTOR?: string | undefined; DKIM_PRIVATE_KEY?: string | undefined },
+  mailFrom: { address: string } | undefined,
+  problems: string[],
+): DkimConfig | undefined {
+  const given = [e.DKIM_DOMAIN, e.DKIM_SELECTOR, e.DKIM_PRIVATE_KEY].filter((v) => v !== undefined).length;
+  if (given === 0) return undefined;
+  if (given < 3) {
+    problems.push('DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY: set all three to sign, or none');
+    return undefined;
+  }
+  let text = e.DKIM_PRIVATE_KEY!;
+  if (!text.includes('-----BEGIN')) {
+    try {
+      text = readFileSync(text, 'utf8');
+    } catch {
+      problems.push('DKIM_PRIVATE_KEY: neither a PEM key nor a readable key file');
+      return undefined;
+    }
+  }
+  const pems = splitPemKeys(text);
+  const selectors = e.DKIM_SELECTOR!.split(',');
+  if (pems.length === 0 || pems.length > 2) problems.push(`DKIM_PRIVATE_KEY: expected one or two PEM private keys, found ${pems.length}`);
+  else if (selectors.length !== pems.length) problems.push(`DKIM_SELECTOR: ${pems.length} keys need ${pems.length} selectors (comma-separated, in key order)`);
+  pems.forEach((pem, i) => {
+    try {
+      parseDkimKey(pem);
+    } catch (error) {
+      problems.push(`DKIM_PRIVATE_KEY: key ${i + 1} is ${(error as Error).message}`);
+    }
+  });
+  const domain = e.DKIM_DOMAIN!.toLowerCase();
+  const fromDomain = mailFrom?.address.slice(mailFrom.address.lastIndexOf('@') + 1).toLowerCase();
+  // DMARC alignment (RFC 7489 §3.1.1, relaxed): d= must be the From domain or a parent of it.
+  if (fromDomain && fromDomain !== domain && !fromDomain.endsWith(`.${domain}`)) {
+    problems.push(`DKIM_DOMAIN: ${domain} does not align with the MAIL_FROM domain ${fromDomain} (it must be that domain or a parent of it)`);
+  }
+  return Object.freeze({ domain, keys: Object.freeze(pems.map((privateKey, i) => Object.freeze({ selector: selectors[i] ?? '', privateKey }))) });
+}
+
 /** The secrets a link or form signature may use now: the current one, then the previous one in its grace period. */
 export function verificationSecrets(config: Pick<Config, 'secret' | 'secretPrevious' | 'secretPreviousUntil'>, now: number = Date.now()): string[] {
   const previousValid = config.secretPrevious !== undefined && (config.secretPreviousUntil === undefined || now < config.secretPreviousUntil.getTime());
@@ -279,6 +336,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...secretProblems('ADMIN_TOKEN', e.ADMIN_TOKEN, production, 16),
   );
   if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
+  const dkim = parseDkimSettings(e, mailFrom, problems);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const publicUrl = trimSlash(e.PUBLIC_URL ?? defaultPublicUrl(e.HOST, e.PORT));
@@ -294,6 +352,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     devSmtpPort: e.DEV_SMTP_PORT,
     mailFrom: mailFrom!,
     listId: e.LIST_ID ?? `digest.${new URL(publicUrl).hostname}`,
+    dkim,
+    bounce: e.BOUNCE_DOMAIN ? Object.freeze({ local: e.BOUNCE_LOCAL.toLowerCase(), domain: e.BOUNCE_DOMAIN.toLowerCase() }) : undefined,
     // Replaced by the database's development secret when a process opens the database; random
     // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),

@@ -12,7 +12,7 @@ import { prunePaperStats } from '../papers/paper.repository.ts';
 import { createArxivClient } from '../papers/sources/arxiv.ts';
 import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts';
 import type { JobHandlers } from '../queue/workers.ts';
-import { sendConfirmationEmail } from '../subscribers/subscription.service.ts';
+import { sendConfirmationEmail, sendDataAccessEmail, type ConfirmationMailDeps } from '../subscribers/subscription.service.ts';
 import { enqueueArxivEnrichment, enqueueIngestDay } from './jobs.ts';
 import type { AppServices, Infrastructure } from './services.ts';
 
@@ -38,6 +38,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,
     mailFrom: deps.config.mailFrom,
+    bounce: deps.config.bounce ? { ...deps.config.bounce, secrets: [deps.config.secret] } : undefined,
     workerId: deps.workerId,
     lanes: 2,
     // A few messages queued per pooled connection keeps each one busy between replies.
@@ -51,12 +52,18 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
   const sender = senderDeps(deps);
   const hf = createHfDailyPapersClient({ baseUrl: deps.config.hfApiUrl, token: deps.config.hfToken, log: deps.log });
   const arxiv = createArxivClient({ baseUrl: deps.config.arxivApiUrl, log: deps.log });
+  const mail: ConfirmationMailDeps = {
+    db: deps.db,
+    mailer: deps.mailer,
+    publicUrl: deps.config.publicUrl,
+    mailFrom: deps.config.mailFrom,
+    maxPerHour: deps.config.confirmationMaxPerHour,
+    perMailbox: deps.config.rateLimits.subscribeAddress,
+  };
   return {
-    'confirmation-email': ({ subscriberId, imported }) =>
-      sendConfirmationEmail(
-        { db: deps.db, mailer: deps.mailer, publicUrl: deps.config.publicUrl, mailFrom: deps.config.mailFrom, maxPerHour: imported ? 0 : deps.config.confirmationMaxPerHour },
-        subscriberId,
-      ),
+    // Imported people are paced by the import's job delays instead of the hourly cap.
+    'confirmation-email': ({ subscriberId, imported }) => sendConfirmationEmail(imported ? { ...mail, maxPerHour: 0 } : mail, subscriberId),
+    'data-access-email': ({ subscriberId }) => sendDataAccessEmail(mail, subscriberId),
     'daily-digest': async (_data, job) => {
       const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
       const { edition, run } = await deps.services.requestDailyDigest(day);

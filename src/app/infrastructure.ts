@@ -3,6 +3,7 @@ import { createDatabase, ensureDatabaseExists, type Database } from '../db/datab
 import { assertMigrated, migrateToLatest } from '../db/migrate.ts';
 import { startCaptureServer } from '../delivery/capture-server.ts';
 import { createDigestTransport, type DigestTransport } from '../delivery/digest-transport.ts';
+import { DkimSigner } from '../delivery/dkim.ts';
 import { createSmtpMailer, plaintextAllowed, type Mailer } from '../delivery/mailer.ts';
 import type { Logger } from '../logger.ts';
 import { createRedis, Queues } from '../queue/queues.ts';
@@ -74,10 +75,13 @@ export async function openMail(config: Config, db: Database, resources: Resource
     url = `smtp://127.0.0.1:${port}`;
   }
   const deadlines = { commandTimeoutMs: config.smtpCommandTimeoutMs, transactionTimeoutMs: config.smtpTransactionTimeoutMs };
-  const mailer = createSmtpMailer({ url, maxConnections: config.smtpMaxConnections, ...deadlines });
+  // One signer for all mail of this process (dkim.ts); none when DKIM_* is unset.
+  const dkim = config.dkim ? new DkimSigner(config.dkim) : undefined;
+  const mailer = createSmtpMailer({ url, maxConnections: config.smtpMaxConnections, ...deadlines, dkim });
   resources.add('SMTP transport', () => mailer.close());
   const transport = createDigestTransport({
     mailer,
+    dkim,
     context: { publicUrl: config.publicUrl, mailFrom: config.mailFrom, listId: config.listId },
     fastPath: { url, maxConnections: config.smtpMaxConnections, allowPlaintext: plaintextAllowed(url), ...deadlines },
   });

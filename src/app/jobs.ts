@@ -2,6 +2,7 @@ import type { Config } from '../config.ts';
 import type { DeliveryJobs } from '../delivery/deps.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
+import type { SubscriptionJobs } from '../subscribers/subscription.service.ts';
 
 /*
  * The features' "enqueue" functions, implemented on the queues. The only place that knows which
@@ -24,10 +25,15 @@ export function deliveryJobs(queues: Queues): DeliveryJobs {
   };
 }
 
-/** Collapses bursts of sign-ups for one address into one confirmation job until it has run. */
-export function enqueueConfirmation(queues: Queues) {
-  return (subscriberId: number) =>
-    queues.add('confirmation-email', { subscriberId }, { deduplication: { id: jobIds.confirmationEmail(subscriberId), ttl: 60_000 } });
+/**
+ * Collapses bursts of requests for one person into one mail job until it has run (no ttl: a later
+ * request, e.g. a resubscribe a minute after signing up, gets its own job).
+ */
+export function subscriptionJobs(queues: Queues): SubscriptionJobs {
+  return {
+    enqueueConfirmation: (subscriberId) => queues.add('confirmation-email', { subscriberId }, { deduplication: { id: jobIds.confirmationEmail(subscriberId) } }),
+    enqueueDataAccess: (subscriberId) => queues.add('data-access-email', { subscriberId }, { deduplication: { id: jobIds.dataAccessEmail(subscriberId) } }),
+  };
 }
 
 /**

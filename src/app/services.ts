@@ -11,8 +11,9 @@ import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { Readable } from 'node:stream';
 import { exportSubscribersCsv, importSubscribersCsv, type ImportConsent, type ImportReport } from '../subscribers/subscriber-csv.ts';
-import { subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
-import { deliveryJobs, enqueueConfirmation, enqueueImportConfirmations } from './jobs.ts';
+import { requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import type { VerificationSecrets } from '../subscribers/tokens.ts';
+import { deliveryJobs, enqueueImportConfirmations, subscriptionJobs } from './jobs.ts';
 
 export interface Infrastructure {
   config: Config;
@@ -34,6 +35,8 @@ export interface AppServices {
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
   subscribe(input: SubscribeInput): Promise<void>;
+  resubscribe(secrets: VerificationSecrets, token: string, origin: RequestOrigin): ReturnType<typeof resubscribe>;
+  requestDataAccessLink(secrets: VerificationSecrets, token: string): Promise<void>;
   /** A CSV of addresses into the list (see subscriber-csv.ts); `source` names the file or request. */
   importSubscribers(csv: Readable | Buffer | string, consent: ImportConsent, source: string): Promise<ImportReport>;
   exportSubscribers(): Readable;
@@ -46,7 +49,7 @@ export function editionSettings(config: Config): EditionSettings {
 export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
   const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
   const pauses = new LocalPauses();
-  const confirmation = enqueueConfirmation(queues);
+  const mailJobs = subscriptionJobs(queues);
   return {
     delivery,
     pauses,
@@ -55,7 +58,9 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
       const run = await findSendRunByEdition(db, editionId);
       return run && resumeSending(delivery, pauses, run.id);
     },
-    subscribe: (input) => subscribe({ db, enqueueConfirmation: confirmation }, input),
+    subscribe: (input) => subscribe({ db, ...mailJobs }, input),
+    resubscribe: (secrets, token, origin) => resubscribe({ db, ...mailJobs }, secrets, token, origin),
+    requestDataAccessLink: (secrets, token) => requestDataAccessLink({ db, ...mailJobs }, secrets, token),
     importSubscribers: (csv, consent, source) =>
       importSubscribersCsv({ db, queueConfirmations: enqueueImportConfirmations(queues, config.sendRate) }, csv, consent, source),
     exportSubscribers: () => exportSubscribersCsv(db),

@@ -3,7 +3,7 @@ import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
-import type { ConfirmationTokensTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
+import type { ConfirmationTokensTable, ConsentEventsTable, DataAccessTokensTable, SignupRequestsTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
 
 import type { ColumnType } from 'kysely';
 
@@ -20,6 +20,9 @@ export interface DB {
   subscribers: SubscribersTable;
   confirmation_tokens: ConfirmationTokensTable;
   suppressions: SuppressionsTable;
+  consent_events: ConsentEventsTable;
+  signup_requests: SignupRequestsTable;
+  data_access_tokens: DataAccessTokensTable;
   editions: EditionsTable;
   edition_papers: EditionPapersTable;
   deliveries: DeliveriesTable;

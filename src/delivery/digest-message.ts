@@ -47,6 +47,7 @@ export function buildDigestMessage(
   edition: PreparedEdition,
   recipient: { subscriberId: number; email: string; unsubscribeToken: string; preferencesToken: string },
   context: MessageContext,
+  bounce: { returnPath: string; mailtoUnsubscribe: string } | undefined = undefined,
 ): SendMailOptions {
   const unsubscribe = unsubscribeUrl(context.publicUrl, recipient.unsubscribeToken);
   const values = { UNSUBSCRIBE_URL: unsubscribe, PREFERENCES_URL: preferencesUrl(context.publicUrl, recipient.preferencesToken) };
@@ -57,9 +58,10 @@ export function buildDigestMessage(
     messageId: digestMessageId(edition.editionId, recipient.subscriberId, context.mailFrom),
     html: fillTemplate(edition.html, values),
     text: fillTemplate(edition.text, values),
+    ...(bounce ? { envelope: { from: bounce.returnPath, to: [recipient.email] } } : {}),
     list: {
       // A nested array makes one List-Unsubscribe header (a flat one would make several).
-      unsubscribe: [[unsubscribe]],
+      unsubscribe: [bounce ? [unsubscribe, bounce.mailtoUnsubscribe] : [unsubscribe]],
       id: { url: context.listId, comment: 'Paperboy daily digest' },
     },
     headers: { 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' },

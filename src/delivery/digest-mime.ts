@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { encodeWords, foldLines, isPlainText } from 'nodemailer/lib/mime-funcs';
 import { splitTemplate } from '../email/templates.ts';
+import type { DkimSigner } from './dkim.ts';
 import { digestMessageId, type MessageContext } from './digest-message.ts';
 import { encodePiece, encodeSplicedValue } from './quoted-printable.ts';
 
@@ -20,6 +21,22 @@ export interface CompiledDigest {
   readonly bodyNames: readonly string[];
   /** SMTP transparency (RFC 5321 §4.5.2) applied here, once: lines starting with `.` doubled. */
   readonly dotStuffed: boolean;
+  /** Present when messages are DKIM-signed (see dkim.ts). */
+  readonly dkim?: DigestDkim;
+}
+
+/**
+ * What DKIM signing needs per edition. The body up to the first personal value is the same in
+ * every message: its hash state is kept and cloned per message (Hash.copy), which then hashes
+ * only the personal values and the pieces after them.
+ */
+export interface DigestDkim {
+  readonly signer: DkimSigner;
+  /** The header fields inside body[0] (after the List-Unsubscribe value), without the blank line. */
+  readonly headTail: string;
+  readonly bodyPrefix: Hash;
+  /** body[1..] as the signer must hash them: never dot-stuffed. */
+  readonly bodyRest: readonly Buffer[];
 }
 
 /** Doubles a `.` that starts a line; `atLineStart` says whether the text itself starts one. */
@@ -33,6 +50,8 @@ export interface DigestRecipient {
   email: string;
   /** Values for the `%%NAME%%` markers; UNSUBSCRIBE_URL also goes into List-Unsubscribe. */
   values: Readonly<Record<string, string>> & { UNSUBSCRIBE_URL: string };
+  /** A `mailto:` URI listed after the URL in List-Unsubscribe (RFC 2369), when bounces come to us. */
+  mailtoUnsubscribe?: string | undefined;
 }
 
 const CRLF = '\r\n';
@@ -52,7 +71,7 @@ function mailbox(m: { name: string; address: string }): string {
 export function compileDigestMime(
   edition: { id: number; subject: string; html_template: string; text_template: string },
   context: MessageContext,
-  options: { dotStuffed?: boolean } = {},
+  options: { dotStuffed?: boolean; dkim?: DkimSigner } = {},
 ): CompiledDigest {
   // `=_` never occurs in quoted-printable output, so the boundary cannot collide with the body.
   const hash = createHash('sha256').update(edition.html_template).update(edition.text_template).digest('hex').slice(0, 24);
@@ -84,6 +103,16 @@ export function compileDigestMime(
   const textEnd = body.pop()!;
   body.push(textEnd + betweenParts + htmlPieces[0]!, ...htmlPieces.slice(1));
   body[body.length - 1] += end;
+  let dkim: DigestDkim | undefined;
+  if (options.dkim) {
+    const blank = body[0]!.indexOf(`${CRLF}${CRLF}`);
+    const bodyPrefix = options.dkim.bodyHasher().update(body[0]!.slice(blank + 4), 'latin1');
+    // Simple body canonicalisation (RFC 6376 §3.4.3) is the bytes as they are: the body ends in
+    // exactly one CRLF (the closing boundary line), so there are no trailing empty lines to drop.
+    dkim = { signer: options.dkim, headTail: body[0]!.slice(0, blank), bodyPrefix, bodyRest: body.slice(1).map((piece) => Buffer.from(piece, 'latin1')) };
+  }
+  const stuffed = body.map((piece, i) => Buffer.from(options.dotStuffed ? dotStuff(piece, i > 0) : piece, 'latin1'));
+  if (dkim && !options.dotStuffed) dkim = { ...dkim, bodyRest: stuffed.slice(1) };
   return {
     editionId: edition.id,
     envelopeFrom: context.mailFrom.address,
@@ -91,8 +120,9 @@ export function compileDigestMime(
     // Buffers: a message is then one memcpy of the pieces, never a 70 kB string to flatten and encode.
     head: [Buffer.from(head0, 'latin1'), Buffer.from(head1, 'latin1'), Buffer.from(head2, 'latin1'), Buffer.from(head3, 'latin1')],
     // Every piece but the first starts a line (the value before it ends with a line break).
-    body: body.map((piece, i) => Buffer.from(options.dotStuffed ? dotStuff(piece, i > 0) : piece, 'latin1')),
+    body: stuffed,
     dotStuffed: options.dotStuffed === true,
+    ...(dkim ? { dkim } : {}),
     bodyNames: [...text.names, ...html.names],
   };
 }
@@ -126,8 +156,38 @@ export function assembleDigest(digest: CompiledDigest, recipient: DigestRecipien
  * changed) around a few small per-recipient ones, for a socket to write as a vector.
  */
 export function assembleDigestParts(digest: CompiledDigest, recipient: DigestRecipient, date: string = rfc5322Date()): { parts: Buffer[]; messageId: string } | undefined {
+  return assemble(digest, recipient, date, undefined);
+}
+
+/**
+ * The message as `assembleDigestParts` builds it, DKIM-signed when the edition was compiled with
+ * a signer: the DKIM-Signature fields go in front as one more small buffer.
+ */
+export async function assembleSignedDigestParts(
+  digest: CompiledDigest,
+  recipient: DigestRecipient,
+  date: string = rfc5322Date(),
+): Promise<{ parts: Buffer[]; messageId: string } | undefined> {
+  const dkim = digest.dkim;
+  if (!dkim) return assemble(digest, recipient, date, undefined);
+  const values: string[] = [];
+  const message = assemble(digest, recipient, date, values);
+  if (!message) return undefined;
+  const hash = dkim.bodyPrefix.copy();
+  for (let i = 0; i < values.length; i++) hash.update(values[i]!, 'latin1').update(dkim.bodyRest[i]!);
+  // parts 0..7 are the header fields around the four per-recipient values (see assemble).
+  let headerBlock = '';
+  for (let i = 0; i < 8; i++) headerBlock += message.parts[i]!.toString('latin1');
+  headerBlock += dkim.headTail;
+  const signature = await dkim.signer.signatureFields(headerBlock, hash.digest());
+  message.parts.unshift(Buffer.from(signature, 'latin1'));
+  return message;
+}
+
+function assemble(digest: CompiledDigest, recipient: DigestRecipient, date: string, unstuffedValues: string[] | undefined): { parts: Buffer[]; messageId: string } | undefined {
   const url = recipient.values.UNSUBSCRIBE_URL;
   if (!PLAIN_ADDRESS.test(recipient.email) || !PLAIN_ADDRESS.test(url)) return undefined;
+  if (recipient.mailtoUnsubscribe !== undefined && !PLAIN_ADDRESS.test(recipient.mailtoUnsubscribe)) return undefined;
   const messageId = `<digest.e${digest.editionId}.s${recipient.subscriberId}@${digest.messageIdDomain}>`;
   const [h0, h1, h2, h3] = digest.head;
   const parts: Buffer[] = [
@@ -138,10 +198,11 @@ export function assembleDigestParts(digest: CompiledDigest, recipient: DigestRec
     h2,
     Buffer.from(date, 'latin1'),
     h3,
-    Buffer.from(url, 'latin1'),
+    // Folded between the two list elements: the header stays under 78 columns per line.
+    Buffer.from(recipient.mailtoUnsubscribe ? `${url}>,\r\n <${recipient.mailtoUnsubscribe}` : url, 'latin1'),
     digest.body[0]!,
   ];
-  const encoded = new Map<string, Buffer>();
+  const encoded = new Map<string, { stuffed: Buffer; plain: string }>();
   for (let i = 0; i < digest.bodyNames.length; i++) {
     const name = digest.bodyNames[i]!;
     let value = encoded.get(name);
@@ -149,10 +210,11 @@ export function assembleDigestParts(digest: CompiledDigest, recipient: DigestRec
       const text = recipient.values[name];
       if (text === undefined) throw new Error(`no value for %%${name}%%`);
       const encodedValue = encodeSplicedValue(text);
-      value = Buffer.from(digest.dotStuffed ? dotStuff(encodedValue, true) : encodedValue, 'latin1');
+      value = { stuffed: Buffer.from(digest.dotStuffed ? dotStuff(encodedValue, true) : encodedValue, 'latin1'), plain: encodedValue };
       encoded.set(name, value);
     }
-    parts.push(value, digest.body[i + 1]!);
+    unstuffedValues?.push(value.plain);
+    parts.push(value.stuffed, digest.body[i + 1]!);
   }
   return { parts, messageId };
 }

@@ -1,5 +1,6 @@
 import { buildDigestMessage, preferencesUrl, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
-import { assembleDigest, assembleDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
+import { assembleSignedDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
+import type { DkimSigner } from './dkim.ts';
 import type { Mailer } from './mailer.ts';
 import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
 
@@ -18,6 +19,8 @@ export interface DigestMessage {
   email: string;
   unsubscribeToken: string;
   preferencesToken: string;
+  /** Listed after the URL in List-Unsubscribe (RFC 2369) when bounces come back to us (verp.ts). */
+  mailtoUnsubscribe?: string | undefined;
 }
 
 export interface DigestEnvelope {
@@ -43,6 +46,8 @@ export interface DigestTransportOptions {
   context: MessageContext;
   /** The digest's own pooled SMTP client, fed the edition's pre-built, pre-stuffed MIME. */
   fastPath?: { url: string; maxConnections: number; allowPlaintext: boolean; commandTimeoutMs?: number; transactionTimeoutMs?: number };
+  /** Signs every digest (dkim.ts); the fallback path signs through the mailer. */
+  dkim?: DkimSigner | undefined;
 }
 
 interface CompiledEdition {
@@ -54,7 +59,7 @@ interface CompiledEdition {
 const EDITIONS_KEPT = 16;
 
 export function createDigestTransport(options: DigestTransportOptions): DigestTransport {
-  const { mailer, context, fastPath } = options;
+  const { mailer, context, fastPath, dkim } = options;
   const dotStuffed = fastPath !== undefined;
   const editions = new Map<number, CompiledEdition>();
   // Opened on the first digest: only processes that send digests open these connections.
@@ -64,7 +69,7 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
     let found = editions.get(edition.id);
     if (!found) {
       // The MIME of the whole edition is built once per process; per message only splicing.
-      found = { compiled: compileDigestMime(edition, context, { dotStuffed }), prepared: prepareEdition(edition) };
+      found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: prepareEdition(edition) };
       if (editions.size >= EDITIONS_KEPT) editions.delete(editions.keys().next().value!);
       editions.set(edition.id, found);
     }
@@ -81,19 +86,18 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
           UNSUBSCRIBE_URL: unsubscribeUrl(context.publicUrl, message.unsubscribeToken),
           PREFERENCES_URL: preferencesUrl(context.publicUrl, message.preferencesToken),
         },
+        mailtoUnsubscribe: message.mailtoUnsubscribe,
       };
-      if (fastPath) {
-        const assembled = assembleDigestParts(compiled, recipient);
-        if (assembled) {
-          pool ??= createSmtpPool(fastPath);
-          return { response: await pool.send(envelope, assembled.parts) };
-        }
-      } else {
-        const assembled = assembleDigest(compiled, recipient);
-        if (assembled) return mailer.sendRaw(envelope, assembled.raw);
+      // Signed here when DKIM is configured: the signing runs on libuv's thread pool.
+      const assembled = await assembleSignedDigestParts(compiled, recipient);
+      if (assembled && fastPath) {
+        pool ??= createSmtpPool(fastPath);
+        return { response: await pool.send(envelope, assembled.parts) };
       }
+      if (assembled) return mailer.sendRaw(envelope, Buffer.concat(assembled.parts));
       // An address that cannot go into a header as it is takes the full MIME builder instead.
-      const { response } = await mailer.send(buildDigestMessage(prepared, message, context));
+      const bounce = message.mailtoUnsubscribe ? { returnPath: envelope.from, mailtoUnsubscribe: message.mailtoUnsubscribe } : undefined;
+      const { response } = await mailer.send(buildDigestMessage(prepared, message, context, bounce));
       return { response };
     },
     async close() {

@@ -1,6 +1,7 @@
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
+import type { DkimSigner } from './dkim.ts';
 
 export interface SendOutcome {
   messageId: string;
@@ -27,6 +28,8 @@ export interface SmtpOptions {
   commandTimeoutMs?: number;
   /** Absolute deadline for one whole transaction, and for opening a connection. */
   transactionTimeoutMs?: number;
+  /** Signs what `send` sends (confirmation mail, digests the fast path cannot take). */
+  dkim?: DkimSigner | undefined;
 }
 
 /**
@@ -59,7 +62,8 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
       const from = envelope.from || '';
       const to = envelope.to ?? [];
       if (to.length !== 1) throw new Error(`a message goes to exactly one recipient here, got ${to.length}`);
-      const { response } = await sendRaw({ from, to: to[0]! }, await mime.build());
+      const built = await mime.build();
+      const { response } = await sendRaw({ from, to: to[0]! }, options.dkim ? await signComposed(options.dkim, built) : built);
       return { messageId: mime.messageId(), response, accepted: [to[0]!], rejected: [] };
     },
     async close() {
@@ -76,6 +80,16 @@ export function toSmtpData(raw: Buffer | string): Buffer {
   // Bytes, not characters: latin1 maps each byte to one code unit and back unchanged.
   const text = (typeof raw === 'string' ? Buffer.from(raw, 'utf8') : raw).toString('latin1').replace(/\r?\n/g, '\r\n').replace(/\r\n$/, '');
   return Buffer.from(text.replace(/^\./, '..').replace(/\r\n\./g, '\r\n..'), 'latin1');
+}
+
+/**
+ * nodemailer's own DKIM option signs RSA only and leaves List-Unsubscribe-Post out of h=; the
+ * message is built by its composer and signed by dkim.ts before it goes out raw.
+ */
+async function signComposed(dkim: DkimSigner, built: Buffer): Promise<Buffer> {
+  // The composer leaves bare LFs in text bodies; the signer must hash the message as it travels
+  // (RFC 6376 §5.3), CRLF line ends as toSmtpData sends them, so normalise first.
+  return dkim.signMessage(Buffer.from(built.toString('latin1').replace(/\r?\n/g, '\r\n'), 'latin1'));
 }
 
 /** Plain SMTP only to a loopback capture server or test sink; everything else negotiates TLS. */

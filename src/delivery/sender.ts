@@ -11,6 +11,7 @@ import { finishIfDone } from './finish.ts';
 import type { SendRateLimiter } from './send-rate.ts';
 import { findSendRunById } from './send-run.repository.ts';
 import { classifySmtpError } from './smtp-errors.ts';
+import { unsubscribeMailto, verpAddress, type VerpSettings } from './verp.ts';
 
 export type { BatchCounts } from './failure-policy.ts';
 
@@ -21,6 +22,8 @@ export interface SenderDeps extends FailureDeps {
   secret: string;
   /** Envelope sender and the domain of Message-IDs. */
   mailFrom: { name: string; address: string };
+  /** Per-delivery return path and mailto: unsubscribe address, when BOUNCE_DOMAIN is set (verp.ts). */
+  bounce?: VerpSettings | undefined;
   /** Claim-and-send loops per batch job; with the job concurrency they keep the pool busy. */
   lanes: number;
   /** Messages assembled and handed to the transport but not finished, per process. */
@@ -103,8 +106,10 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
     const messageId = digestMessageId(edition.id, row.subscriberId, deps.mailFrom);
     try {
       const { response } = await deps.transport.send(
-        { from: deps.mailFrom.address, to: row.email },
+        // VERP: a bounce mailed back names this delivery.
+        { from: deps.bounce ? verpAddress(deps.bounce, 'bounce', row.id) : deps.mailFrom.address, to: row.email },
         {
+          mailtoUnsubscribe: deps.bounce && unsubscribeMailto(deps.bounce, row.id),
           edition,
           subscriberId: row.subscriberId,
           email: row.email,

@@ -25,6 +25,7 @@ import { requireAdmin } from './admin-auth.ts';
 import { isJsonMediaType, prefersHtml } from './media-type.ts';
 import { hostAllowlist } from './host-allowlist.ts';
 import { createHttpServer } from './http-server.ts';
+import { refuseControlCharacters } from './control-characters.ts';
 import { renderMessagePage } from './pages.ts';
 import { clientIpKey, limiter, rateLimitOptions } from './rate-limits.ts';
 import { adminSubscriberCsvRoutes } from './routes/admin-subscriber-csv.routes.ts';
@@ -164,6 +165,8 @@ export async function buildApp(deps: AppDeps) {
     return reply.send({ error: 'not_found', message: 'There is no route at this address.' });
   });
 
+  // Before every route's schema: no route sees a control character in its input.
+  app.addHook('preValidation', refuseControlCharacters);
   await app.register(opsRoutes(deps.ops.endpoints, { metrics: deps.ops.metricsHere }));
   // Browsers ask for it on every first visit; a 404 there is a console error on every page.
   app.get('/favicon.ico', (_req, reply) => reply.header('cache-control', 'public, max-age=86400').sendFile('favicon.ico'));

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cleanSourceValue } from './source-text.ts';
 
 /**
  * One element of the Hugging Face Daily Papers API (`GET /api/daily_papers`), as far as Paperboy
@@ -16,6 +17,8 @@ const organization = z
   .nullish();
 
 const isoDate = z.iso.datetime({ offset: true });
+// The papers table stores counts as Postgres integer: a larger number would fail the whole batch.
+const count = z.number().int().min(0).max(2_147_483_647);
 const httpUrl = z.url({ protocol: /^https?$/ });
 
 export const hfItemSchema = z.object({
@@ -29,9 +32,9 @@ export const hfItemSchema = z.object({
       .default([]),
     publishedAt: isoDate.optional(),
     submittedOnDailyAt: isoDate.optional(),
-    upvotes: z.number().int().min(0).default(0),
+    upvotes: count.default(0),
     githubRepo: httpUrl.nullish(),
-    githubStars: z.number().int().min(0).nullish(),
+    githubStars: count.nullish(),
     projectPage: httpUrl.nullish(),
     ai_summary: z.string().nullish(),
     ai_keywords: z.array(z.string()).nullish(),
@@ -39,7 +42,7 @@ export const hfItemSchema = z.object({
     organization,
   }),
   publishedAt: isoDate.optional(),
-  numComments: z.number().int().min(0).default(0),
+  numComments: count.default(0),
   thumbnail: httpUrl.nullish(),
   organization,
 });
@@ -98,12 +101,16 @@ export interface ParsedBatch {
   invalid: { index: number; reason: string }[];
 }
 
-/** Validates every item; an invalid item is reported with its index and skipped. */
+/**
+ * Validates every item; an invalid item is reported with its index and skipped. Control
+ * characters are removed from every string first (source-text.ts), so a stray NUL in one abstract
+ * costs that character, not the item or the batch.
+ */
 export function parseHfItems(items: unknown[]): ParsedBatch {
   const records: PaperRecord[] = [];
   const invalid: ParsedBatch['invalid'] = [];
   items.forEach((item, index) => {
-    const parsed = hfItemSchema.safeParse(item);
+    const parsed = hfItemSchema.safeParse(cleanSourceValue(item));
     if (parsed.success) records.push(paperRecordFromHfItem(parsed.data));
     else
       invalid.push({

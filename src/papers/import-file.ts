@@ -2,7 +2,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Database } from '../db/database.ts';
 import { parseHfItems } from './hf-item.ts';
-import { countPapers, upsertPapers } from './paper.repository.ts';
+import { writeSkippingRefused, type RejectedPaper } from './ingest.ts';
+import { countPapers, dedupeByArxivId, upsertPapers } from './paper.repository.ts';
 
 export const sampleDataFile = path.join(import.meta.dirname, '../../data/sample/daily-papers.json');
 
@@ -11,6 +12,8 @@ export interface ImportSummary {
   inserted: number;
   updated: number;
   invalid: { index: number; reason: string }[];
+  /** Valid items the database refused, skipped with the reason. */
+  rejected: RejectedPaper[];
 }
 
 export class ImportFileError extends Error {
@@ -36,7 +39,7 @@ export async function importPapersFile(db: Database, file: string): Promise<Impo
   }
   if (!Array.isArray(data)) throw new ImportFileError(`${file} must hold a JSON array of Daily Papers items`);
   const { records, invalid } = parseHfItems(data);
-  const counts = await db.transaction().execute((trx) => upsertPapers(trx, records));
+  const counts = await db.transaction().execute((trx) => writeSkippingRefused(trx, dedupeByArxivId(records), (rows) => upsertPapers(trx, rows)));
   return { items: data.length, ...counts, invalid };
 }
 

@@ -1,6 +1,7 @@
+import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { PaperRecord } from './hf-item.ts';
-import { dedupeByArxivId, insertPaperStats, upsertPapers } from './paper.repository.ts';
+import { dedupeByArxivId, insertPaperStats, upsertPapers, type UpsertCounts } from './paper.repository.ts';
 import type { HfDailyPapersClient, HfDayFetch, InvalidHfItem } from './sources/hf-daily-papers.ts';
 import { parseIsoDay } from '../dates.ts';
 import type { SourceLog } from './sources/http.ts';
@@ -25,7 +26,14 @@ export interface DateIngestSummary {
   /** Valid items whose id appeared earlier the same day (merged, last one wins). */
   duplicates: number;
   invalid: InvalidHfItem[];
+  /** Valid items the database refused, each skipped with the reason (the rest were stored). */
+  rejected: RejectedPaper[];
   truncated: boolean;
+}
+
+export interface RejectedPaper {
+  arxivId: string;
+  reason: string;
 }
 
 export interface IngestSummary {
@@ -71,6 +79,7 @@ export async function ingestHfDays(
       updated: counts.updated,
       duplicates: day.records.length - distinct,
       invalid: day.invalid,
+      rejected: counts.rejected,
       truncated: day.truncated,
     };
     perDate.push(summary);
@@ -78,13 +87,14 @@ export async function ingestHfDays(
       { date: day.date, fetched: summary.fetched, inserted: summary.inserted, updated: summary.updated, invalid: summary.invalid.length },
       'ingested Daily Papers day',
     );
+    if (counts.rejected.length > 0) log?.warn({ date: day.date, rejected: counts.rejected }, 'skipped Daily Papers items the database refused');
   }
 
   return {
     fetched: sum(perDate, (d) => d.fetched),
     inserted: sum(perDate, (d) => d.inserted),
     updated: sum(perDate, (d) => d.updated),
-    invalid: sum(perDate, (d) => d.invalid.length),
+    invalid: sum(perDate, (d) => d.invalid.length + d.rejected.length),
     perDate,
   };
 }
@@ -95,13 +105,57 @@ export async function storePaperBatch(
   db: Executor,
   records: readonly PaperRecord[],
   capturedAt: Date = new Date(),
-): Promise<{ inserted: number; updated: number }> {
+): Promise<UpsertCounts & { rejected: RejectedPaper[] }> {
   const unique = dedupeByArxivId(records);
-  return inTransaction(db, async (trx) => {
-    const counts = await upsertPapers(trx, unique);
-    await insertPaperStats(trx, unique, capturedAt);
-    return counts;
-  });
+  return inTransaction(db, (trx) =>
+    writeSkippingRefused(trx, unique, async (rows) => {
+      const counts = await upsertPapers(trx, rows);
+      await insertPaperStats(trx, rows, capturedAt);
+      return counts;
+    }),
+  );
+}
+
+/**
+ * Data errors (SQLSTATE class 22: a value the column cannot hold) and integrity violations (23)
+ * belong to one item; anything else (a lost connection, a failing trigger) fails the whole write.
+ */
+const isItemError = (error: unknown) => /^2[23]/.test(String((error as { code?: unknown }).code ?? ''));
+
+/**
+ * Writes the batch in one go; if the database refuses a value in it, writes item by item, each
+ * under its own savepoint, and skips (with the reason) only the items it refuses: one bad item
+ * never costs the day. Must run inside a transaction.
+ */
+export async function writeSkippingRefused<T extends { arxivId: string }>(
+  trx: Executor,
+  records: T[],
+  write: (rows: T[]) => Promise<UpsertCounts>,
+): Promise<UpsertCounts & { rejected: RejectedPaper[] }> {
+  await sql`savepoint paper_batch`.execute(trx);
+  try {
+    const counts = await write(records);
+    await sql`release savepoint paper_batch`.execute(trx);
+    return { ...counts, rejected: [] };
+  } catch (error) {
+    if (!isItemError(error)) throw error;
+    await sql`rollback to savepoint paper_batch`.execute(trx);
+  }
+  const total: UpsertCounts & { rejected: RejectedPaper[] } = { inserted: 0, updated: 0, rejected: [] };
+  for (const record of records) {
+    await sql`savepoint paper_item`.execute(trx);
+    try {
+      const counts = await write([record]);
+      await sql`release savepoint paper_item`.execute(trx);
+      total.inserted += counts.inserted;
+      total.updated += counts.updated;
+    } catch (error) {
+      if (!isItemError(error)) throw error;
+      await sql`rollback to savepoint paper_item`.execute(trx);
+      total.rejected.push({ arxivId: record.arxivId, reason: (error as Error).message });
+    }
+  }
+  return total;
 }
 
 /** Runs `work` in a transaction, or inside the caller's when `db` already is one. */

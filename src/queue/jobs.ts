@@ -11,6 +11,7 @@ const id = z.number().int().positive();
 export const jobSchemas = {
   // `imported`: queued by an operator's import, paced by its delay instead of the hourly cap.
   'confirmation-email': z.object({ subscriberId: id, imported: z.boolean().optional() }),
+  'data-access-email': z.object({ subscriberId: id }),
   'daily-digest': z.object({}).passthrough(),
   'plan-run': z.object({ runId: id }),
   'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id }),
@@ -25,6 +26,7 @@ export type JobData<N extends JobName> = z.infer<(typeof jobSchemas)[N]>;
 
 export const jobQueue: Record<JobName, QueueName> = {
   'confirmation-email': 'mail',
+  'data-access-email': 'mail',
   'daily-digest': 'digest',
   // Planning and sending have a queue of their own, so "no send job pending" is one count.
   'plan-run': 'send',
@@ -41,6 +43,7 @@ export const jobIds = {
   planRun: (runId: number, generation = 0) => (generation === 0 ? `plan-run-${runId}` : `plan-run-${runId}-g${generation}`),
   sendBatch: (runId: number, generation: number, window: number) => `send-batch-${runId}-g${generation}-w${window}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
+  dataAccessEmail: (subscriberId: number) => `data-access-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
   ingestDay: (day: string) => `ingest-day-${day}`,
   enrichArxiv: (day: string) => `enrich-arxiv-${day}`,

@@ -10,7 +10,6 @@ export interface PersonalDataExport {
     topics: string[];
     frequency: string;
     timeZone: string;
-    consent: unknown;
     confirmedAt: string | null;
     unsubscribedAt: string | null;
     unsubscribeSource: string | null;
@@ -19,6 +18,10 @@ export interface PersonalDataExport {
     createdAt: string;
     updatedAt: string;
   };
+  /** The consent history, oldest first: every sign-up, confirmation, unsubscribe and the like. */
+  consentHistory: { event: string; at: string; ip: string | null; userAgent: string | null; source: string | null }[];
+  /** Sign-ups made with this address and not confirmed (they changed nothing). */
+  pendingSignups: { kind: string; requestedAt: string; email: string; topics: string[]; timeZone: string; ip: string | null; userAgent: string | null }[];
   deliveries: { digestDate: string; kind: string; status: string; messageId: string | null; sentAt: string | null; reason: string | null; smtpResponse: string | null }[];
   softBounces: { consecutive: number; firstAt: string; lastAt: string; lastResponse: string | null } | null;
   papersReceived: { arxivId: string; sentAt: string }[];
@@ -52,7 +55,9 @@ async function papersReceived(db: Executor, subscriberId: number): Promise<{ arx
  * complete and it is read-only; the delivery folder still owns every write to those tables.
  */
 export async function collectPersonalData(db: Executor, subscriber: Subscriber): Promise<PersonalDataExport> {
-  const [deliveries, papers, softBounce] = await Promise.all([
+  const [consentEvents, signups, deliveries, papers, softBounce] = await Promise.all([
+    db.selectFrom('consent_events').selectAll().where('subscriber_id', '=', subscriber.id).orderBy('occurred_at').orderBy('id').execute(),
+    db.selectFrom('signup_requests').selectAll().where('subscriber_id', '=', subscriber.id).orderBy('id').execute(),
     db
       .selectFrom('deliveries')
       .innerJoin('send_runs', 'send_runs.id', 'deliveries.run_id')
@@ -72,7 +77,6 @@ export async function collectPersonalData(db: Executor, subscriber: Subscriber):
       topics: subscriber.topics,
       frequency: subscriber.frequency,
       timeZone: subscriber.time_zone,
-      consent: subscriber.consent,
       confirmedAt: iso(subscriber.confirmed_at),
       unsubscribedAt: iso(subscriber.unsubscribed_at),
       unsubscribeSource: subscriber.unsubscribe_source,
@@ -81,6 +85,16 @@ export async function collectPersonalData(db: Executor, subscriber: Subscriber):
       createdAt: subscriber.created_at.toISOString(),
       updatedAt: subscriber.updated_at.toISOString(),
     },
+    consentHistory: consentEvents.map((e) => ({ event: e.kind, at: e.occurred_at.toISOString(), ip: e.ip, userAgent: e.user_agent, source: e.source })),
+    pendingSignups: signups.map((r) => ({
+      kind: r.kind,
+      requestedAt: r.created_at.toISOString(),
+      email: r.email,
+      topics: r.topics,
+      timeZone: r.time_zone,
+      ip: r.ip,
+      userAgent: r.user_agent,
+    })),
     deliveries: deliveries.map((d) => ({
       digestDate: String(d.digest_date),
       kind: d.kind,

@@ -5,7 +5,7 @@ import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import { isKnownTimeZone } from '../dates.ts';
 import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
-import { findSuppressedHashes, insertImportedSubscribers, type ImportConsent, type ImportRow } from './subscriber-import.repository.ts';
+import { ALREADY_CONSENTED, findSuppressedHashes, insertImportedSubscribers, type ImportConsent, type ImportRow } from './subscriber-import.repository.ts';
 import { suppressionHash } from './suppression.repository.ts';
 
 export type { ImportConsent };
@@ -43,6 +43,9 @@ export const EXPORT_COLUMNS = [
 
 const EXPORT_PAGE = 5_000;
 
+/** The operator's note of an already-consented import, from its consent event's source (subscriber-import.repository.ts). */
+const importNoteOf = (source: string | null) => (source?.includes(ALREADY_CONSENTED) ? source.slice(source.indexOf(ALREADY_CONSENTED) + ALREADY_CONSENTED.length) : '');
+
 /**
  * Every subscriber as CSV, in id order, one page of rows at a time (memory stays flat whatever
  * the list size). Consent fields are included; tokens, token versions and hashes never are.
@@ -53,13 +56,39 @@ export function exportSubscribersCsv(db: Database): Readable {
     for (;;) {
       const page = await db
         .selectFrom('subscribers')
-        .select(['id', 'email', 'status', 'topics', 'time_zone', 'frequency', 'created_at', 'confirmed_at', 'unsubscribed_at', 'unsubscribe_source', 'bounce_count', 'consent'])
+        .select(['id', 'email', 'status', 'topics', 'time_zone', 'frequency', 'created_at', 'confirmed_at', 'unsubscribed_at', 'unsubscribe_source', 'bounce_count'])
         .where('id', '>', after)
         .orderBy('id')
         .limit(EXPORT_PAGE)
         .execute();
+      // Consent fields from the history: how the person came in (the first sign-up or import) and
+      // the first confirmation.
+      const events = page.length === 0 ? [] : await db
+        .selectFrom('consent_events')
+        .select(['subscriber_id', 'kind', 'occurred_at', 'ip', 'user_agent', 'source'])
+        .where('subscriber_id', 'in', page.map((s) => s.id))
+        .where('kind', 'in', ['subscribed', 'imported', 'confirmed'])
+        .orderBy('occurred_at')
+        .orderBy('id')
+        .execute();
+      const cameIn = new Map<number, (typeof events)[number]>();
+      const confirmed = new Map<number, Date>();
+      for (const e of events) {
+        if (e.kind === 'confirmed') {
+          if (!confirmed.has(e.subscriber_id)) confirmed.set(e.subscriber_id, e.occurred_at);
+        } else if (!cameIn.has(e.subscriber_id)) cameIn.set(e.subscriber_id, e);
+      }
       for (const s of page) {
-        const c = s.consent ?? undefined;
+        const first = cameIn.get(s.id);
+        const imported = first?.kind === 'imported';
+        const c = first && {
+          form: imported ? 'import' : 'web',
+          subscribedAt: first.occurred_at.toISOString(),
+          ip: first.ip ?? '',
+          userAgent: first.user_agent ?? '',
+          confirmedAt: confirmed.get(s.id)?.toISOString() ?? (imported && s.confirmed_at ? first.occurred_at.toISOString() : ''),
+          consentNote: imported ? importNoteOf(first.source) : '',
+        };
         const iso = (d: Date | null) => (d ? d.toISOString() : '');
         yield [
           s.email,
@@ -149,7 +178,8 @@ export async function importSubscribersCsv(deps: ImportDeps, input: Readable | s
     const suppressed = await findSuppressedHashes(deps.db, hashes);
     const allowed = rows.filter((_r, i) => !suppressed.has(hashes[i]!.toString('hex')));
     report.suppressed += rows.length - allowed.length;
-    const inserted = await insertImportedSubscribers(deps.db, allowed, consent, { at, source });
+    // A person and their consent event are written together or not at all.
+    const inserted = await deps.db.transaction().execute((trx) => insertImportedSubscribers(trx, allowed, consent, { at, source }));
     report.added += inserted.length;
     report.existing += allowed.length - inserted.length;
     if (consent.kind === 'confirm' && inserted.length > 0) {

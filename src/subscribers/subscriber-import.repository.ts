@@ -1,6 +1,5 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
-import type { ConsentRecord } from './subscriber.table.ts';
 
 export type ImportConsent = { kind: 'confirm' } | { kind: 'already_consented'; note: string };
 
@@ -12,25 +11,21 @@ export interface ImportRow {
 }
 
 /**
- * The consent record of an imported person. Kept in this one function (with the insert below) so
- * that recording consent elsewhere (a history table) changes one place.
+ * What the consent history says about an imported person: the file (or upload) and line, and for
+ * already-consented imports the operator's note on how these people agreed.
  */
-export function importConsentRecord(consent: ImportConsent, row: ImportRow, context: { at: string; source: string }): ConsentRecord {
-  return {
-    subscribedAt: context.at,
-    ip: '',
-    userAgent: null,
-    form: 'import',
-    importSource: context.source,
-    importLine: row.line,
-    ...(consent.kind === 'already_consented' ? { confirmedAt: context.at, consentNote: consent.note } : {}),
-  };
+export const ALREADY_CONSENTED = '; already consented: ';
+
+export function importConsentSource(consent: ImportConsent, row: ImportRow, source: string): string {
+  const where = `${source}, line ${row.line}`;
+  return consent.kind === 'already_consented' ? `${where}${ALREADY_CONSENTED}${consent.note}` : where;
 }
 
 /**
- * Inserts the rows whose address is not stored yet and returns their ids; an address already
- * present (whatever its state) is left untouched, so importing a file again changes nothing.
- * Already-consented rows start active, the others pending until they confirm.
+ * Inserts the rows whose address is not stored yet (case-insensitively, as the unique index on
+ * lower(email) has it) and returns their ids; an address already present (whatever its state) is
+ * left untouched, so importing a file again changes nothing. Already-consented rows start active,
+ * the others pending until they confirm. Each new person gets an `imported` consent event.
  */
 export async function insertImportedSubscribers(
   db: Executor,
@@ -40,7 +35,7 @@ export async function insertImportedSubscribers(
 ): Promise<{ id: number; email: string }[]> {
   if (rows.length === 0) return [];
   const active = consent.kind === 'already_consented';
-  return db
+  const inserted = await db
     .insertInto('subscribers')
     .values(
       rows.map((row) => ({
@@ -48,13 +43,28 @@ export async function insertImportedSubscribers(
         status: active ? ('active' as const) : ('pending' as const),
         topics: row.topics,
         time_zone: row.timeZone,
-        consent: JSON.stringify(importConsentRecord(consent, row, context)),
         confirmed_at: active ? sql<Date>`now()` : null,
       })),
     )
-    .onConflict((oc) => oc.column('email').doNothing())
+    .onConflict((oc) => oc.doNothing())
     .returning(['id', 'email'])
     .execute();
+  if (inserted.length === 0) return inserted;
+  const byEmail = new Map(rows.map((row) => [row.email, row]));
+  await db
+    .insertInto('consent_events')
+    .values(
+      inserted.map(({ id, email }) => ({
+        subscriber_id: id,
+        kind: 'imported' as const,
+        occurred_at: new Date(context.at),
+        ip: null,
+        user_agent: null,
+        source: importConsentSource(consent, byEmail.get(email)!, context.source),
+      })),
+    )
+    .execute();
+  return inserted;
 }
 
 /** Which of these suppression hashes are stored (erased people). */

@@ -1,24 +1,30 @@
+import { sql } from 'kysely';
+import type { RateLimit } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Mailer } from '../delivery/mailer.ts';
 import { classifySmtpError } from '../delivery/smtp-errors.ts';
 import {
   countConfirmationTokensIssuedSince,
+  countTokensIssuedForMailboxSince,
   findConfirmationToken,
-  findLatestLiveTokenIssuedAt,
+  findLatestLiveTokenIssuedAtForMailbox,
   insertConfirmationToken,
   markConfirmationTokenUsed,
 } from './confirmation-token.repository.ts';
+import { DATA_ACCESS_VALID_MINUTES, renderDataAccessEmail } from './data-access-email.ts';
 import { CONFIRMATION_VALID_HOURS, renderConfirmationEmail } from './confirmation-email.ts';
 import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
 import { collectPersonalData, type PersonalDataExport } from './personal-data.ts';
 import {
   activateSubscriber,
+  addSignupRequest,
   deleteSubscriber,
+  findLatestSignupRequest,
+  findSignupRequest,
   findSubscriberById,
-  markResubscribed,
   markUnsubscribed,
-  upsertSignup,
+  recordSignupRequest,
 } from './subscriber.repository.ts';
 import type { Subscriber } from './subscriber.table.ts';
 import { addSuppression, removeSuppression, suppressionHash } from './suppression.repository.ts';
@@ -46,19 +52,30 @@ export interface SubscribeInput {
 export const CONFIRMATION_RESEND_WINDOW_MS = 10 * 60 * 1000;
 
 /**
- * Records a sign-up and, where a confirmation is due, queues it. The caller answers the same
- * whatever the address's state; all email work happens in the queue, not in the request.
+ * Records a sign-up request and queues the worker that decides whether to mail a confirmation.
+ * The caller answers the same whatever the address's state, and nothing about an existing person
+ * changes here: the request's details apply only when its confirmation link is used. All email
+ * work, and every per-address limit, happens in the queue, so no answer depends on the address.
  */
-export async function subscribe(deps: { db: Database; enqueueConfirmation: (subscriberId: number) => Promise<void> }, input: SubscribeInput): Promise<void> {
+/** What the subscription flows need to queue mail; src/app/jobs.ts implements it on the queues. */
+export interface SubscriptionJobs {
+  enqueueConfirmation(subscriberId: number): Promise<void>;
+  enqueueDataAccess(subscriberId: number): Promise<void>;
+}
+
+export async function subscribe(deps: { db: Database } & Pick<SubscriptionJobs, 'enqueueConfirmation'>, input: SubscribeInput): Promise<void> {
   const parsed = normaliseEmailAddress(input.email);
   if (!parsed.ok) throw new DomainError('invalid_email', emailProblemMessages[parsed.problem]);
   const timeZone = input.timeZone && isKnownTimeZone(input.timeZone) ? input.timeZone : 'UTC';
-  const consent = { subscribedAt: new Date().toISOString(), ip: input.ip, userAgent: input.userAgent, form: input.form };
-
-  // The same statement and the same job whatever the address's state: the answer and its timing
-  // reveal nothing. The worker decides whether a confirmation is due (not for active, bounced or
-  // complained addresses; at most one per address per resend window).
-  const subscriberId = await upsertSignup(deps.db, { email: parsed.address, topics: input.topics, timeZone, consent });
+  const subscriberId = await recordSignupRequest(deps.db, {
+    kind: 'subscribed',
+    email: parsed.address,
+    topics: input.topics,
+    timeZone,
+    ip: input.ip,
+    userAgent: input.userAgent,
+    source: input.form,
+  });
   await deps.enqueueConfirmation(subscriberId);
 }
 
@@ -69,14 +86,26 @@ export interface ConfirmationMailDeps {
   mailFrom: { name: string; address: string };
   /** Confirmation emails per hour across all addresses; 0 or absent: no cap. */
   maxPerHour?: number;
+  /** Confirmation emails per mailbox (every spelling and sub-address together) per window. */
+  perMailbox?: readonly RateLimit[];
 }
 
-/** Worker side of a sign-up: issues a fresh token (only its hash is stored) and mails the link. */
-export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent' | 'over_hourly_cap' | 'rejected'> {
+/**
+ * Worker side of a sign-up: issues a fresh token for the newest request (only its hash is stored)
+ * and mails the link. The per-person limits live here, counted by mailbox (lower-cased, `+tag`
+ * removed), so Dave@, dave@ and dave+x@ share them, and no HTTP answer can reveal them.
+ */
+export async function sendConfirmationEmail(
+  deps: ConfirmationMailDeps,
+  subscriberId: number,
+): Promise<'sent' | 'not_needed' | 'recently_sent' | 'over_address_limit' | 'over_hourly_cap' | 'rejected'> {
   const subscriber = await findSubscriberById(deps.db, subscriberId);
   if (!subscriber || (subscriber.status !== 'pending' && subscriber.status !== 'unsubscribed')) return 'not_needed';
-  const lastIssued = await findLatestLiveTokenIssuedAt(deps.db, subscriberId);
+  const lastIssued = await findLatestLiveTokenIssuedAtForMailbox(deps.db, subscriber.mailbox);
   if (lastIssued && Date.now() - lastIssued.getTime() < CONFIRMATION_RESEND_WINDOW_MS) return 'recently_sent';
+  for (const limit of deps.perMailbox ?? []) {
+    if ((await countTokensIssuedForMailboxSince(deps.db, subscriber.mailbox, limit.windowMs / 1000)) >= limit.max) return 'over_address_limit';
+  }
   // A flood of sign-ups for many addresses (which per-IP and per-address limits cannot see) must
   // not turn us into a mail cannon: past the hourly cap, requests are dropped; people can retry.
   if (deps.maxPerHour && (await countConfirmationTokensIssuedSince(deps.db, 3600)) >= deps.maxPerHour) return 'over_hourly_cap';
@@ -84,12 +113,14 @@ export async function sendConfirmationEmail(deps: ConfirmationMailDeps, subscrib
   const token = generateConfirmationToken();
   const tokenHash = hashToken(token);
   const expiresAt = new Date(Date.now() + CONFIRMATION_VALID_HOURS * 3600 * 1000);
-  await insertConfirmationToken(deps.db, { subscriberId, tokenHash, expiresAt });
+  const request = await findLatestSignupRequest(deps.db, subscriberId);
+  await insertConfirmationToken(deps.db, { subscriberId, tokenHash, expiresAt, signupRequestId: request?.id ?? null });
   const email = await renderConfirmationEmail(`${deps.publicUrl}/confirm/${token}`);
   try {
     await deps.mailer.send({
       from: deps.mailFrom,
-      to: { name: '', address: subscriber.email },
+      // The spelling typed in this request: the one the person will recognise.
+      to: { name: '', address: request?.email ?? subscriber.email },
       subject: email.subject,
       html: email.html,
       text: email.text,
@@ -140,9 +171,10 @@ export async function confirmSubscription(
     if (!subscriber) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
     await markConfirmationTokenUsed(trx, row.id);
     if (subscriber.status === 'pending' || subscriber.status === 'unsubscribed') {
-      await activateSubscriber(trx, subscriber.id, request);
+      const signup = row.signup_request_id ? await findSignupRequest(trx, row.signup_request_id) : undefined;
+      await activateSubscriber(trx, subscriber.id, signup, request);
       // A proven new opt-in lifts an earlier erasure's suppression.
-      await removeSuppression(trx, suppressionHash(subscriber.email));
+      await removeSuppression(trx, suppressionHash(signup?.email ?? subscriber.email));
       return 'confirmed';
     }
     return 'already_confirmed';
@@ -175,19 +207,50 @@ export async function inspectUnsubscribeToken(db: Database, secrets: Verificatio
   };
 }
 
-/** Unsubscribes at once. Idempotent; a forged or altered token changes nothing. */
-export async function unsubscribe(db: Database, secrets: VerificationSecrets, token: string, source: 'one-click' | 'page'): Promise<'unsubscribed' | 'already_unsubscribed'> {
-  const subscriber = await subscriberFromLinkToken(db, secrets, 'unsubscribe', token);
-  if (!subscriber) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
-  return (await markUnsubscribed(db, subscriber.id, source)) ? 'unsubscribed' : 'already_unsubscribed';
+export interface RequestOrigin {
+  ip: string;
+  userAgent: string | null;
 }
 
-/** Undoes an unsubscribe made by mistake, through the same link. */
-export async function resubscribe(db: Database, secrets: VerificationSecrets, token: string): Promise<'resubscribed' | 'not_possible'> {
+/** Unsubscribes at once. Idempotent; a forged or altered token changes nothing. */
+export async function unsubscribe(
+  db: Database,
+  secrets: VerificationSecrets,
+  token: string,
+  source: 'one-click' | 'page',
+  origin: RequestOrigin,
+): Promise<'unsubscribed' | 'already_unsubscribed'> {
   const subscriber = await subscriberFromLinkToken(db, secrets, 'unsubscribe', token);
+  if (!subscriber) throw new DomainError('invalid_token', 'This unsubscribe link is not valid.');
+  return (await markUnsubscribed(db, subscriber.id, source, origin)) ? 'unsubscribed' : 'already_unsubscribed';
+}
+
+/**
+ * Resubscribing through an unsubscribe link: the link sits in every old digest (and every
+ * forwarded one), so it proves nothing today. It only asks for a new opt-in: a confirmation email
+ * goes to the address, and the person is subscribed again when they confirm.
+ */
+export async function resubscribe(
+  deps: { db: Database } & Pick<SubscriptionJobs, 'enqueueConfirmation'>,
+  secrets: VerificationSecrets,
+  token: string,
+  origin: RequestOrigin,
+): Promise<'confirmation_sent' | 'already_subscribed' | 'not_possible'> {
+  const subscriber = await subscriberFromLinkToken(deps.db, secrets, 'unsubscribe', token);
   if (!subscriber) throw new DomainError('invalid_token', 'This link is not valid.');
-  if (subscriber.status === 'active') return 'resubscribed';
-  return (await markResubscribed(db, subscriber.id)) ? 'resubscribed' : 'not_possible';
+  if (subscriber.status === 'active') return 'already_subscribed';
+  if (subscriber.status !== 'unsubscribed' && subscriber.status !== 'pending') return 'not_possible';
+  await addSignupRequest(deps.db, subscriber.id, {
+    kind: 'resubscribed',
+    email: subscriber.email,
+    topics: subscriber.topics,
+    timeZone: subscriber.time_zone,
+    ip: origin.ip,
+    userAgent: origin.userAgent,
+    source: 'resubscribe link',
+  });
+  await deps.enqueueConfirmation(subscriber.id);
+  return 'confirmation_sent';
 }
 
 async function subscriberForPreferences(db: Database, secrets: VerificationSecrets, token: string): Promise<Subscriber> {
@@ -216,18 +279,87 @@ export async function inspectPreferences(db: Database, secrets: VerificationSecr
   };
 }
 
-/** The person's own data, as JSON, through their preferences link. */
-export async function exportPersonalData(db: Database, secrets: VerificationSecrets, token: string): Promise<PersonalDataExport> {
-  const subscriber = await subscriberForPreferences(db, secrets, token);
-  return collectPersonalData(db, subscriber);
+/**
+ * "Email me a link to download or erase my data", from the preferences page. The long-lived
+ * preferences link itself sits in every digest, so it can only ask for a short-lived link to be
+ * mailed to the address: only someone who reads that mailbox gets to export or erase.
+ */
+export async function requestDataAccessLink(
+  deps: { db: Database } & Pick<SubscriptionJobs, 'enqueueDataAccess'>,
+  secrets: VerificationSecrets,
+  token: string,
+): Promise<void> {
+  const subscriber = await subscriberForPreferences(deps.db, secrets, token);
+  await deps.enqueueDataAccess(subscriber.id);
+}
+
+/** At most one data link per person per this window, however often it is asked for. */
+export const DATA_ACCESS_RESEND_WINDOW_MS = 2 * 60 * 1000;
+
+/** Worker side: a fresh 256-bit token (only its hash stored), valid for an hour, mailed to the address. */
+export async function sendDataAccessEmail(deps: ConfirmationMailDeps, subscriberId: number): Promise<'sent' | 'not_needed' | 'recently_sent'> {
+  const subscriber = await findSubscriberById(deps.db, subscriberId);
+  if (!subscriber) return 'not_needed';
+  const recent = await deps.db
+    .selectFrom('data_access_tokens')
+    .select('id')
+    .where('subscriber_id', '=', subscriberId)
+    .where('created_at', '>', sql<Date>`now() - make_interval(secs => ${DATA_ACCESS_RESEND_WINDOW_MS / 1000})`)
+    .executeTakeFirst();
+  if (recent) return 'recently_sent';
+  const token = generateConfirmationToken();
+  const tokenHash = hashToken(token);
+  await deps.db
+    .insertInto('data_access_tokens')
+    .values({ subscriber_id: subscriberId, token_hash: tokenHash, expires_at: new Date(Date.now() + DATA_ACCESS_VALID_MINUTES * 60_000) })
+    .execute();
+  const email = await renderDataAccessEmail(`${deps.publicUrl}/data/${token}`);
+  try {
+    await deps.mailer.send({
+      from: deps.mailFrom,
+      to: { name: '', address: subscriber.email },
+      subject: email.subject,
+      html: email.html,
+      text: email.text,
+      headers: { 'Auto-Submitted': 'auto-generated' },
+    });
+  } catch (error) {
+    await deps.db.deleteFrom('data_access_tokens').where('token_hash', '=', tokenHash).execute();
+    throw error;
+  }
+  return 'sent';
+}
+
+/** The subscriber behind a live data link. */
+async function subscriberFromDataToken(db: Database, token: string): Promise<Subscriber> {
+  const row = CONFIRMATION_TOKEN_SHAPE.test(token)
+    ? await db.selectFrom('data_access_tokens').select(['subscriber_id', 'expires_at']).where('token_hash', '=', hashToken(token)).executeTakeFirst()
+    : undefined;
+  if (!row) throw new DomainError('invalid_token', 'This link is not valid. Ask for a new one on your preferences page.');
+  if (row.expires_at.getTime() <= Date.now()) throw new DomainError('expired_token', 'This link has expired. Ask for a new one on your preferences page.');
+  const subscriber = await findSubscriberById(db, row.subscriber_id);
+  if (!subscriber) throw new DomainError('invalid_token', 'This link is not valid.');
+  return subscriber;
+}
+
+/** For the data page: whose data the link opens; changes nothing. */
+export async function inspectDataAccessToken(db: Database, token: string): Promise<{ email: string }> {
+  const subscriber = await subscriberFromDataToken(db, token);
+  return { email: subscriber.email };
+}
+
+/** The person's own data, as JSON, through a fresh data link. */
+export async function exportPersonalData(db: Database, token: string): Promise<PersonalDataExport> {
+  return collectPersonalData(db, await subscriberFromDataToken(db, token));
 }
 
 /**
- * Erases the person: the row and everything hanging off it go; only a hash of the address stays
- * on the suppression list, so the address comes back only through a new, confirmed opt-in.
+ * Erases the person (through a fresh data link): the row and everything hanging off it go; only
+ * a hash of the address stays on the suppression list, so the address comes back only through a
+ * new, confirmed opt-in. Addresses are unique case-insensitively, so this is the one person.
  */
-export async function erasePersonalData(db: Database, secrets: VerificationSecrets, token: string): Promise<'erased'> {
-  const subscriber = await subscriberForPreferences(db, secrets, token);
+export async function erasePersonalData(db: Database, token: string): Promise<'erased'> {
+  const subscriber = await subscriberFromDataToken(db, token);
   await db.transaction().execute(async (trx) => {
     await addSuppression(trx, suppressionHash(subscriber.email), 'erased');
     await deleteSubscriber(trx, subscriber.id);

@@ -80,6 +80,14 @@ describe('abuse defences in a real browser', () => {
     await page.getByRole('link', { name: /Your data/ }).click();
     await page.waitForLoadState();
     expect(await page.locator('h1').textContent()).toBe('Your Paperboy data');
+    // The long-lived page only mails a short-lived link; that link downloads and erases.
+    await page.getByRole('button', { name: 'Email me a link to download or erase my data' }).click();
+    await page.waitForLoadState();
+    expect(await page.locator('h1').textContent()).toBe('Check your inbox');
+    const [mail] = await waitFor(() => (t.sink.to('browser-prefs@example.net').length ? t.sink.to('browser-prefs@example.net') : undefined), { what: 'data link email', timeoutMs: 60_000 });
+    const dataPath = /https:\/\/papers\.example\.test(\/data\/[A-Za-z0-9_-]{43})/.exec(mail!.parsed.text!)![1]!;
+    await page.goto(`${t.baseUrl}${dataPath}`);
+    expect(await page.locator('h1').textContent()).toBe('Your Paperboy data');
     const download = page.waitForEvent('download');
     await page.getByRole('button', { name: 'Download my data' }).click();
     const file = await (await download).path();

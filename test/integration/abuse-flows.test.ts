@@ -37,6 +37,15 @@ describe('abuse-proof subscription flows', () => {
     return (c.active ?? 0) + (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) === 0;
   }, { what: 'mail queue idle' });
   const formTokenAged = (ms: number) => createFormToken(t.config.secret, Date.now() - ms);
+  /** Asks for a data link through the preferences page and returns the /data/… path mailed to `email`. */
+  const dataLinkFor = async (prefsPath: string, email: string) => {
+    const before = t.sink.to(email).filter((m) => m.parsed.subject?.startsWith('Your Paperboy data')).length;
+    const asked = await post(`${prefsPath}/data-link`, '');
+    expect(asked.status).toBe(200);
+    expect(await asked.text()).toContain('Check your inbox');
+    const mail = await waitFor(() => t.sink.to(email).filter((m) => m.parsed.subject?.startsWith('Your Paperboy data'))[before], { what: 'data link email', timeoutMs: 60_000 });
+    return /https:\/\/papers\.example\.test(\/data\/[A-Za-z0-9_-]{43})/.exec(mail.parsed.text!)![1]!;
+  };
 
   describe('bot defence', () => {
     it('drops a filled honeypot with the neutral answer and no email', async () => {
@@ -194,22 +203,34 @@ describe('abuse-proof subscription flows', () => {
       expect(prefs.headers.get('x-robots-tag')).toContain('noindex');
       const html = await prefs.text();
       expect(html).toContain('Grace.Hopper@example.org');
-      expect(html).toContain(`action="${prefsPath}/export"`);
-      expect(html).toContain(`action="${prefsPath}/erase"`);
+      // The long-lived link (it sits in every digest) can only have a short-lived one mailed.
+      expect(html).toContain(`action="${prefsPath}/data-link"`);
+      expect(html).not.toContain('/export');
+      for (const action of ['export', 'erase']) expect((await post(`${prefsPath}/${action}`, '')).status).toBe(404);
       // The preferences token is not an unsubscribe token, and vice versa.
       expect((await fetch(`${t.baseUrl}/p/${unsubscribeToken}`)).status).toBe(404);
-      expect((await fetch(`${t.baseUrl}/p/${unsubscribeToken}/export`, { method: 'POST' })).status).toBe(404);
+      expect((await post(`/p/${unsubscribeToken}/data-link`, '')).status).toBe(404);
 
-      const exported = await post(`${prefsPath}/export`, '');
+      const dataPath = await dataLinkFor(prefsPath!, email);
+      const dataPage = await fetch(`${t.baseUrl}${dataPath}`);
+      expect(dataPage.status).toBe(200);
+      expect(dataPage.headers.get('x-robots-tag')).toContain('noindex');
+      const dataHtml = await dataPage.text();
+      expect(dataHtml).toContain(`action="${dataPath}/export"`);
+      expect(dataHtml).toContain(`action="${dataPath}/erase"`);
+      const exported = await post(`${dataPath}/export`, '');
       expect(exported.status).toBe(200);
       expect(exported.headers.get('content-disposition')).toContain('attachment');
-      const data = (await exported.json()) as { subscriber: { consent: { confirmedAt?: string } } };
+      const data = (await exported.json()) as { subscriber: object; consentHistory: { event: string; at: string; ip: string; userAgent: string | null; source: string }[] };
       expect(data.subscriber).toMatchObject({ email, status: 'active', topics: ['compilers'] });
-      expect(data.subscriber.consent).toMatchObject({ form: 'web', userAgent: 'UA-Test/1.0' });
-      expect(data.subscriber.consent.confirmedAt).toBeTruthy();
+      expect(data.consentHistory.map((e) => [e.event, e.userAgent, e.source])).toEqual([
+        ['subscribed', 'UA-Test/1.0', 'web'],
+        ['confirmed', 'node', 'confirmation link'],
+      ]);
+      expect(data.consentHistory.every((e) => e.ip === '127.0.0.1' && !Number.isNaN(Date.parse(e.at)))).toBe(true);
       expect(JSON.stringify(data)).not.toContain('human@example.org');
 
-      const erased = await post(`${prefsPath}/erase`, '');
+      const erased = await post(`${dataPath}/erase`, '');
       expect(erased.status).toBe(200);
       expect(await erased.text()).toContain('Your data is erased');
       expect(await subscriber(email)).toBeUndefined();
@@ -223,7 +244,8 @@ describe('abuse-proof subscription flows', () => {
       expect(dump.toLowerCase()).not.toContain('grace.hopper');
       // Dead links: a clear 4xx, nothing changes.
       expect((await fetch(`${t.baseUrl}${prefsPath}`)).status).toBe(404);
-      expect((await post(`${prefsPath}/erase`, '')).status).toBe(404);
+      expect((await fetch(`${t.baseUrl}${dataPath}`)).status).toBe(404);
+      expect((await post(`${dataPath}/erase`, '')).status).toBe(404);
 
       // Subscribing again needs a new opt-in; confirming it lifts the suppression.
       await mailIdle();
@@ -253,14 +275,15 @@ describe('abuse-proof subscription flows', () => {
       ]).execute();
       await d.insertInto('soft_bounces').values({ subscriber_id: row!.id, consecutive: 1, first_at: new Date(), last_at: new Date(), last_edition_id: edition!.id, last_response: '452 4.2.2 mailbox full' }).execute();
       const prefs = createSubscriberToken(t.config.secret, 'preferences', row!.id, row!.token_version);
+      const dataPath = await dataLinkFor(`/p/${prefs}`, 'history@example.org');
 
-      const data = (await (await post(`/p/${prefs}/export`, '')).json()) as { deliveries: { messageId: string }[]; papersReceived: { arxivId: string }[]; softBounces: { consecutive: number } };
+      const data = (await (await post(`${dataPath}/export`, '')).json()) as { deliveries: { messageId: string }[]; papersReceived: { arxivId: string }[]; softBounces: { consecutive: number } };
       expect(data.deliveries.map((x) => x.messageId)).toEqual(['<m1@x>']);
       expect(data.papersReceived.map((x) => x.arxivId)).toEqual(['2512.99999']);
       expect(data.softBounces.consecutive).toBe(1);
       expect(JSON.stringify(data)).not.toContain('bystander');
 
-      expect((await post(`/p/${prefs}/erase`, '', { accept: 'application/json' })).status).toBe(200);
+      expect((await post(`${dataPath}/erase`, '', { accept: 'application/json' })).status).toBe(200);
       for (const table of ['deliveries', 'soft_bounces'] as const) {
         const left = await d.selectFrom(table).select('subscriber_id').where('subscriber_id', '=', row!.id).execute();
         expect(left, table).toHaveLength(0);

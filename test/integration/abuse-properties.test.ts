@@ -83,8 +83,10 @@ describe('property-based: subscribe and token endpoints', () => {
       ['POST', (k: string) => `/u/${k}`],
       ['POST', (k: string) => `/u/${k}/resubscribe`],
       ['GET', (k: string) => `/p/${k}`],
-      ['POST', (k: string) => `/p/${k}/export`],
-      ['POST', (k: string) => `/p/${k}/erase`],
+      ['POST', (k: string) => `/p/${k}/data-link`],
+      ['GET', (k: string) => `/data/${k}`],
+      ['POST', (k: string) => `/data/${k}/export`],
+      ['POST', (k: string) => `/data/${k}/erase`],
     ] as const;
     const token = fc.oneof(
       fc.string({ unit: 'binary', minLength: 1, maxLength: 300 }),

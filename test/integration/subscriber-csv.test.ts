@@ -31,6 +31,7 @@ describe('subscriber CSV import and export', () => {
   const importCsv = (csv: string, query = '') =>
     fetch(`${t.baseUrl}/admin/subscribers/import${query}`, { method: 'POST', headers: { ...auth, 'content-type': 'text/csv' }, body: csv });
   const subscriber = (email: string) => t.service.db.selectFrom('subscribers').selectAll().where('email', '=', email).executeTakeFirst();
+  const consentEvents = (id: number) => t.service.db.selectFrom('consent_events').selectAll().where('subscriber_id', '=', id).orderBy('id').execute();
   const count = async () => Number((await t.service.db.selectFrom('subscribers').select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()).n);
   const mailIdle = () =>
     waitFor(async () => (await t.service.queues.countPendingJobs('mail')) === 0, { what: 'mail queue idle', timeoutMs: 20_000 });
@@ -57,7 +58,7 @@ describe('subscriber CSV import and export', () => {
 
     const ada = await subscriber('ada@example.org');
     expect(ada).toMatchObject({ status: 'pending', topics: ['diffusion', 'robotics'], time_zone: 'Europe/Berlin', confirmed_at: null });
-    expect(ada!.consent).toMatchObject({ form: 'import', importLine: 2 });
+    expect(await consentEvents(ada!.id)).toMatchObject([{ kind: 'imported', ip: null, source: expect.stringContaining('line 2') }]);
     expect(await subscriber('grace@example.org')).toMatchObject({ status: 'pending', time_zone: 'UTC' });
     expect(await subscriber('erased@example.org')).toBeUndefined();
 
@@ -90,7 +91,7 @@ describe('subscriber CSV import and export', () => {
       const row = await subscriber(email);
       expect(row).toMatchObject({ status: 'active' });
       expect(row!.confirmed_at).not.toBeNull();
-      expect(row!.consent).toMatchObject({ form: 'import', consentNote: note });
+      expect(await consentEvents(row!.id)).toMatchObject([{ kind: 'imported', source: expect.stringContaining(note) }]);
     }
     await mailIdle();
     expect(t.sink.to('katherine@example.org')).toHaveLength(0);
@@ -126,9 +127,15 @@ describe('subscriber CSV import and export', () => {
         email: '=cmd|calc!A0@example.org',
         status: 'unsubscribed',
         topics: ['+sum(a1)', '-x', '@home'],
-        consent: JSON.stringify({ subscribedAt: '2025-01-01T00:00:00.000Z', ip: '203.0.113.9', userAgent: '=HYPERLINK("http://evil")', form: 'web' }),
       })
-      .execute();
+      .returning('id')
+      .executeTakeFirstOrThrow()
+      .then(({ id }) =>
+        t.service.db
+          .insertInto('consent_events')
+          .values({ subscriber_id: id, kind: 'subscribed', occurred_at: new Date('2025-01-01T00:00:00.000Z'), ip: '203.0.113.9', user_agent: '=HYPERLINK("http://evil")', source: 'web' })
+          .execute(),
+      );
     const res = await fetch(`${t.baseUrl}/admin/subscribers/export`, { headers: auth });
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/csv');

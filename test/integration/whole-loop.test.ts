@@ -64,8 +64,9 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     expect(again.status).toBe(200);
     const active = await t.service.db.selectFrom('subscribers').selectAll().where('email', '=', stored).executeTakeFirstOrThrow();
     expect(active.status).toBe('active');
-    expect(active.consent).toMatchObject({ form: 'web', ip: '127.0.0.1' });
-    expect(active.consent?.confirmedAt).toBeTruthy();
+    expect(active.time_zone).toBe('Europe/Berlin');
+    const history = await t.service.db.selectFrom('consent_events').selectAll().where('subscriber_id', '=', active.id).orderBy('id').execute();
+    expect(history.map((e) => [e.kind, e.ip, e.source])).toEqual([['subscribed', '127.0.0.1', 'web'], ['confirmed', '127.0.0.1', 'confirmation link']]);
 
     const edition = await sendDigest(DAY);
     const digests = t.sink.to(stored).filter((m) => m.parsed.subject?.startsWith('Trending papers'));
@@ -129,12 +130,22 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     expect(await countDeliveriesByStatus(t.service.db, next.runId)).toMatchObject({ sent: 0, queued: 0, sending: 0 });
     expect(t.sink.messages.length).toBe(before);
 
-    // GET shows the state and offers a way back; resubscribing works through the same link.
+    // GET shows the state and offers a way back; resubscribing through the (old, forwardable)
+    // link asks for a new opt-in, and only its confirmation subscribes again.
     const page = await fetch(unsubscribeUrl);
     expect(await page.text()).toContain('Resubscribe');
+    const confirmations = () => t.sink.to(stored).filter((m) => m.parsed.subject === 'Confirm your Paperboy subscription');
+    const sentBefore = confirmations().length;
     const back = await fetch(`${unsubscribeUrl}/resubscribe`, { method: 'POST' });
     expect(back.status).toBe(200);
-    expect((await t.service.db.selectFrom('subscribers').select('status').where('id', '=', active.id).executeTakeFirstOrThrow()).status).toBe('active');
+    expect(await back.text()).toContain('Check your inbox');
+    const status = async () => (await t.service.db.selectFrom('subscribers').select('status').where('id', '=', active.id).executeTakeFirstOrThrow()).status;
+    expect(await status()).toBe('unsubscribed');
+    const reconfirm = await waitFor(() => confirmations()[sentBefore], { what: 'resubscribe confirmation' });
+    expect((await fetch(`${t.baseUrl}${confirmLinkFrom(reconfirm.parsed.text!)}`, { method: 'POST' })).status).toBe(200);
+    expect(await status()).toBe('active');
+    const kinds = await t.service.db.selectFrom('consent_events').select('kind').where('subscriber_id', '=', active.id).orderBy('id').execute();
+    expect(kinds.map((k) => k.kind)).toEqual(['subscribed', 'confirmed', 'unsubscribed', 'resubscribed', 'confirmed']);
   });
 
   it('sends nothing the second time the same date is sent', async () => {

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -41,5 +43,45 @@ describe('loadConfig', () => {
 
   it('refuses to run production without a secret and an SMTP relay', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/SECRET.*\n.*SMTP_URL|SMTP_URL.*\n.*SECRET/s);
+  });
+});
+
+describe('DKIM settings', () => {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const short = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  const base = { MAIL_FROM: 'Paperboy <digest@news.example.org>' };
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig({ ...base, ...env });
+      return '';
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+  };
+
+  it('reads one or two keys with one selector each, from the value or from a file', () => {
+    expect(loadConfig(base).dkim).toBeUndefined();
+    const both = loadConfig({ ...base, DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 'r1,e1', DKIM_PRIVATE_KEY: `${rsa}${ed}`.replace(/\n/g, '\\n') }).dkim!;
+    expect(both.domain).toBe('example.org');
+    expect(both.keys.map((k) => k.selector)).toEqual(['r1', 'e1']);
+    const file = path.join(os.tmpdir(), `dkim-${process.pid}.pem`);
+    writeFileSync(file, ed);
+    try {
+      expect(loadConfig({ ...base, DKIM_DOMAIN: 'news.example.org', DKIM_SELECTOR: 'e1', DKIM_PRIVATE_KEY: file }).dkim!.keys).toHaveLength(1);
+    } finally {
+      rmSync(file);
+    }
+  });
+
+  it.each([
+    [{ DKIM_DOMAIN: 'example.org' }, 'set all three'],
+    [{ DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: short }, 'key 1 is an RSA key of 1024 bits'],
+    [{ DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: `${rsa}${ed}` }, '2 keys need 2 selectors'],
+    [{ DKIM_DOMAIN: 'other.example', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: ed }, 'does not align with the MAIL_FROM domain news.example.org'],
+    [{ DKIM_DOMAIN: 'example.org', DKIM_SELECTOR: 's', DKIM_PRIVATE_KEY: '/nonexistent/key.pem' }, 'neither a PEM key nor a readable key file'],
+  ])('refuses %o', (env, message) => {
+    expect(problems(env)).toContain(message);
   });
 });

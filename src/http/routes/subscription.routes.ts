@@ -3,18 +3,18 @@ import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provid
 import { z } from 'zod';
 import { verificationSecrets } from '../../config.ts';
 import { DomainError } from '../../errors.ts';
-import { normaliseEmailAddress } from '../../subscribers/email-address.ts';
 import {
   confirmSubscription,
   erasePersonalData,
   exportPersonalData,
   inspectConfirmationToken,
+  inspectDataAccessToken,
   inspectPreferences,
   inspectUnsubscribeToken,
-  resubscribe,
   unsubscribe,
 } from '../../subscribers/subscription.service.ts';
 import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
+import { DATA_ACCESS_VALID_MINUTES } from '../../subscribers/data-access-email.ts';
 import { renderMessagePage, renderPage } from '../pages.ts';
 import { clientIpKey, hashedKey, limiter } from '../rate-limits.ts';
 import { isJsonMediaType, isMultipart, prefersJson } from '../media-type.ts';
@@ -62,15 +62,8 @@ const checkInboxPage = () =>
 
 const userAgentOf = (req: FastifyRequest) => req.headers['user-agent']?.slice(0, 500) ?? null;
 
-/** The per-address bucket: the address as we would store it (lower-cased), hashed; junk hashed as typed. */
-const addressKey = (req: FastifyRequest) => {
-  const email = (req.body as Partial<SubscribeBody> | undefined)?.email ?? '';
-  const parsed = normaliseEmailAddress(email);
-  return hashedKey(parsed.ok ? parsed.address.toLowerCase() : email.trim().toLowerCase());
-};
-
 // Pages that carry a credential in their URL: never cached, never indexed.
-const tokenRoutes = /^\/(confirm|u|p)\//;
+const tokenRoutes = /^\/(confirm|u|p|data)\//;
 
 export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db, services, config, log } = app.deps;
@@ -105,8 +98,10 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: { body: subscribeBody },
       bodyLimit: SUBSCRIBE_BODY_LIMIT,
+      // Only a per-IP limit answers 429 here: it depends on nothing but the caller's own requests.
+      // The per-address limit is enforced where the confirmation is mailed (the worker), so no
+      // answer, 429 included, tells anything about an address.
       onRequest: [sameOrigin, limiter(app, 'subscribe-ip', limits.subscribeIp, clientIpKey)],
-      preHandler: [limiter(app, 'subscribe-address', limits.subscribeAddress, addressKey)],
     },
     async (req, reply) => {
       const json = wantsJson(req.headers['content-type']);
@@ -182,7 +177,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     const perToken = limiter(app, 'one-click-token', limits.oneClickToken, (req) => hashedKey((req.params as { token?: string }).token ?? ''));
     oneClick.post('/u/:token', { schema: { params: tokenParams }, onRequest: [ipCeiling, perToken] }, async (req, reply) => {
       const source = isMultipart(req.headers['content-type']) || !req.headers['sec-fetch-site'] ? 'one-click' : 'page';
-      await unsubscribe(db, secrets(), req.params.token, source);
+      await unsubscribe(db, secrets(), req.params.token, source, { ip: req.ip, userAgent: userAgentOf(req) });
       const token = encodeURIComponent(req.params.token);
       return reply.type('text/html').send(
         await renderMessagePage({
@@ -207,11 +202,16 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/u/:token/resubscribe', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    const result = await resubscribe(db, secrets(), req.params.token);
-    const page =
-      result === 'resubscribed'
-        ? { heading: 'Welcome back', paragraphs: ['You are subscribed again. The next digest is on its way.'] }
-        : { heading: 'We cannot resubscribe this address', paragraphs: ['Mail to this address could not be delivered, or it was never confirmed. Subscribe again from the start page.'] };
+    const result = await services.resubscribe(secrets(), req.params.token, { ip: req.ip, userAgent: userAgentOf(req) });
+    const pages = {
+      confirmation_sent: {
+        heading: 'Check your inbox',
+        paragraphs: ['We sent a confirmation email to your address. Press the button in it and you are subscribed again.'],
+      },
+      already_subscribed: { heading: 'You are subscribed', paragraphs: ['This address already receives the digest.'] },
+      not_possible: { heading: 'We cannot resubscribe this address', paragraphs: ['Mail to this address could not be delivered. Subscribe again from the start page.'] },
+    } as const;
+    const page = pages[result];
     return reply.type('text/html').send(await renderMessagePage({ title: page.heading, homeLink: true, ...page }));
   });
 
@@ -233,22 +233,44 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
         topics: view.topics,
         timeZone: view.timeZone,
         unsubscribeHref: `/u/${encodeURIComponent(view.unsubscribeToken)}`,
-        exportAction: `/p/${token}/export`,
-        eraseAction: `/p/${token}/erase`,
+        dataLinkAction: `/p/${token}/data-link`,
       }),
     );
   });
 
-  app.post('/p/:token/export', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    const data = await exportPersonalData(db, secrets(), req.params.token);
+  // The preferences link lives in every digest, so it can only have a short-lived link mailed to
+  // the address; export and erase need that link (item 7 of issue 8: link escalation).
+  app.post('/p/:token/data-link', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    await services.requestDataAccessLink(secrets(), req.params.token);
+    if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.code(202).send({ status: 'check_your_inbox' });
+    return reply.type('text/html').send(
+      await renderMessagePage({
+        title: 'Check your inbox',
+        heading: 'Check your inbox',
+        paragraphs: [`We sent a link to your address. It lets you download or erase your data and works for ${DATA_ACCESS_VALID_MINUTES} minutes.`],
+        homeLink: true,
+      }),
+    );
+  });
+
+  app.get('/data/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
+    const view = await inspectDataAccessToken(db, req.params.token);
+    const token = encodeURIComponent(req.params.token);
+    return reply
+      .type('text/html')
+      .send(await renderPage('data', 'Your data', { email: view.email, exportAction: `/data/${token}/export`, eraseAction: `/data/${token}/erase` }));
+  });
+
+  app.post('/data/:token/export', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    const data = await exportPersonalData(db, req.params.token);
     return reply
       .header('content-disposition', 'attachment; filename="paperboy-data.json"')
       .type('application/json; charset=utf-8')
       .send(JSON.stringify(data, null, 2));
   });
 
-  app.post('/p/:token/erase', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    await erasePersonalData(db, secrets(), req.params.token);
+  app.post('/data/:token/erase', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
+    await erasePersonalData(db, req.params.token);
     if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.send({ status: 'erased' });
     return reply.type('text/html').send(
       await renderMessagePage({

@@ -1,5 +1,6 @@
 import { XMLParser } from 'fast-xml-parser';
 import { fetchWithRetry, PaperSourceError, sourceHttpOptions, type SourceHttpOptions, type SourceLog } from './http.ts';
+import { stripControlCharacters } from '../source-text.ts';
 
 /**
  * Client for the arXiv API (`{baseUrl}/api/query`), which answers an Atom 1.0 feed.
@@ -122,8 +123,9 @@ type XmlNode = Record<string, unknown>;
 
 const collapseWhitespace = (text: string) => text.replace(/\s+/g, ' ').trim();
 
+// The XML parser decodes character references such as `&#0;` to the character itself.
 function textOf(value: unknown): string {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') return stripControlCharacters(value);
   if (typeof value === 'number' || typeof value === 'boolean') return String(value);
   if (value && typeof value === 'object' && '#text' in value) return textOf((value as XmlNode)['#text']);
   return '';
