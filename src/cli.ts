@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config.ts';
+import { retryOnConnectionLoss } from './db/connection-loss.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
@@ -86,7 +87,10 @@ async function send(config: Config, day: string): Promise<number> {
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
-    const { edition } = await service.services.requestDailyDigest(day);
+    // Building and requesting an edition is idempotent, and the progress poll only reads: both
+    // wait out a lost database connection instead of ending the command.
+    const durably = <T>(work: () => Promise<T>) => retryOnConnectionLoss(work, { log, what: 'send' });
+    const { edition } = await durably(() => service.services.requestDailyDigest(day));
     if (edition.status === 'empty') {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
@@ -95,7 +99,7 @@ async function send(config: Config, day: string): Promise<number> {
     const started = Date.now();
     let lastPrinted = 0;
     for (;;) {
-      const report = (await findEditionReportById(service.db, edition.id))!;
+      const report = (await durably(() => findEditionReportById(service.db, edition.id)))!;
       const line = progressLine(report, Date.now() - started);
       // A redrawn bar on a terminal; a line every few seconds in a log.
       if (process.stdout.isTTY) process.stdout.write(`\r${line}`);

@@ -173,17 +173,20 @@ export async function releaseDelivery(db: Executor, id: number): Promise<void> {
  * Rows left `sending` by a worker that stopped beating: the SMTP server may have accepted the
  * message before the worker died, so they become `unknown` and are never re-sent automatically.
  */
-export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number): Promise<{ runId: number; n: number }[]> {
+export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number, staleClaimMs = Number.POSITIVE_INFINITY): Promise<{ runId: number; n: number }[]> {
+  // A claim older than any send can take (SMTP deadlines bound it) was lost by a live worker:
+  // e.g. its connection died after the claim committed and before the rows reached it.
+  const stale = Number.isFinite(staleClaimMs) ? staleClaimMs / 1000 : 1e9;
   const result = await sql<{ run_id: number; n: number }>`
     with abandoned as (
       update deliveries d
       set status = 'unknown', updated_at = now(),
-          reason = 'the worker stopped while sending; the SMTP server may or may not have accepted it'
+          reason = 'the worker stopped while sending, or never recorded the outcome; the SMTP server may or may not have accepted it'
       where d.status = 'sending'
-        and not exists (
+        and (d.claimed_at < now() - make_interval(secs => ${stale}) or not exists (
           select 1 from delivery_workers w
           where w.id = d.claimed_by and w.heartbeat_at > now() - make_interval(secs => ${leaseMs / 1000})
-        )
+        ))
       returning d.run_id
     )
     select run_id, count(*)::int as n from abandoned group by run_id`.execute(db);
