@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config.ts';
+import { retryOnConnectionLoss } from './db/connection-loss.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
@@ -33,6 +34,10 @@ Commands:
   status [--date D]        subscriber counts, and the edition of day D (or the latest ones) with
                            delivery counts per state, start/finish times and send rate
   resume --date D          continue sending a paused edition (after fixing what paused it)
+  unknown --date D [--mark-sent | --resend] [--yes]
+                           list the deliveries of day D whose outcome is unknown (the relay may
+                           have accepted them); with --yes, mark them sent (the relay's logs show
+                           it has them) or send them again (whoever did get one gets it twice)
   preview --date D [--out FILE]
                            render the digest of day D to HTML (stdout or FILE) without sending
   subscribers export [--out FILE]
@@ -95,7 +100,10 @@ async function send(config: Config, day: string): Promise<number> {
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
   try {
-    const { edition } = await service.services.requestDailyDigest(day);
+    // Building and requesting an edition is idempotent, and the progress poll only reads: both
+    // wait out a lost database connection instead of ending the command.
+    const durably = <T>(work: () => Promise<T>) => retryOnConnectionLoss(work, { log, what: 'send' });
+    const { edition } = await durably(() => service.services.requestDailyDigest(day));
     if (edition.status === 'empty') {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
@@ -104,7 +112,7 @@ async function send(config: Config, day: string): Promise<number> {
     const started = Date.now();
     let lastPrinted = 0;
     for (;;) {
-      const report = (await findEditionReportById(service.db, edition.id))!;
+      const report = (await durably(() => findEditionReportById(service.db, edition.id)))!;
       const line = progressLine(report, Date.now() - started);
       // A redrawn bar on a terminal; a line every few seconds in a log.
       if (process.stdout.isTTY) process.stdout.write(`\r${line}`);
@@ -169,6 +177,29 @@ async function status(config: Config, day: string | undefined): Promise<void> {
   });
 }
 
+/** Puts the unknown rows back in the queue, reopens the edition and sends like `send` does. */
+async function resendUnknown(config: Config, day: string): Promise<number> {
+  const { requeueUnknownDeliveries } = await import('./delivery/delivery.repository.ts');
+  const { findSendRunByEdition, reopenRun } = await import('./delivery/send-run.repository.ts');
+  const requeued = await withDatabase(config, (db) =>
+    db.transaction().execute(async (trx) => {
+      const edition = await findEditionByDate(trx, 'daily', day);
+      if (!edition) return `No edition for ${day}.`;
+      const run = await findSendRunByEdition(trx, edition.id);
+      if (!run || run.status !== 'sent') return `Edition ${edition.id} is ${run?.status ?? edition.status}; re-send its unknown deliveries once it has finished.`;
+      const n = await requeueUnknownDeliveries(trx, run.id);
+      await reopenRun(trx, run.id);
+      return n;
+    }),
+  );
+  if (typeof requeued === 'string') {
+    console.error(requeued);
+    return 1;
+  }
+  console.log(`${requeued} deliveries are queued again; sending.`);
+  return send(config, day);
+}
+
 async function resume(config: Config, day: string): Promise<number> {
   const context = await openCommandContext(config, createLogger('warn'));
   try {
@@ -228,6 +259,53 @@ async function subscribersCommand(
   }
 }
 
+const UNKNOWN_RISK = {
+  'mark-sent':
+    'Marking them sent sends nothing. Do it when the relay\'s logs show it accepted these Message-IDs; otherwise these readers miss this edition.',
+  resend:
+    'Re-sending sends each of them again. Any message the relay had in fact accepted arrives twice (with the same Message-ID, which some mail programs use to hide the copy).',
+};
+
+/** `paperboy unknown`: the operator's way out of `unknown`, always with the risk spelled out. */
+async function unknownDeliveries(config: Config, day: string, action: 'list' | 'mark-sent' | 'resend', yes: boolean): Promise<number> {
+  const { findUnknownDeliveries, markUnknownDeliveriesSent } = await import('./delivery/delivery.repository.ts');
+  const { findSendRunByEdition } = await import('./delivery/send-run.repository.ts');
+  const outcome = await withDatabase(config, async (db) => {
+    const edition = await findEditionByDate(db, 'daily', day);
+    if (!edition) {
+      console.error(`No edition for ${day}.`);
+      return 1;
+    }
+    const run = await findSendRunByEdition(db, edition.id);
+    const rows = run ? await findUnknownDeliveries(db, run.id) : [];
+    if (rows.length === 0) {
+      console.log(`Edition ${edition.id} (${day}) has no unknown deliveries.`);
+      return 0;
+    }
+    console.log(`Edition ${edition.id} (${day}): ${rows.length} deliveries are unknown; the relay may or may not have accepted them.`);
+    for (const r of rows.slice(0, 200)) {
+      console.log(`  ${r.email}  ${r.messageId ?? '-'}  attempts ${r.attempts}  ${r.updatedAt.toISOString()}  ${r.reason ?? ''}`);
+    }
+    if (rows.length > 200) console.log(`  … and ${rows.length - 200} more`);
+    if (action === 'list') {
+      console.log(`Look the Message-IDs up in the relay's logs, then:\n  paperboy unknown --date ${day} --mark-sent --yes   ${UNKNOWN_RISK['mark-sent']}\n  paperboy unknown --date ${day} --resend --yes      ${UNKNOWN_RISK.resend}`);
+      return 0;
+    }
+    console.log(UNKNOWN_RISK[action]);
+    if (!yes) {
+      console.error(`Nothing changed: add --yes to ${action === 'resend' ? 're-send' : 'mark sent'} these ${rows.length} deliveries.`);
+      return 2;
+    }
+    if (action === 'mark-sent') {
+      console.log(`${await markUnknownDeliveriesSent(db, run!.id)} deliveries marked sent.`);
+      return 0;
+    }
+    return 'resend' as const;
+  });
+  if (outcome !== 'resend') return outcome;
+  return resendUnknown(config, day);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -242,6 +320,9 @@ export async function main(argv: string[]): Promise<number> {
       days: { type: 'string' },
       'already-consented': { type: 'boolean' },
       'consent-note': { type: 'string' },
+      'mark-sent': { type: 'boolean' },
+      resend: { type: 'boolean' },
+      yes: { type: 'boolean' },
     },
     allowPositionals: true,
     strict: true,
@@ -279,6 +360,11 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     case 'resume':
       return resume(config, requireDay(values.date));
+    case 'unknown': {
+      const day = requireDay(values.date);
+      if (values['mark-sent'] && values.resend) throw new UsageError('choose one of --mark-sent and --resend');
+      return unknownDeliveries(config, day, values['mark-sent'] ? 'mark-sent' : values.resend ? 'resend' : 'list', values.yes === true);
+    }
     case 'preview': {
       const day = requireDay(values.date);
       const preview = await withDatabase(config, (db) =>

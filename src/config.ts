@@ -183,6 +183,8 @@ export interface Config {
     readonly batchSize: number;
     /** A `sending` row whose worker has not sent a heartbeat for this long becomes `unknown`. */
     readonly leaseMs: number;
+    /** A row `sending` for this long is swept to `unknown` even if its worker still beats. */
+    readonly staleClaimMs: number;
     readonly reconcileIntervalMs: number;
     /** 5.7.x rejections in one send run after which the run pauses. */
     readonly policyPauseThreshold: number;
@@ -370,6 +372,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryDelayMs: e.SEND_RETRY_DELAY_MS,
       batchSize: e.SEND_BATCH_SIZE,
       leaseMs: e.DELIVERY_LEASE_SECONDS * 1000,
+      // Far beyond any real send: a claimed row waits for at most a few transactions, each bounded.
+      staleClaimMs: (e.DELIVERY_LEASE_SECONDS + 10 * e.SMTP_TRANSACTION_TIMEOUT_SECONDS) * 1000,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
       policyPauseThreshold: e.POLICY_PAUSE_THRESHOLD,
       jobLockMs: e.JOB_LOCK_SECONDS * 1000,

@@ -55,7 +55,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
   const log = options.log ?? createLogger(givenConfig.logLevel, 'paperboy', undefined, { pretty: wantsPrettyLogs(givenConfig.env, process.stdout.isTTY) });
   const resources = new Resources();
   try {
-    const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all' });
+    const db = await openDatabase(givenConfig, resources, { migrate: options.role === 'all', log });
     const config = await withDevelopmentSecret(givenConfig, db);
     for (const warning of startupWarnings(config)) log.warn(`WARNING: ${warning}`);
     if (options.role === 'all' && config.loadSampleData) {

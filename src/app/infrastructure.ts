@@ -34,9 +34,11 @@ export class Resources {
   }
 }
 
-export async function openDatabase(config: Config, resources: Resources, options: { migrate: boolean }): Promise<Database> {
+export async function openDatabase(config: Config, resources: Resources, options: { migrate: boolean; log?: Logger }): Promise<Database> {
   await ensureDatabaseExists(config.databaseUrl);
-  const db = createDatabase(config.databaseUrl);
+  const db = createDatabase(config.databaseUrl, {
+    onConnectionError: (error) => options.log?.warn({ err: error.message }, 'a database connection was lost; the next query reconnects'),
+  });
   resources.add('database', () => db.destroy());
   // Roles and commands that do not migrate refuse an old schema with a clear message (exit 2)
   // instead of failing later on a missing table.

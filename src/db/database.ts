@@ -16,11 +16,24 @@ function setTypeParsers(): void {
   pg.types.setTypeParser(pg.types.builtins.DATE, (value) => value);
 }
 
-export function createDatabase(databaseUrl: string, options: { max?: number } = {}): Database {
+export function createDatabase(
+  databaseUrl: string,
+  options: { max?: number; onConnectionError?: (error: Error) => void } = {},
+): Database {
   setTypeParsers();
-  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.max ?? 10 });
-  // An idle client that loses its connection must not crash the process.
-  pool.on('error', () => {});
+  const pool = new pg.Pool({
+    connectionString: databaseUrl,
+    max: options.max ?? 10,
+    // A database that does not answer must not hold a caller for ever; the retry helper waits instead.
+    connectionTimeoutMillis: 10_000,
+  });
+  const onError = (error: Error) => options.onConnectionError?.(error);
+  // A connection can die while idle in the pool (the pool's 'error') or while checked out (the
+  // client's 'error', which pg-pool does not listen to then). Either, unheard, is an uncaught
+  // 'error' event that ends the process; heard, the query in flight fails with the error, the
+  // pool drops the broken client, and the next query opens a new connection.
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 

@@ -173,17 +173,20 @@ export async function releaseDelivery(db: Executor, id: number): Promise<void> {
  * Rows left `sending` by a worker that stopped beating: the SMTP server may have accepted the
  * message before the worker died, so they become `unknown` and are never re-sent automatically.
  */
-export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number): Promise<{ runId: number; n: number }[]> {
+export async function markAbandonedDeliveriesUnknown(db: Executor, leaseMs: number, staleClaimMs = Number.POSITIVE_INFINITY): Promise<{ runId: number; n: number }[]> {
+  // A claim older than any send can take (SMTP deadlines bound it) was lost by a live worker:
+  // e.g. its connection died after the claim committed and before the rows reached it.
+  const stale = Number.isFinite(staleClaimMs) ? staleClaimMs / 1000 : 1e9;
   const result = await sql<{ run_id: number; n: number }>`
     with abandoned as (
       update deliveries d
       set status = 'unknown', updated_at = now(),
-          reason = 'the worker stopped while sending; the SMTP server may or may not have accepted it'
+          reason = 'the worker stopped while sending, or never recorded the outcome; the SMTP server may or may not have accepted it'
       where d.status = 'sending'
-        and not exists (
+        and (d.claimed_at < now() - make_interval(secs => ${stale}) or not exists (
           select 1 from delivery_workers w
           where w.id = d.claimed_by and w.heartbeat_at > now() - make_interval(secs => ${leaseMs / 1000})
-        )
+        ))
       returning d.run_id
     )
     select run_id, count(*)::int as n from abandoned group by run_id`.execute(db);
@@ -251,4 +254,81 @@ export async function removeDeliveryWorker(db: Executor, id: string): Promise<vo
 /** Forgets workers silent for a day; their rows were swept long before. */
 export async function pruneDeliveryWorkers(db: Executor): Promise<void> {
   await db.deleteFrom('delivery_workers').where('heartbeat_at', '<', sql<Date>`now() - interval '1 day'`).execute();
+}
+
+export interface UnknownDelivery {
+  id: number;
+  subscriberId: number;
+  email: string;
+  attempts: number;
+  reason: string | null;
+  smtpResponse: string | null;
+  messageId: string | null;
+  updatedAt: Date;
+}
+
+/** The rows of a send run whose outcome nobody knows, for an operator to decide on. */
+export async function findUnknownDeliveries(db: Executor, runId: number): Promise<UnknownDelivery[]> {
+  const rows = await db
+    .selectFrom('deliveries')
+    .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
+    .select([
+      'deliveries.id',
+      'deliveries.subscriber_id',
+      'subscribers.email',
+      'deliveries.attempts',
+      'deliveries.reason',
+      'deliveries.smtp_response',
+      'deliveries.message_id',
+      'deliveries.updated_at',
+    ])
+    .where('deliveries.run_id', '=', runId)
+    .where('deliveries.status', '=', 'unknown')
+    .orderBy('deliveries.id')
+    .execute();
+  return rows.map((r) => ({
+    id: r.id,
+    subscriberId: r.subscriber_id,
+    email: r.email,
+    attempts: r.attempts,
+    reason: r.reason,
+    smtpResponse: r.smtp_response,
+    messageId: r.message_id,
+    updatedAt: r.updated_at as Date,
+  }));
+}
+
+/** An operator's decision that the relay did take these messages (its logs say so, say). */
+export async function markUnknownDeliveriesSent(db: Executor, runId: number): Promise<number> {
+  const result = await db
+    .updateTable('deliveries')
+    .set({
+      status: 'sent',
+      sent_at: sql`coalesce(sent_at, updated_at)`,
+      reason: sql`'marked sent by an operator; was unknown: ' || coalesce(reason, '')`,
+      updated_at: sql`now()`,
+    })
+    .where('run_id', '=', runId)
+    .where('status', '=', 'unknown')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
+}
+
+/**
+ * An operator's decision to send these again, accepting that someone may get the digest twice.
+ * The rows go back to `queued` with their attempts kept, and no longer belong to any worker.
+ */
+export async function requeueUnknownDeliveries(db: Executor, runId: number): Promise<number> {
+  const result = await db
+    .updateTable('deliveries')
+    .set({
+      status: 'queued',
+      claimed_by: null,
+      reason: sql`'re-sent by an operator; was unknown: ' || coalesce(reason, '')`,
+      updated_at: sql`now()`,
+    })
+    .where('run_id', '=', runId)
+    .where('status', '=', 'unknown')
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows);
 }

@@ -2,6 +2,8 @@ import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 
 export interface DeliverySettings {
+  /** A row `sending` this long was lost by its worker even if that worker is alive (see the sweep). */
+  staleClaimMs?: number;
   batchSize: number;
   maxAttempts: number;
   retryDelayMs: number;

@@ -1,3 +1,4 @@
+import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
 import { recordDeliveryOutcomes, recordSoftBounce, requeueDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
@@ -34,10 +35,14 @@ export async function handleSendFailure(
   failure: SmtpFailure,
   counts: BatchCounts,
 ) {
+  // The relay's answer is known: a lost database connection is waited out, not a lost outcome.
+  const durably = <T>(what: string, work: () => Promise<T>) => retryOnConnectionLoss(work, { log: deps.log, what });
   const record = (status: DeliveryOutcome['status'], reason: string) =>
-    recordDeliveryOutcomes(deps.db, deps.workerId, [
-      { id: row.id, status, messageId, smtpResponse: failure.response, enhancedCode: failure.enhancedCode, reason },
-    ]);
+    durably('record a failure', () =>
+      recordDeliveryOutcomes(deps.db, deps.workerId, [
+        { id: row.id, status, messageId, smtpResponse: failure.response, enhancedCode: failure.enhancedCode, reason },
+      ]),
+    );
   const log = { runId: run.id, editionId: run.editionId, deliveryId: row.id, subscriberId: row.subscriberId, kind: failure.kind, response: failure.response };
   switch (failure.kind) {
     case 'hard_bounce':
@@ -80,7 +85,7 @@ export async function handleSendFailure(
         counts.failed++;
         deps.log.warn(log, 'transient failures did not clear: gave up');
       } else {
-        await requeueDelivery(deps.db, row.id, { smtpResponse: failure.response, enhancedCode: failure.enhancedCode });
+        await durably('requeue a row', () => requeueDelivery(deps.db, row.id, { smtpResponse: failure.response, enhancedCode: failure.enhancedCode }));
         counts.requeued++;
       }
       return;

@@ -10,7 +10,7 @@ import { findRunsInFlight, nextEnqueueGeneration } from './send-run.repository.t
  * generation; finished runs are closed. Everything is rebuilt from Postgres.
  */
 export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown: number; reenqueued: number[] }> {
-  const swept = await markAbandonedDeliveriesUnknown(deps.db, deps.delivery.leaseMs);
+  const swept = await markAbandonedDeliveriesUnknown(deps.db, deps.delivery.leaseMs, deps.delivery.staleClaimMs);
   const unknown = swept.reduce((sum, s) => sum + s.n, 0);
   if (unknown > 0) deps.log.warn({ swept }, 'deliveries abandoned by a stopped worker are now unknown (not re-sent)');
   await pruneDeliveryWorkers(deps.db);

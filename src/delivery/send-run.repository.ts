@@ -117,3 +117,17 @@ export async function resumeRun(db: Executor, id: number): Promise<SendRun | und
 export async function findRunsInFlight(db: Executor): Promise<SendRun[]> {
   return db.selectFrom('send_runs').selectAll().where('status', 'in', ['planning', 'sending']).orderBy('id').execute();
 }
+
+/**
+ * A finished run sends again what was put back in its queue (an operator re-sending its unknown
+ * deliveries); the next enqueue generation gives its jobs fresh ids.
+ */
+export async function reopenRun(db: Executor, id: number): Promise<SendRun | undefined> {
+  return db
+    .updateTable('send_runs')
+    .set({ status: 'sending', finished_at: null, enqueue_generation: sql`enqueue_generation + 1` })
+    .where('id', '=', id)
+    .where('status', '=', 'sent')
+    .returningAll()
+    .executeTakeFirst();
+}

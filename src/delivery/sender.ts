@@ -1,3 +1,4 @@
+import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import type { Executor } from '../db/database.ts';
 import { findEditionById } from '../editions/edition.repository.ts';
 import type { Edition } from '../editions/edition.table.ts';
@@ -92,10 +93,13 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   if (!edition) return counts;
   const run = { id: batch.runId, editionId: edition.id };
   const recording: Promise<unknown>[] = [];
+  // What the relay answered is known and must reach the ledger, so a lost database connection is
+  // waited out here rather than failing the job (which would leave the row `sending`).
+  const durably = <T>(what: string, work: () => Promise<T>) => retryOnConnectionLoss(work, { log: deps.log, what });
 
   const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
     if (deps.pauses.has(batch.runId)) {
-      await releaseDelivery(deps.db, row.id);
+      await durably('release a claimed row', () => releaseDelivery(deps.db, row.id));
       return;
     }
     if (row.subscriberStatus !== 'active') {
@@ -127,13 +131,17 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   const lane = async () => {
     for (;;) {
       const tokens = await deps.rate.take(deps.rate.maxChunk);
-      const rows = await claimQueuedDeliveries(deps.db, {
-        runId: batch.runId,
-        fromId: batch.fromDeliveryId,
-        toId: batch.toDeliveryId,
-        limit: tokens,
-        workerId: deps.workerId,
-      });
+      // If a connection dies after the claim committed but before its answer arrived, the rows
+      // stay `sending` under this worker; the reconcile sweep turns such stale claims `unknown`.
+      const rows = await durably('claim rows', () =>
+        claimQueuedDeliveries(deps.db, {
+          runId: batch.runId,
+          fromId: batch.fromDeliveryId,
+          toId: batch.toDeliveryId,
+          limit: tokens,
+          workerId: deps.workerId,
+        }),
+      );
       if (rows.length === 0) return;
       const outcomes: DeliveryOutcome[] = [];
       const sends: Promise<void>[] = [];
@@ -143,7 +151,10 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       }
       await Promise.all(sends);
       // Recording overlaps the next chunk's sending; the job only completes once all are recorded.
-      recording.push(recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
+      const recorded = durably('record outcomes', () => recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
+      // Awaited below; handled now so a failure in the meantime is not an unhandled rejection.
+      recorded.catch(() => {});
+      recording.push(recorded);
       if (rows.length < tokens) return;
     }
   };

@@ -138,3 +138,26 @@ export async function startFaultDrill(options: { subscribers: number; env?: Reco
 export function reportRecovery(drill: string, ms: number, detail: Record<string, unknown> = {}): void {
   console.log(`[fault drill] ${drill}: recovered in ${(ms / 1000).toFixed(2)} s ${JSON.stringify(detail)}`);
 }
+
+/** `paperboy ARGS` in a child process with the drill's environment; resolves with its exit code and output. */
+export async function runCli(env: Record<string, string>, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; output: string }> {
+  const { spawn } = await import('node:child_process');
+  const { repoRoot } = await import('./worker-process.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  try {
+    // A hung command fails the test with what it printed, instead of the test timing out blind.
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    clearTimeout(timer);
+    return { code, output: child.signalCode ? `${output}\n(killed after ${timeoutMs} ms)` : output };
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+}
