@@ -73,7 +73,8 @@ describe('paperboy send, status, resume and preview', () => {
   const ledger = async (day: string) => {
     const rows = await testDb.db
       .selectFrom('deliveries')
-      .innerJoin('editions', 'editions.id', 'deliveries.edition_id')
+      .innerJoin('send_runs', 'send_runs.id', 'deliveries.run_id')
+      .innerJoin('editions', 'editions.id', 'send_runs.edition_id')
       .select(['deliveries.status'])
       .where('editions.digest_date', '=', day)
       .execute();
@@ -152,8 +153,13 @@ describe('paperboy send, status, resume and preview', () => {
     const resumed = await paperboy(['resume', '--date', '2025-12-24']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(resumed.stdout).toMatch(/Edition \d+ resumed/);
-    const edition = await testDb.db.selectFrom('editions').select('status').where('digest_date', '=', '2025-12-24').executeTakeFirstOrThrow();
-    expect(edition.status).toBe('sending');
+    const run = await testDb.db
+      .selectFrom('send_runs')
+      .innerJoin('editions', 'editions.id', 'send_runs.edition_id')
+      .select('send_runs.status')
+      .where('editions.digest_date', '=', '2025-12-24')
+      .executeTakeFirstOrThrow();
+    expect(run.status).toBe('sending');
 
     // A worker (here the one `send` runs) finishes it: the queued rows are sent, the failed stay failed.
     const finished = await paperboy(['send', '--date', '2025-12-24']);

@@ -33,12 +33,12 @@ describe('soft bounces through the sender', () => {
     const bounce = await t.service.db.selectFrom('soft_bounces').select(['consecutive', 'last_response']).where('subscriber_id', '=', subscriber.id).executeTakeFirst();
     return { status: subscriber.status, consecutive: bounce?.consecutive ?? 0 };
   };
-  const delivery = (editionId: number, email: string) =>
+  const delivery = (runId: number, email: string) =>
     t.service.db
       .selectFrom('deliveries')
       .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')
       .select(['deliveries.status', 'deliveries.attempts', 'deliveries.enhanced_code'])
-      .where('edition_id', '=', editionId)
+      .where('run_id', '=', runId)
       .where('subscribers.email', '=', email)
       .executeTakeFirst();
 
@@ -53,11 +53,11 @@ describe('soft bounces through the sender', () => {
     for (const [i, counts] of expected.entries()) {
       edition = i + 1;
       const sent = await sendDailyEdition(t, days[i]!);
-      expect(await delivery(sent.id, 'full@example.org')).toMatchObject({ status: 'failed', attempts: 1, enhanced_code: '5.2.2' });
+      expect(await delivery(sent.runId, 'full@example.org')).toMatchObject({ status: 'failed', attempts: 1, enhanced_code: '5.2.2' });
       // The 4xx was retried up to SEND_MAX_ATTEMPTS, then counted as a soft bounce.
-      expect(await delivery(sent.id, 'quota@example.org')).toMatchObject({ status: 'failed', attempts: 2, enhanced_code: '4.2.2' });
-      expect(await delivery(sent.id, 'recovers@example.org')).toMatchObject({ status: edition === 3 ? 'sent' : 'failed' });
-      expect(await delivery(sent.id, 'fine@example.org')).toMatchObject({ status: 'sent' });
+      expect(await delivery(sent.runId, 'quota@example.org')).toMatchObject({ status: 'failed', attempts: 2, enhanced_code: '4.2.2' });
+      expect(await delivery(sent.runId, 'recovers@example.org')).toMatchObject({ status: edition === 3 ? 'sent' : 'failed' });
+      expect(await delivery(sent.runId, 'fine@example.org')).toMatchObject({ status: 'sent' });
       expect(await state('full@example.org')).toEqual({ status: 'active', consecutive: counts.full });
       expect(await state('quota@example.org')).toEqual({ status: 'active', consecutive: counts.quota });
       expect(await state('recovers@example.org')).toEqual({ status: 'active', consecutive: counts.recovers });
@@ -77,8 +77,8 @@ describe('soft bounces through the sender', () => {
     const attemptsBefore = { full: t.sink.rcptAttempts.get('full@example.org'), quota: t.sink.rcptAttempts.get('quota@example.org') };
     edition = 5;
     const last = await sendDailyEdition(t, days[4]!);
-    expect(await delivery(last.id, 'fine@example.org')).toMatchObject({ status: 'sent' });
+    expect(await delivery(last.runId, 'fine@example.org')).toMatchObject({ status: 'sent' });
     expect({ full: t.sink.rcptAttempts.get('full@example.org'), quota: t.sink.rcptAttempts.get('quota@example.org') }).toEqual(attemptsBefore);
-    expect(await delivery(last.id, 'full@example.org')).toBeUndefined();
+    expect(await delivery(last.runId, 'full@example.org')).toBeUndefined();
   });
 });

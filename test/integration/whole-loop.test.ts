@@ -164,12 +164,12 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     expect(second.id).toBe(first.id);
     expect(second.runId).toBe(first.runId);
     // Wait until no job the second request could have queued is waiting, delayed or running
-    // (the reconcile job's own schedule aside), then count again.
+    // (jobs of the schedulers aside: the reconcile job and the next daily run), then count again.
     await waitFor(
       async () => {
         const sendJobs = await t.service.queues.countPendingJobs('send');
         const digestJobs = await t.service.queues.byName.digest.getJobs(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
-        return sendJobs === 0 && digestJobs.every((job) => job.name === 'reconcile-deliveries');
+        return sendJobs === 0 && digestJobs.every((job) => job.name === 'reconcile-deliveries' || job.repeatJobKey !== undefined);
       },
       { what: 'no digest or send job pending' },
     );
