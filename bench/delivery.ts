@@ -70,7 +70,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type SinkMessage = { type: string; [key: string]: unknown };
 function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: string): Promise<SinkMessage> }> {
-  const child = fork(path.join(root, 'bench/smtp-sink.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
+  const child = fork(path.join(root, 'bench/sink-process.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
   const ask = (type: string) =>
     new Promise<SinkMessage>((resolve) => {
       const onMessage = (message: SinkMessage) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { countDeliveriesByStatus } from '../../src/delivery/delivery.repository.ts';
 import { findSendRunById } from '../../src/delivery/send-run.repository.ts';
@@ -13,7 +13,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { deleteQueuePrefix, testRedisUrl } from '../helpers/service.ts';
 import { startSmtpSink, type SmtpSink } from '../helpers/smtp-sink.ts';
 import { waitFor } from '../helpers/wait-for.ts';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.ts';
+import { spawnWorker, stopAllWorkers, type WorkerProcess } from '../helpers/worker-process.ts';
 
 const SUBSCRIBERS = 5_000;
 
@@ -58,8 +58,13 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     queues = new Queues(createRedis({ url: testRedisUrl, role: 'producer' }), config.queuePrefix);
   });
 
+  // A test that fails leaves none of its workers to claim rows in the next one.
+  afterEach(async () => {
+    await stopAllWorkers();
+    workers.length = 0;
+  });
   afterAll(async () => {
-    await Promise.all(workers.map((w) => w.kill('SIGKILL')));
+    await stopAllWorkers();
     await queues?.close();
     await queues?.connection.quit();
     await sink?.close();

@@ -31,7 +31,7 @@ describe('delivery faults against a scripted SMTP server', () => {
 
   const send = async (day: string, done: (status: string) => boolean = (s) => s === 'sent') => {
     const { edition, run } = await t.service.services.requestDailyDigest(day);
-    await waitFor(async () => done((await findSendRunById(t.service.db, run!.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 20_000 });
+    await waitFor(async () => done((await findSendRunById(t.service.db, run!.id))!.status), { what: `edition ${edition.id} done`, timeoutMs: 90_000 });
     return { ...edition, runId: run!.id };
   };
   const rows = (runId: number) =>
@@ -42,7 +42,7 @@ describe('delivery faults against a scripted SMTP server', () => {
       .where('run_id', '=', runId)
       .execute();
 
-  it('retries 4xx, calls a drop after the final dot unknown, suppresses only 5.1.x, never retries 5xx, sends each message once', async () => {
+  it('retries 4xx, calls a drop after the final dot unknown, suppresses only 5.1.x, never retries 5xx, sends each message once', { timeout: 120_000 }, async () => {
     const scripts: Record<string, () => { code: number; message: string } | undefined> = {
       'throttled@example.org': failing(2, 421, '4.7.0 Try again later'),
       'busy@example.org': failing(2, 451, '4.3.0 Temporary local problem'),
@@ -105,7 +105,7 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(editions[0]!.finishedAt).toBeTruthy();
   });
 
-  it('pauses the edition after repeated 5.7.x rejections, with the reason, and suppresses nobody', async () => {
+  it('pauses the edition after repeated 5.7.x rejections, with the reason, and suppresses nobody', { timeout: 120_000 }, async () => {
     t.sink.onData = undefined;
     t.sink.onRcpt = () => ({ code: 550, message: '5.7.26 This message does not pass authentication checks' });
     await t.service.db
@@ -121,11 +121,18 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(ledger.some((r) => r.status === 'queued')).toBe(true);
     const suppressed = await t.service.db.selectFrom('subscribers').select('email').where('status', '=', 'bounced').execute();
     expect(suppressed.map((s) => s.email)).toEqual(['unknown@example.org']);
-    // The pause holds: the reconcile job does not restart a paused edition.
+    // The pause holds: the reconcile job does not restart a paused edition. The positive event is
+    // the repair job itself: its scheduler has taken three more runs, so at least two completed.
+    // Chunks already in flight when it paused settle first (recorded, or put back in the queue).
+    await waitFor(async () => (await rows(edition.runId)).every((r) => r.status !== 'sending'), { what: 'no row sending' });
     const sentBefore = t.sink.accepted;
-    await new Promise((resolve) => setTimeout(resolve, 1_200)); // two reconcile periods: nothing may move
+    const ledgerBefore = JSON.stringify(await rows(edition.runId));
+    const nextRun = async () => Number((await t.service.queues.byName.digest.getJobScheduler('reconcile-deliveries'))?.next ?? 0);
+    const first = await nextRun();
+    await waitFor(async () => (await nextRun()) >= first + 3 * 500, { what: 'three more reconcile runs', timeoutMs: 20_000 });
     expect((await findSendRunById(t.service.db, edition.runId))!.status).toBe('paused');
     expect(t.sink.accepted).toBe(sentBefore);
+    expect(JSON.stringify(await rows(edition.runId))).toBe(ledgerBefore);
   });
 
   it('counts soft bounces once per edition and suppresses only after several over days', async () => {

@@ -52,6 +52,33 @@ describe('planning an edition', () => {
     expect(Number(rows.n)).toBe(900);
   });
 
+  it('resumes an interrupted planning from its cursor, range by range, and re-planning planned ranges adds nothing', async () => {
+    const edition = await buildDailyEdition(t.db, '2025-12-22', { publicUrl: config.publicUrl, maxPapers: 10 });
+    const run = await ensureSendRun(t.db, edition.id);
+    expect((await planRun(deps(), run.id)).planned).toBe(900);
+    const count = async (where = sql`true`) =>
+      Number((await sql<{ n: string }>`select count(*) as n from deliveries where run_id = ${run.id} and ${where}`.execute(t.db)).rows[0]!.n);
+    const interrupt = (cursor: number) =>
+      t.db.updateTable('send_runs').set({ status: 'planning', planned_at: null, planned_count: 0, plan_cursor: cursor }).where('id', '=', run.id).execute();
+
+    // Interrupted after the range ending at 600 (ranges of 300): the resumed planner starts there.
+    // Rows it never reaches again (ids up to 300, removed here) stay missing: proof it does not start over.
+    await sql`delete from deliveries where run_id = ${run.id} and (subscriber_id > 600 or subscriber_id <= 300)`.execute(t.db);
+    await interrupt(600);
+    const resumed = await planRun(deps(), run.id);
+    expect(await count(sql`subscriber_id <= 300`)).toBe(0);
+    expect(await count(sql`subscriber_id > 600`)).toBe(360);
+    expect(resumed.planned).toBe(630);
+
+    // Re-planned from the start over rows that exist: every insert meets the unique key and adds nothing.
+    await interrupt(0);
+    const again = await planRun(deps(), run.id);
+    expect(again.planned).toBe(900);
+    expect(await count()).toBe(900);
+    const duplicates = await sql<{ n: string }>`select count(*) as n from (select subscriber_id from deliveries where run_id = ${run.id} group by 1 having count(*) > 1) d`.execute(t.db);
+    expect(Number(duplicates.rows[0]!.n)).toBe(0);
+  });
+
   it('leaves out whoever joined or confirmed after planning began', async () => {
     const edition = await buildDailyEdition(t.db, '2025-12-25', { publicUrl: config.publicUrl, maxPapers: 10 });
     const run = await ensureSendRun(t.db, edition.id);

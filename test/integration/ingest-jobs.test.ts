@@ -61,9 +61,14 @@ describe('scheduled paper ingestion', () => {
       what: '50 papers ingested',
       timeoutMs: 20_000,
     });
-    const distinctDays = () => hf.requests.map((r) => r.query.get('date')).filter((d, i, all) => all.indexOf(d) === i);
-    const polledDays = await waitFor(() => (distinctDays().length >= 8 ? distinctDays() : undefined), { what: '8 days polled' });
-    expect(polledDays.sort()).toEqual(['2025-12-20', '2025-12-21', '2025-12-22', '2025-12-23', '2025-12-24', '2025-12-25', '2025-12-26', '2025-12-27']);
+    // Every day's ingest job has finished: now count the first-page requests per day, one each.
+    await waitFor(async () => (await t.service.queues.byName.papers.getJobs(['completed'])).filter((j) => j.name === 'ingest-day').length === 8, {
+      what: '8 ingest jobs completed',
+      timeoutMs: 20_000,
+    });
+    const pollsPerDay: Record<string, number> = {};
+    for (const r of hf.requests) if (Number(r.query.get('p') ?? 0) === 0) pollsPerDay[r.query.get('date')!] = (pollsPerDay[r.query.get('date')!] ?? 0) + 1;
+    expect(pollsPerDay).toEqual(Object.fromEntries(['2025-12-20', '2025-12-21', '2025-12-22', '2025-12-23', '2025-12-24', '2025-12-25', '2025-12-26', '2025-12-27'].map((d) => [d, 1])));
     expect(await db.selectFrom('paper_stats').select('arxiv_id').execute()).toHaveLength(50);
 
     // Five days with papers → five enrichment requests, never two within 3 s of each other.

@@ -59,13 +59,19 @@ describe('shutdown', () => {
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    // The worker role upserts its schedules once it is up.
-    await waitFor(() => output.includes('worker started'), { what: 'worker started', timeoutMs: 30_000 });
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(output).toContain('shutting down');
-    await deleteQueuePrefix(testRedisUrl, prefix);
-    await t.sink.close();
-    await t.testDb.drop();
+    try {
+      // The worker role upserts its schedules once it is up.
+      await waitFor(() => output.includes('worker started'), { what: 'worker started', timeoutMs: 30_000 });
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(output).toContain('shutting down');
+    } finally {
+      // Pass or fail, the child does not outlive the test.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+      await deleteQueuePrefix(testRedisUrl, prefix);
+      await t.sink.close();
+      await t.testDb.drop();
+    }
   }, 60_000);
 });

@@ -163,8 +163,17 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     const second = await sendDigest('2025-12-24');
     expect(second.id).toBe(first.id);
     expect(second.runId).toBe(first.runId);
-    // Wait for any job the second request could have queued, then count again.
-    await waitFor(async () => (await t.service.queues.byName.digest.getJobCounts('active', 'waiting', 'delayed')).active === 0);
+    // Wait until no job the second request could have queued is waiting, delayed or running
+    // (jobs of the schedulers aside: the reconcile job and the next daily run), then count again.
+    await waitFor(
+      async () => {
+        const sendJobs = await t.service.queues.countPendingJobs('send');
+        const digestJobs = await t.service.queues.byName.digest.getJobs(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+        return sendJobs === 0 && digestJobs.every((job) => job.name === 'reconcile-deliveries' || job.repeatJobKey !== undefined);
+      },
+      { what: 'no digest or send job pending' },
+    );
+    expect(await countDeliveriesByStatus(db, first.runId)).toEqual(counts);
     expect(t.sink.messages.filter((m) => m.parsed.subject === first.subject).length).toBe(sentFirst);
     const ids = t.sink.messages.map((m) => m.parsed.messageId);
     expect(new Set(ids).size).toBe(ids.length);
