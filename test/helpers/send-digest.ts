@@ -8,7 +8,7 @@ import { waitFor } from './wait-for.ts';
  * returns the digest as received, with the personal parts a public page must never show.
  */
 export async function sendDigestTo(t: TestService, day: string, email: string) {
-  await t.service.db.insertInto('subscribers').values({ email, status: 'active', confirmed_at: new Date() }).onConflict((oc) => oc.column('email').doNothing()).execute();
+  await t.service.db.insertInto('subscribers').values({ email, status: 'active', confirmed_at: new Date() }).onConflict((oc) => oc.doNothing()).execute();
   const { edition, run } = await t.service.services.requestDailyDigest(day);
   await waitFor(async () => (await findSendRunById(t.service.db, run!.id))?.status === 'sent', { what: `edition of ${day} sent` });
   const digest: ReceivedMessage = await waitFor(() => t.sink.to(email).find((m) => m.parsed.subject?.startsWith('Trending papers')), { what: 'digest at the sink' });
