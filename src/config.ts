@@ -372,8 +372,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryDelayMs: e.SEND_RETRY_DELAY_MS,
       batchSize: e.SEND_BATCH_SIZE,
       leaseMs: e.DELIVERY_LEASE_SECONDS * 1000,
-      // Far beyond any real send: a claimed row waits for at most a few transactions, each bounded.
-      staleClaimMs: (e.DELIVERY_LEASE_SECONDS + 10 * e.SMTP_TRANSACTION_TIMEOUT_SECONDS) * 1000,
+      // No age-based sweep of a live worker's claims: a row claimed but still waiting its turn
+      // behind a slow relay was never sent, and calling it `unknown` would lose a recipient. A live
+      // worker bounds each attempt by the SMTP deadlines; a dead one is found by its lease.
+      staleClaimMs: Number.POSITIVE_INFINITY,
       reconcileIntervalMs: e.RECONCILE_INTERVAL_SECONDS * 1000,
       policyPauseThreshold: e.POLICY_PAUSE_THRESHOLD,
       jobLockMs: e.JOB_LOCK_SECONDS * 1000,
