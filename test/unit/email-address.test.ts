@@ -42,3 +42,37 @@ describe('normaliseEmailAddress', () => {
     expect(normaliseEmailAddress(input)).toEqual({ ok: false, problem });
   });
 });
+
+const a = (n: number, c = 'a') => c.repeat(n);
+
+describe('normaliseEmailAddress: one bare address, whatever is pasted', () => {
+  it.each([
+    ['Alice@Example.COM', 'Alice@example.com'],
+    [' \t bob@example.com \u00a0', 'bob@example.com'],
+    ['user+news@example.com', 'user+news@example.com'],
+    ['user@bücher.de', 'user@xn--bcher-kva.de'],
+    ['user@Bücher.DE', 'user@xn--bcher-kva.de'],
+    ['user@xn--bcher-kva.de', 'user@xn--bcher-kva.de'],
+    ['user@g\u043e\u043egle.com', 'user@xn--ggle-55da.com'],
+    [`${a(64)}@example.com`, `${a(64)}@example.com`],
+    [`${a(64)}@${a(63, 'b')}.${a(63, 'c')}.${a(58, 'd')}.io`, `${a(64)}@${a(63, 'b')}.${a(63, 'c')}.${a(58, 'd')}.io`],
+    [`x@${a(63)}.com`, `x@${a(63)}.com`],
+    ["o'brien@example.ie", "o'brien@example.ie"],
+  ])('accepts %j as %j', (input, stored) => {
+    expect(normaliseEmailAddress(input)).toEqual({ ok: true, address: stored });
+  });
+
+  it.each([
+    '', '   ', 'bob\u200b@example.com', '\ufeffbob@example.com', 'bob@example.com\u202e', 'bob\u2060@example.com',
+    'victim@example.com\r\nBcc: x@evil.test', 'victim@example.com\nBcc:x@evil.test', 'a\u0000@b.com', 'a\u0085@b.com',
+    'victim@example.com, attacker@evil.test', 'victim@example.com;attacker@evil.test', 'Eve <eve@example.com>', '<eve@example.com>',
+    '"john doe"@example.com', '"x"@example.com', 'user@example.com (c)', '(c)user@example.com', 'user@[127.0.0.1]', 'user@[IPv6:::1]',
+    'user@127.0.0.1', 'john..doe@example.com', '.john@example.com', 'john.@example.com', 'user@example', 'user@localhost',
+    'user@-example.com', 'user@example-.com', 'user@exa_mple.com', 'user@example..com', 'user@.example.com',
+    `${a(65)}@example.com`, `${a(64)}@${a(63, 'b')}.${a(63, 'c')}.${a(59, 'd')}.io`, `x@${a(64)}.com`,
+    'A@B@c.com', '用户@example.com', 'ｕｓｅｒ@example.com', 'user＠example.com', 'user@', '@example.com', 'user',
+    '<script>@example.com', 'a b@example.com', 'user@exam ple.com', 'user@example.com\u2028', a(10_000),
+  ])('refuses %j', (input) => {
+    expect(normaliseEmailAddress(input).ok).toBe(false);
+  });
+});
