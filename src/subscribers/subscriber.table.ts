@@ -12,7 +12,16 @@ export interface SubscribersTable {
   status: SubscriberStatus;
   topics: Generated<string[]>;
   frequency: Generated<'daily' | 'weekly'>;
+  /** IANA name (checked through Intl by the application), default UTC. */
   time_zone: Generated<string>;
+  /** Local hour (0–23, in time_zone) the digest is due; default 8. */
+  delivery_hour: Generated<number>;
+  /** No general section, and no email for an edition with nothing for them. */
+  only_my_topics: Generated<boolean>;
+  /** Paused through this day (YYYY-MM-DD, the reader's local day), or null. */
+  paused_until: string | null;
+  /** 3–30, default 10. */
+  papers_per_digest: Generated<number>;
   token_version: Generated<number>;
   bounce_count: Generated<number>;
   last_bounce_at: Date | null;
