@@ -1,14 +1,14 @@
 import type { Database, Executor } from '../db/database.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import type { Paper } from '../papers/paper.table.ts';
-import { findTopPapersForDigestDay, findTrendingPapers } from '../papers/trending.ts';
+import { findCardSignals, findTopPapersForDigestDay, findTrendingPapers } from '../papers/trending.ts';
 import { addDays, startOfUtcDay } from '../dates.ts';
 import { recordEditionPapers } from './archive.repository.ts';
 import { archivePath } from './archive-urls.ts';
 import type { EditionSection } from './edition-papers.table.ts';
 import { findEditionByDate, insertEditionOnce } from './edition.repository.ts';
 import type { Edition } from './edition.table.ts';
-import { renderDigest, type DigestSection } from './render-digest.ts';
+import { renderDigest, type DigestPaper, type DigestSection } from './render-digest.ts';
 
 export interface EditionSettings {
   publicUrl: string;
@@ -28,15 +28,19 @@ export const TRENDING_SECTION_SIZE = 5;
 export async function selectDigestSections(db: Executor, day: string, settings: EditionSettings): Promise<DigestSection[]> {
   const top = await findTopPapersForDigestDay(db, day, settings.maxPapers);
   if (top.length === 0) return [];
+  const asOf = startOfUtcDay(addDays(day, 1));
   const trending: Paper[] = await findTrendingPapers(db, {
-    asOf: startOfUtcDay(addDays(day, 1)),
+    asOf,
     days: 7,
     limit: TRENDING_SECTION_SIZE,
     excludeIds: top.map((p) => p.arxiv_id),
   });
+  // Each card's momentum and AI summary, as of the same instant as the trending ranking.
+  const signals = await findCardSignals(db, [...top, ...trending].map((p) => p.arxiv_id), asOf);
+  const withSignals = (papers: Paper[]): DigestPaper[] => papers.map((p) => ({ ...p, ...signals.get(p.arxiv_id) }));
   return [
-    { title: 'Top papers of the day', papers: top },
-    { title: 'Trending this week', papers: trending },
+    { title: 'Top papers of the day', papers: withSignals(top) },
+    { title: 'Trending this week', papers: withSignals(trending) },
   ];
 }
 

@@ -1,9 +1,13 @@
 import { loadTemplate, mjmlToHtml } from '../email/templates.ts';
 import type { Paper } from '../papers/paper.table.ts';
+import type { CardSignals } from '../papers/trending.ts';
+
+/** A paper as a card shows it: momentum and AI summary when known (findCardSignals). */
+export type DigestPaper = Paper & Partial<CardSignals>;
 
 export interface DigestSection {
   title: string;
-  papers: Paper[];
+  papers: DigestPaper[];
 }
 
 export interface RenderedDigest {
@@ -15,6 +19,8 @@ export interface RenderedDigest {
 
 const MAX_AUTHORS = 3;
 const EXCERPT_CHARS = 320;
+/** Hugging Face's summaries are a sentence or two; the cap keeps a long one from crowding the card. */
+const AI_SUMMARY_CHARS = 280;
 
 /** `%%NAME%%` marks per-recipient values; paper text must never be able to produce one. */
 const defuseMarkers = (text: string) => text.replace(/%%/g, '%\u200b%');
@@ -45,8 +51,15 @@ export function formatDigestDate(day: string): string {
 
 const plural = (n: number, one: string, many: string) => (n === 1 ? one : many);
 
-export function paperView(paper: Paper, number: number) {
+/** "+38 upvotes today" when the paper rose in the last 24 hours, else null (nothing to show). */
+export function momentumLabel(growth: number | undefined): string | null {
+  if (!growth || growth <= 0) return null;
+  return `+${growth} ${plural(growth, 'upvote', 'upvotes')} today`;
+}
+
+export function paperView(paper: DigestPaper, number: number) {
   const id = encodeURIComponent(paper.arxiv_id);
+  const aiSummary = paper.aiSummary?.replace(/\s+/g, ' ').trim();
   return {
     number,
     title: defuseMarkers(paper.title),
@@ -56,6 +69,8 @@ export function paperView(paper: Paper, number: number) {
     upvoteWord: plural(paper.upvotes, 'upvote', 'upvotes'),
     comments: paper.comments,
     commentWord: plural(paper.comments, 'comment', 'comments'),
+    momentum: momentumLabel(paper.upvoteGrowth24h),
+    aiSummary: aiSummary ? defuseMarkers(excerpt(aiSummary, AI_SUMMARY_CHARS)) : null,
     excerpt: defuseMarkers(excerpt(paper.abstract)),
     paperUrl: `https://huggingface.co/papers/${id}`,
     absUrl: `https://arxiv.org/abs/${id}`,

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 
@@ -10,14 +10,33 @@ handlebars.registerHelper('eq', (a: unknown, b: unknown) => a === b);
 
 const compiled = new Map<string, Promise<HandlebarsTemplateDelegate>>();
 
+/**
+ * Partials live in templates/partials/, named by file (`paper-card.mjml.hbs` → `{{> paper-card.mjml}}`):
+ * one card per kind of output, so the digest's sections share it (and whoever adds a section does
+ * not touch the card).
+ */
+const partialsFolder = path.join(templatesFolder, 'partials');
+let partialsLoaded: Promise<void> | undefined;
+
+function loadPartials(): Promise<void> {
+  partialsLoaded ??= (async () => {
+    for (const file of await readdir(partialsFolder)) {
+      if (!file.endsWith('.hbs')) continue;
+      handlebars.registerPartial(file.slice(0, -'.hbs'.length), await readFile(path.join(partialsFolder, file), 'utf8'));
+    }
+  })();
+  partialsLoaded.catch(() => (partialsLoaded = undefined));
+  return partialsLoaded;
+}
+
 /** Compiles a template file once per process; later calls reuse the compiled function. */
 export function loadTemplate(relativePath: string, options: { escape?: boolean } = {}): Promise<HandlebarsTemplateDelegate> {
   const key = `${relativePath}:${options.escape !== false}`;
   let template = compiled.get(key);
   if (!template) {
-    template = readFile(path.join(templatesFolder, relativePath), 'utf8').then((source) =>
-      handlebars.compile(source, { noEscape: options.escape === false, strict: true }),
-    );
+    template = loadPartials()
+      .then(() => readFile(path.join(templatesFolder, relativePath), 'utf8'))
+      .then((source) => handlebars.compile(source, { noEscape: options.escape === false, strict: true }));
     compiled.set(key, template);
     template.catch(() => compiled.delete(key));
   }

@@ -43,6 +43,33 @@ export function trendingScoreSql(asOf: Date | RawBuilder<unknown>) {
 }
 
 /**
+ * Upvotes gained in the day before asOf, over the lateral snapshots `latest`, `day_ago` and
+ * `earliest` (snapshotUpvotes). Baseline: the last snapshot at least a day old; a paper watched
+ * for less than a day is measured from its first snapshot instead, so fresh papers are not all
+ * tied at 0.
+ */
+const upvoteGrowthSql = sql<number>`coalesce(latest.upvotes - coalesce(day_ago.upvotes, earliest.upvotes), 0)`;
+
+/**
+ * One snapshot's upvotes per paper: the newest (or oldest) captured in (after, until].
+ * Each is an index-only probe into paper_stats_pkey (arxiv_id, captured_at).
+ */
+const snapshotUpvotes =
+  <A extends string>(alias: A, window: { after?: Date; until: Date }, pick: 'newest' | 'oldest') =>
+  (eb: ExpressionBuilder<DB, 'papers'>) => {
+    let snapshot = eb
+      .selectFrom('paper_stats')
+      .select('paper_stats.upvotes')
+      .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
+      .where('paper_stats.captured_at', '<=', window.until);
+    if (window.after) snapshot = snapshot.where('paper_stats.captured_at', '>', window.after);
+    return snapshot
+      .orderBy('paper_stats.captured_at', pick === 'newest' ? 'desc' : 'asc')
+      .limit(1)
+      .as(alias);
+  };
+
+/**
  * Papers featured in the `days` UTC days up to asOf, not withdrawn, ranked by
  *   score = (upvotes + 0.5 × comments) / (hours since featured + 2)^1.8
  * with ties broken by 24-hour upvote growth, then upvotes, then id. One SQL statement: the window
@@ -67,34 +94,13 @@ export function trendingPapersQuery(db: Executor, options: TrendingOptions) {
   const excludeIds = [...(options.excludeIds ?? [])];
 
   const score = trendingScoreSql(asOf);
-  // Baseline: the last snapshot at least a day old; a paper watched for less than a day is
-  // measured from its first snapshot instead, so fresh papers are not all tied at 0.
-  const growth = sql<number>`coalesce(latest.upvotes - coalesce(day_ago.upvotes, earliest.upvotes), 0)`;
-
-  // One snapshot's upvotes per paper: the newest (or oldest) captured in (after, until].
-  // Each is an index-only probe into paper_stats_pkey (arxiv_id, captured_at).
-  const snapshotUpvotes =
-    <A extends string>(alias: A, window: { after?: Date; until: Date }, pick: 'newest' | 'oldest') =>
-    (eb: ExpressionBuilder<DB, 'papers'>) => {
-      let snapshot = eb
-        .selectFrom('paper_stats')
-        .select('paper_stats.upvotes')
-        .whereRef('paper_stats.arxiv_id', '=', 'papers.arxiv_id')
-        .where('paper_stats.captured_at', '<=', window.until);
-      if (window.after) snapshot = snapshot.where('paper_stats.captured_at', '>', window.after);
-      return snapshot
-        .orderBy('paper_stats.captured_at', pick === 'newest' ? 'desc' : 'asc')
-        .limit(1)
-        .as(alias);
-    };
-
   let query = db
     .selectFrom('papers')
     .leftJoinLateral(snapshotUpvotes('latest', { until: asOf }, 'newest'), (join) => join.onTrue())
     .leftJoinLateral(snapshotUpvotes('day_ago', { until: dayBefore }, 'newest'), (join) => join.onTrue())
     .leftJoinLateral(snapshotUpvotes('earliest', { after: dayBefore, until: asOf }, 'oldest'), (join) => join.onTrue())
     .select(paperColumns.map((c) => `papers.${c}` as const))
-    .select([score.as('score'), growth.as('upvote_growth_24h')])
+    .select([score.as('score'), upvoteGrowthSql.as('upvote_growth_24h')])
     .where('papers.featured_on', '>=', firstDay)
     .where('papers.featured_on', '<=', lastDay)
     .where('papers.withdrawn_at', 'is', null);
@@ -123,4 +129,32 @@ export function digestFeaturedDays(day: string): string[] {
 /** "Top of the day" for a digest: by upvotes, then comments, then id, across digestFeaturedDays(day). */
 export async function findTopPapersForDigestDay(db: Executor, day: string, limit: number): Promise<Paper[]> {
   return findTopPapersForDays(db, digestFeaturedDays(day), limit);
+}
+
+/** What a digest card shows beyond the paper itself (issue 10, item 8). */
+export interface CardSignals {
+  /** Upvotes gained over the 24 hours before asOf, as findTrendingPapers measures it. */
+  upvoteGrowth24h: number;
+  /** The Hugging Face AI summary, when Daily Papers provided one. */
+  aiSummary: string | null;
+}
+
+/**
+ * Momentum and the AI summary of the papers `ids` as of `asOf`, in one statement for the whole
+ * edition (the same index-only snapshot probes as findTrendingPapers). Papers without snapshots
+ * get a growth of 0.
+ */
+export async function findCardSignals(db: Executor, ids: readonly string[], asOf: Date): Promise<Map<string, CardSignals>> {
+  if (ids.length === 0) return new Map();
+  if (Number.isNaN(asOf.getTime())) throw new RangeError('asOf is not a valid date');
+  const dayBefore = new Date(asOf.getTime() - DAY_MS);
+  const rows = await db
+    .selectFrom('papers')
+    .leftJoinLateral(snapshotUpvotes('latest', { until: asOf }, 'newest'), (join) => join.onTrue())
+    .leftJoinLateral(snapshotUpvotes('day_ago', { until: dayBefore }, 'newest'), (join) => join.onTrue())
+    .leftJoinLateral(snapshotUpvotes('earliest', { after: dayBefore, until: asOf }, 'oldest'), (join) => join.onTrue())
+    .select(['papers.arxiv_id', 'papers.ai_summary', upvoteGrowthSql.as('upvote_growth_24h')])
+    .where(sql<boolean>`papers.arxiv_id = any(${[...ids]}::text[])`)
+    .execute();
+  return new Map(rows.map((r) => [r.arxiv_id, { upvoteGrowth24h: Number(r.upvote_growth_24h), aiSummary: r.ai_summary }]));
 }

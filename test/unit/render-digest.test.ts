@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { excerpt, formatAuthors, renderDigest } from '../../src/editions/render-digest.ts';
+import { excerpt, formatAuthors, momentumLabel, renderDigest, type DigestPaper } from '../../src/editions/render-digest.ts';
 import type { Paper } from '../../src/papers/paper.table.ts';
 
-const paper = (overrides: Partial<Paper>): Paper => ({
+const paper = (overrides: Partial<DigestPaper>): DigestPaper => ({
   arxiv_id: '2501.00001',
   title: 'A paper',
   abstract: 'An abstract.',
@@ -60,6 +60,45 @@ describe('renderDigest', () => {
     expect(rendered.html).toMatch(/<div style="display:none;[^"]*">Paper 0 · Paper 1 · Paper 2<\/div>/);
     expect(rendered.html).not.toMatch(/<img(?![^>]*alt="[^"]+")/);
     expect(Buffer.byteLength(rendered.html)).toBeLessThan(100 * 1024);
+  });
+});
+
+describe('digest cards', () => {
+  it('show 24-hour momentum and the AI summary in both parts, and nothing for a paper without them', async () => {
+    const rendered = await renderDigest({
+      digestDate: '2025-12-26',
+      publicUrl: 'https://p.example',
+      archivePath: '/archive/2025-12-26',
+      sections: [
+        {
+          title: 'Top papers of the day',
+          papers: [
+            paper({ arxiv_id: '2501.00001', title: 'Rising', upvotes: 40, upvoteGrowth24h: 38, aiSummary: 'It  <b>beats</b> the\nbaseline %%UNSUBSCRIBE_URL%%.' }),
+            paper({ arxiv_id: '2501.00002', title: 'One more', upvotes: 2, upvoteGrowth24h: 1, aiSummary: null }),
+            paper({ arxiv_id: '2501.00003', title: 'Flat', upvotes: 9, upvoteGrowth24h: 0 }),
+          ],
+        },
+      ],
+    });
+    const textCards = rendered.text.split(/\n(?=\d+\. )/).slice(1);
+    expect(textCards[0]).toContain('40 upvotes (+38 upvotes today)');
+    expect(textCards[0]).toContain('In short: It <b>beats</b> the baseline %\u200b%UNSUBSCRIBE_URL%\u200b%. (AI summary by Hugging Face)');
+    expect(textCards[1]).toContain('2 upvotes (+1 upvote today)');
+    expect(textCards[1]).not.toContain('In short');
+    expect(textCards[2]).not.toMatch(/today|In short/);
+    expect(rendered.html).toContain('<span class="momentum">+38 upvotes today</span>');
+    expect(rendered.html).toContain('It &lt;b&gt;beats&lt;/b&gt; the baseline');
+    expect(rendered.html.match(/AI summary by Hugging Face/g)).toHaveLength(1);
+    expect(rendered.html.match(/ today</g)).toHaveLength(2);
+    expect(rendered.html.match(/%%UNSUBSCRIBE_URL%%/g)).toHaveLength(1);
+  });
+
+  it('momentumLabel: only a rise is news', () => {
+    expect(momentumLabel(undefined)).toBeNull();
+    expect(momentumLabel(0)).toBeNull();
+    expect(momentumLabel(-3)).toBeNull();
+    expect(momentumLabel(1)).toBe('+1 upvote today');
+    expect(momentumLabel(38)).toBe('+38 upvotes today');
   });
 });
 
