@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { reconcileDeliveries } from '../delivery/reconciler.ts';
 import type { DigestTransport } from '../delivery/digest-transport.ts';
 import type { Mailer } from '../delivery/mailer.ts';
+import { RunPauses } from '../delivery/pause.ts';
 import { planRun } from '../delivery/planner.ts';
 import { RunContentCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
@@ -33,7 +34,7 @@ const PAPER_STATS_KEEP_DAYS = 14;
 export function senderDeps(deps: WorkerDeps): SenderDeps {
   return {
     ...deps.services.delivery,
-    pauses: deps.services.pauses,
+    pauses: new RunPauses(),
     transport: deps.transport,
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,

@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
-import { LocalPauses, resumeSending } from '../delivery/pause.ts';
+import { resumeSending } from '../delivery/pause.ts';
 import { requestDailyDigest } from '../delivery/request.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
@@ -29,8 +29,6 @@ export interface Infrastructure {
 export interface AppServices {
   /** What the delivery modules are given: database, job port, logger, settings. */
   delivery: DeliveryDeps & { edition: EditionSettings };
-  /** Editions this process paused; its sender and its resume share them. */
-  pauses: LocalPauses;
   requestDailyDigest(day: string): Promise<{ edition: Edition; run?: SendRun }>;
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
@@ -48,15 +46,13 @@ export function editionSettings(config: Config): EditionSettings {
 
 export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
   const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
-  const pauses = new LocalPauses();
   const mailJobs = subscriptionJobs(queues);
   return {
     delivery,
-    pauses,
     requestDailyDigest: (day) => requestDailyDigest(delivery, day),
     async resumeEdition(editionId) {
       const run = await findSendRunByEdition(db, editionId);
-      return run && resumeSending(delivery, pauses, run.id);
+      return run && resumeSending(delivery, run.id);
     },
     subscribe: (input) => subscribe({ db, ...mailJobs }, input),
     resubscribe: (secrets, token, origin) => resubscribe({ db, ...mailJobs }, secrets, token, origin),

@@ -2,7 +2,7 @@ import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
 import { recordDeliveryOutcomes, recordSoftBounce, requeueDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
-import { pauseSending, type LocalPauses } from './pause.ts';
+import { pauseSending, type RunPauses } from './pause.ts';
 import { attemptsExhausted } from './retry.ts';
 import { countPolicyFailure } from './send-run.repository.ts';
 import type { SmtpFailure } from './smtp-errors.ts';
@@ -18,7 +18,8 @@ export interface BatchCounts {
 
 export interface FailureDeps extends DeliveryDeps {
   workerId: string;
-  pauses: LocalPauses;
+  /** This process's view of which runs are paused (send_runs.status in Postgres). */
+  pauses: RunPauses;
 }
 
 /**

@@ -98,7 +98,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   const durably = <T>(what: string, work: () => Promise<T>) => retryOnConnectionLoss(work, { log: deps.log, what });
 
   const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
-    if (deps.pauses.has(batch.runId)) {
+    // Paused since the claim (by any process): the row goes back unsent (pause.ts).
+    if (await durably('read the run state', () => deps.pauses.isPaused(deps.db, batch.runId))) {
       await durably('release a claimed row', () => releaseDelivery(deps.db, row.id));
       return;
     }
@@ -133,6 +134,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       const tokens = await deps.rate.take(deps.rate.maxChunk);
       // If a connection dies after the claim committed but before its answer arrived, the rows
       // stay `sending` under this worker; the reconcile sweep turns such stale claims `unknown`.
+      const claimStarted = deps.pauses.clock();
       const rows = await durably('claim rows', () =>
         claimQueuedDeliveries(deps.db, {
           runId: batch.runId,
@@ -143,6 +145,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
         }),
       );
       if (rows.length === 0) return;
+      // The claim only takes rows of a run that is `sending`: a fresher fact than a pause seen before.
+      deps.pauses.claimed(batch.runId, claimStarted);
       const outcomes: DeliveryOutcome[] = [];
       const sends: Promise<void>[] = [];
       for (const row of rows) {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { planDeliveryRange } from '../../src/delivery/delivery.repository.ts';
 import { planRun } from '../../src/delivery/planner.ts';
-import { LocalPauses, pauseSending, resumeSending } from '../../src/delivery/pause.ts';
+import { pauseSending, resumeSending, RunPauses } from '../../src/delivery/pause.ts';
 import { reconcileDeliveries } from '../../src/delivery/reconciler.ts';
 import { beginPlanning, ensureSendRun, findSendRunById } from '../../src/delivery/send-run.repository.ts';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
@@ -103,19 +103,25 @@ describe('planning an edition', () => {
     const edition = await buildDailyEdition(t.db, '2025-12-24', { publicUrl: config.publicUrl, maxPapers: 10 });
     const run = await ensureSendRun(t.db, edition.id);
     await beginPlanning(t.db, run.id, 100);
-    const pauses = new LocalPauses();
+    let clock = 0;
+    const pauses = new RunPauses(1_000, () => clock);
     await pauseSending(deps(), pauses, run.id, 'operator stop');
-    expect(pauses.has(run.id)).toBe(true);
+    expect(await pauses.isPaused(t.db, run.id)).toBe(true);
+    // Any other process reads the pause from Postgres.
+    expect(await new RunPauses().isPaused(t.db, run.id)).toBe(true);
     expect(await planRun(deps(), run.id)).toEqual({ planned: 0, batches: 0, planMs: 0 });
     expect(await t.db.selectFrom('deliveries').select('id').where('run_id', '=', run.id).execute()).toEqual([]);
 
     // Paused before planning finished: resuming asks for planning again, with a fresh job id.
-    const resumed = (await resumeSending(deps(), pauses, run.id))!;
+    const resumed = (await resumeSending(deps(), run.id))!;
     expect(resumed).toMatchObject({ status: 'planning', pause_reason: null, policy_failures: 0 });
-    expect(pauses.has(run.id)).toBe(false);
+    // The process that paused sees the resume (made elsewhere) once its view is older than the TTL.
+    expect(await pauses.isPaused(t.db, run.id)).toBe(true);
+    clock += 1_000;
+    expect(await pauses.isPaused(t.db, run.id)).toBe(false);
     const planJobs = (await queues.byName.send.getJobs(['waiting'])).filter((j) => j.name === 'plan-run');
     expect(planJobs.map((j) => j.id)).toContain(`plan-run-${run.id}-g1`);
-    expect(await resumeSending(deps(), pauses, run.id)).toBeUndefined();
+    expect(await resumeSending(deps(), run.id)).toBeUndefined();
 
     // The queue lost everything (a flushed Redis): the repair job plans the run again from Postgres.
     await queues.byName.send.obliterate({ force: true });
