@@ -8,13 +8,15 @@
  *   npm run bench -- --subscribers 20000 --connections 10
  *   npm run bench -- --million --plan-only       planning 1,000,000 without sending
  *   npm run bench -- --worker-flags ""             the worker with Node's default heap settings
+ *   npm run bench -- --workers 4                   four worker processes share the send
+ *   npm run bench -- --outage 60                   the relay refuses connections for 60 s mid-send
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server; a
  * fresh database is created and dropped. REDIS_URL defaults to redis://127.0.0.1:6379.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -53,6 +55,9 @@ const { values: args } = parseArgs({
     'ceiling-messages': { type: 'string' },
     'batch-size': { type: 'string' },
     'plan-only': { type: 'boolean', default: false },
+    workers: { type: 'string', default: '1' },
+    // Seconds the sink refuses connections, starting when half the edition was accepted.
+    outage: { type: 'string' },
     // V8 flags for the worker process; '' runs it with Node's defaults.
     'worker-flags': { type: 'string', default: WORKER_FLAGS },
   },
@@ -60,6 +65,16 @@ const { values: args } = parseArgs({
 const N = args.million ? 1_000_000 : Number(args.subscribers ?? 100_000);
 const CONNECTIONS = Number(args.connections ?? 5);
 const CEILING_MESSAGES = Number(args['ceiling-messages'] ?? Math.min(N, 30_000));
+const WORKERS = Number(args.workers);
+const OUTAGE_SECONDS = args.outage === undefined ? 0 : Number(args.outage);
+if (!Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 16) {
+  console.error('--workers must be a whole number from 1 to 16');
+  process.exit(2);
+}
+if (!Number.isFinite(OUTAGE_SECONDS) || OUTAGE_SECONDS < 0 || OUTAGE_SECONDS > 3600) {
+  console.error('--outage must be a number of seconds from 0 to 3600');
+  process.exit(2);
+}
 const DAY = '2025-12-26';
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -69,9 +84,9 @@ const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFracti
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
 type SinkMessage = { type: string; [key: string]: unknown };
-function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: string): Promise<SinkMessage> }> {
+function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: string, extra?: Record<string, unknown>): Promise<SinkMessage> }> {
   const child = fork(path.join(root, 'bench/sink-process.ts'), { execArgv: ['--import', 'tsx'], stdio: 'inherit' });
-  const ask = (type: string) =>
+  const ask = (type: string, extra: Record<string, unknown> = {}) =>
     new Promise<SinkMessage>((resolve) => {
       const onMessage = (message: SinkMessage) => {
         if (message.type !== type) return;
@@ -79,7 +94,7 @@ function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: str
         resolve(message);
       };
       child.on('message', onMessage);
-      if (type !== 'listening') child.send({ type });
+      if (type !== 'listening') child.send({ type, ...extra });
     });
   return ask('listening').then((m) => ({ child, port: m.port as number, ask }));
 }
@@ -105,6 +120,26 @@ function cpuSecondsOf(pid: number): number {
   }
 }
 
+/** Pids of the processes whose command name is `name` (e.g. every Postgres backend), from /proc. */
+function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === name) pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}
+
+/** CPU seconds of the Postgres server (every backend, alive now) and of Redis. */
+function serverCpuSeconds(): { postgres: number; redis: number } {
+  const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuSecondsOf(pid), 0);
+  return { postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')) };
+}
+
 /** CPU seconds used by the whole machine (all cores, not idle), from /proc/stat. */
 function machineCpuSeconds(): number {
   const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
@@ -118,6 +153,7 @@ async function main() {
   log(`Paperboy delivery benchmark: ${fmt(N)} subscribers, ${CONNECTIONS} SMTP connections; ${os.availableParallelism()} cores (${cpus[0]?.model.trim()}), node ${nodeVersion}`);
 
   const sink = await startSink();
+  log(`sink started (pid ${sink.child.pid})`);
   const smtpUrl = `smtp://127.0.0.1:${sink.port}`;
   const name = `paperboy_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const url = new URL(base);
@@ -125,6 +161,7 @@ async function main() {
   await ensureDatabaseExists(url.toString());
   const db = createDatabase(url.toString(), { max: 4 });
   const prefix = `pbbench-${randomBytes(4).toString('hex')}`;
+  log(`database ${name}, queue prefix ${prefix}`);
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     DATABASE_URL: url.toString(),
@@ -145,7 +182,18 @@ async function main() {
   const config = loadConfig(env);
   const redis = createRedis({ url: redisUrl, role: 'producer' });
   const queues = new Queues(redis, prefix);
-  let worker: ChildProcess | undefined;
+  const workers: ChildProcess[] = [];
+  const stopWorkers = () =>
+    Promise.all(
+      workers.map(async (w) => {
+        if (w.exitCode !== null || w.signalCode !== null) return;
+        const exited = new Promise((resolve) => w.once('exit', resolve));
+        w.kill('SIGTERM');
+        const forced = setTimeout(() => w.kill('SIGKILL'), 30_000);
+        await exited;
+        clearTimeout(forced);
+      }),
+    );
   const results: Record<string, string | number> = {};
   try {
     let t0 = performance.now();
@@ -236,16 +284,25 @@ async function main() {
       return;
     }
 
-    // The sender: `paperboy worker` as its own process, exactly as deployed.
-    worker = spawn(process.execPath, [...(args['worker-flags'] ? args['worker-flags'].split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx', 'src/cli.ts', 'worker'], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
-    const workerPid = worker.pid!;
+    // The senders: `paperboy worker` as their own processes, exactly as deployed, each tied to
+    // this bench so none outlives it (bench/worker-process.ts).
+    const workerExecArgv = [...(args['worker-flags'] ? args['worker-flags'].split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx'];
+    for (let i = 0; i < WORKERS; i++) {
+      const child = fork(path.join(root, 'bench/worker-process.ts'), [], { cwd: root, execArgv: workerExecArgv, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      workers.push(child);
+      log(`worker ${i + 1} started (pid ${child.pid})`);
+    }
     for (;;) {
-      const row = await db.selectFrom('delivery_workers').select('id').executeTakeFirst();
-      if (row) break;
+      const { count } = await db.selectFrom('delivery_workers').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+      if (Number(count) >= WORKERS) break;
+      const exited = workers.find((w) => w.exitCode !== null);
+      if (exited) throw new Error(`a worker exited with ${exited.exitCode} before it started`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
 
-    const cpuBefore = { worker: cpuSecondsOf(workerPid), sink: cpuSecondsOf(sink.child.pid!), machine: machineCpuSeconds() };
+    const workerCpu = () => workers.reduce((total, w) => total + cpuSecondsOf(w.pid!), 0);
+    const serversBefore = serverCpuSeconds();
+    const cpuBefore = { worker: workerCpu(), sink: cpuSecondsOf(sink.child.pid!), machine: machineCpuSeconds() };
     const started = performance.now();
     const planned = await planRun(createServices({ config, db, queues, log: createLogger('silent') }).delivery, run.id);
     const planTotal = ms(started);
@@ -255,33 +312,61 @@ async function main() {
     results.batches = planned.batches;
     log(`planning: ${fmt(planned.planned)} ledger rows in ${fmt(planned.planMs)} ms, ${fmt(planned.batches)} batch jobs enqueued in ${fmt(planTotal - planned.planMs)} ms`);
 
-    let peakRss = 0;
+    const peakRss = new Map<number, number>();
     let lastLog = 0;
+    // Progress per 100,000 accepted messages (the rate of each slice, so a slowdown shows where).
+    const slices: { accepted: number; seconds: number }[] = [];
+    let nextSlice = 100_000;
+    let outage: { startedAt: number; acceptedBefore: number; secondsBefore: number; ended?: number } | undefined;
     for (;;) {
-      const mem = memoryOf(workerPid);
-      peakRss = Math.max(peakRss, mem.peak, mem.rss);
+      for (const w of workers) {
+        const mem = memoryOf(w.pid!);
+        peakRss.set(w.pid!, Math.max(peakRss.get(w.pid!) ?? 0, mem.peak, mem.rss));
+      }
       const current = await findSendRunById(db, run.id);
       if (current?.status === 'sent') break;
-      if (performance.now() - lastLog > 5_000) {
+      const wantStats = performance.now() - lastLog > 5_000 || (OUTAGE_SECONDS > 0 && !outage) || N >= nextSlice;
+      if (wantStats) {
         const stats = await sink.ask('stats');
-        log(`  ${fmt(stats.accepted as number)} accepted, worker RSS ${fmt(mem.rss / 1048576)} MB`);
-        lastLog = performance.now();
+        const accepted = stats.accepted as number;
+        while (accepted >= nextSlice && nextSlice <= N) {
+          slices.push({ accepted: nextSlice, seconds: ms(started) / 1000 });
+          nextSlice += 100_000;
+        }
+        if (OUTAGE_SECONDS > 0 && !outage && accepted >= N / 2) {
+          outage = { startedAt: performance.now(), acceptedBefore: accepted, secondsBefore: ((stats.lastAt as number) - (stats.firstAt as number)) / 1000 };
+          log(`  outage: the relay refuses connections for ${OUTAGE_SECONDS} s from now (${fmt(accepted)} accepted)`);
+          void sink.ask('outage-ended').then(() => {
+            outage!.ended = performance.now();
+            log('  outage over: the relay accepts connections again');
+          });
+          await sink.ask('outage', { ms: OUTAGE_SECONDS * 1000 });
+        }
+        if (performance.now() - lastLog > 5_000) {
+          const rss = workers.map((w) => `${fmt(memoryOf(w.pid!).rss / 1048576)}`).join('/');
+          log(`  ${fmt(accepted)} accepted, worker RSS ${rss} MB`);
+          lastLog = performance.now();
+        }
       }
-      if (worker.exitCode !== null) throw new Error(`the worker exited with ${worker.exitCode}`);
+      const exited = workers.find((w) => w.exitCode !== null);
+      if (exited) throw new Error(`a worker exited with ${exited.exitCode}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const endToEnd = ms(started);
+    const finishedAt = performance.now();
     // Nothing follows `sent`: what each person received is derived from the ledger, not written
     // per person and paper (the old sent_papers step took tens of seconds at 100,000).
+    const serversAfter = serverCpuSeconds();
     const cpu = {
-      worker: cpuSecondsOf(workerPid) - cpuBefore.worker,
+      worker: workerCpu() - cpuBefore.worker,
       sink: cpuSecondsOf(sink.child.pid!) - cpuBefore.sink,
       machine: machineCpuSeconds() - cpuBefore.machine,
+      postgres: Math.max(0, serversAfter.postgres - serversBefore.postgres),
+      redis: Math.max(0, serversAfter.redis - serversBefore.redis),
     };
     const stats = await sink.ask('stats');
-    // Stop the worker first, so the second ceiling has the machine to itself as the first had.
-    worker.kill('SIGTERM');
-    await new Promise((resolve) => worker!.once('exit', resolve));
+    // Stop the workers first, so the second ceiling has the machine to itself as the first had.
+    await stopWorkers();
     const ceilingAfter = await measureCeiling('after');
     const ceiling = (ceilingBefore + ceilingAfter) / 2;
     results.ceilingBefore = Math.round(ceilingBefore);
@@ -302,36 +387,53 @@ async function main() {
     results.ledgerMessagesPerSecond = Math.round(counts.sent / ledgerSeconds);
     results.endToEndMessagesPerSecond = Math.round(counts.sent / (endToEnd / 1000));
     results.ratioToCeiling = Number((sendRate / ceiling).toFixed(3));
+    results.ratioToDirectClientCeiling = Number((sendRate / (results.directClientCeilingMessagesPerSecond as number)).toFixed(3));
     results.sendPhaseSeconds = Number(sinkSeconds.toFixed(1));
     results.finishMs = Math.round(endToEnd - planTotal - sinkSeconds * 1000);
     results.endToEndSeconds = Number((endToEnd / 1000).toFixed(1));
-    results.workerPeakRssMB = Math.round(peakRss / 1048576);
+    results.workerPeakRssMB = Math.round(Math.max(...peakRss.values()) / 1048576);
     results.sinkRssMB = Math.round((stats.rss as number) / 1048576);
     // Where the CPU went while planning and sending (2 cores = 2 CPU-seconds per second).
     results.cpuWorkerSeconds = Number(cpu.worker.toFixed(1));
     results.cpuSinkSeconds = Number(cpu.sink.toFixed(1));
     results.cpuEverythingElseSeconds = Number((cpu.machine - cpu.worker - cpu.sink).toFixed(1));
     results.workerCpuMicrosPerMessage = Math.round((cpu.worker * 1e6) / Math.max(1, counts.sent));
+    results.cpuPostgresSeconds = Number(cpu.postgres.toFixed(1));
+    results.cpuRedisSeconds = Number(cpu.redis.toFixed(1));
+    results.postgresCpuMicrosPerMessage = Math.round((cpu.postgres * 1e6) / Math.max(1, counts.sent));
+    results.redisCpuMicrosPerMessage = Math.round((cpu.redis * 1e6) / Math.max(1, counts.sent));
+    results.sinkPeakRssMB = Math.round(memoryOf(sink.child.pid!).peak / 1048576);
+    results.per100k = slices.map((slice, i) => {
+      const previous = slices[i - 1]?.seconds ?? planTotal / 1000;
+      return Math.round(100_000 / (slice.seconds - previous));
+    }).join(',');
+    if (outage) {
+      // What the run would have taken at the rate it had before the outage, against what it took.
+      const rateBefore = outage.acceptedBefore / outage.secondsBefore;
+      results.outageSeconds = OUTAGE_SECONDS;
+      results.timeLostSeconds = Number((sinkSeconds - N / rateBefore).toFixed(1));
+      results.secondsFromRelayBackToLastRow = outage.ended ? Number(((finishedAt - outage.ended) / 1000).toFixed(1)) : NaN;
+    }
 
     log('');
     log(`end to end (plan → last ledger row):   ${fmt(results.endToEndMessagesPerSecond)} msg/s over ${results.endToEndSeconds} s`);
     log(`sending (first → last accepted):       ${fmt(sendRate)} msg/s   (ledger sent_at: ${fmt(results.ledgerMessagesPerSecond)} msg/s)`);
     log(`raw SMTP ceiling (nodemailer, raw):    ${fmt(ceiling)} msg/s (mean of ${fmt(ceilingBefore)} before and ${fmt(ceilingAfter)} after)`);
-    log(`ratio sending / ceiling:               ${results.ratioToCeiling}`);
+    log(`ratio sending / ceiling:               ${results.ratioToCeiling} (to the direct-client ceiling of ${fmt(results.directClientCeilingMessagesPerSecond as number)} msg/s: ${results.ratioToDirectClientCeiling})`);
     log(`planning ${fmt(N)} (insert ranges):     ${fmt(planned.planMs)} ms; enqueue ${fmt(planned.batches)} jobs: ${fmt(results.planEnqueueMs)} ms`);
     log(`finish (last accepted → run sent):     ${fmt(results.finishMs)} ms; nothing written per paper after it`);
     log(`render edition (MJML, once):           ${results.renderEditionMs} ms; assembly ${results.assemblyMicrosPerMessage} µs/message (${fmt(results.messageBytes)} bytes)`);
-    log(`worker peak RSS:                       ${results.workerPeakRssMB} MB`);
+    log(`worker peak RSS:                       ${results.workerPeakRssMB} MB (the largest of ${WORKERS}); sink peak RSS ${results.sinkPeakRssMB} MB`);
+    log(`CPU per message:                       worker ${results.workerCpuMicrosPerMessage} µs, Postgres ${results.postgresCpuMicrosPerMessage} µs, Redis ${results.redisCpuMicrosPerMessage} µs`);
+    if (slices.length > 0) log(`msg/s per 100,000 accepted:            ${results.per100k}`);
+    if (outage) log(`relay outage of ${OUTAGE_SECONDS} s:                  ${results.timeLostSeconds} s lost against the rate before it; failed ${counts.failed}, duplicates ${results.duplicatesAtSink}`);
     log(`CPU while sending: worker ${results.cpuWorkerSeconds} s (${results.workerCpuMicrosPerMessage} µs/message), sink ${results.cpuSinkSeconds} s, everything else on the machine ${results.cpuEverythingElseSeconds} s`);
     log(`duplicates at the sink:                ${results.duplicatesAtSink}; sent ${fmt(counts.sent)}, unknown ${counts.unknown}, failed ${counts.failed}`);
     log(`worker flags:                          ${args['worker-flags'] || '(Node defaults)'}`);
-    process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, cores: os.availableParallelism(), node: nodeVersion, workerFlags: args['worker-flags'], ...results })}\n`);
-    if (results.duplicatesAtSink !== 0 || counts.sent !== N) process.exitCode = 1;
+    process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, workerFlags: args['worker-flags'], ...results })}\n`);
+    if (results.duplicatesAtSink !== 0 || counts.sent !== N || results.ledgerVsSinkMismatch !== 0) process.exitCode = 1;
   } finally {
-    if (worker && worker.exitCode === null && worker.signalCode === null) {
-      worker.kill('SIGTERM');
-      await new Promise((resolve) => worker!.once('exit', resolve));
-    }
+    await stopWorkers();
     sink.child.send({ type: 'exit' });
     await queues.close();
     const keys = await redis.keys(`${prefix}:*`);
