@@ -106,5 +106,9 @@ describe('/metrics', () => {
     expect(doc.paths['/admin/subscribers/import']?.post?.security).toEqual([{ adminToken: [] }]);
     expect(doc.paths['/subscribe']?.post?.security).toBeUndefined();
     expect(doc.paths['/metrics']).toBeUndefined();
+    // The public editions API is described with its query and path parameters, and needs no token.
+    expect(doc.paths['/api/editions']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['page', 'per_page']));
+    expect(doc.paths['/api/editions/{date}']?.get?.parameters?.map((p) => p.name)).toEqual(['date']);
+    expect(doc.paths['/api/editions']?.get?.security).toBeUndefined();
   });
 });
