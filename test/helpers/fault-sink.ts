@@ -21,6 +21,8 @@ export interface FaultScript {
   refuseAt?: 'greeting' | 'mail' | 'rcpt';
   /** Milliseconds between the bytes of every reply (0 or unset: whole replies). */
   dripMs?: number;
+  /** A reply line (e.g. `550 5.7.26 …`) that refuses a recipient at RCPT TO; undefined accepts it. */
+  rcptReply?: (address: string) => string | undefined;
   /** What happens once a message arrived in full; default accept. */
   afterDot?: (message: FaultMessage) => AfterDot;
 }
@@ -119,6 +121,8 @@ export async function startFaultSink(script: FaultScript = {}): Promise<FaultSin
       } else if (verb === 'RCPT') {
         const address = /<([^>]*)>/.exec(line)?.[1] ?? '';
         if (refusing() && sink.script.refuseAt === 'rcpt') return refuse(address);
+        const refusal = sink.script.rcptReply?.(address);
+        if (refusal) return reply(refusal);
         to.push(address);
         reply('250 2.1.5 Ok');
       } else if (verb === 'DATA') {

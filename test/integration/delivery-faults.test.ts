@@ -135,6 +135,43 @@ describe('delivery faults against a scripted SMTP server', () => {
     expect(JSON.stringify(await rows(edition.runId))).toBe(ledgerBefore);
   });
 
+  it('POST /admin/editions/:id/resume continues the paused edition to the end; 401 without the token, 404 when not paused, 400 for a bad id', { timeout: 120_000 }, async () => {
+    const run = await t.service.db
+      .selectFrom('send_runs')
+      .innerJoin('editions', 'editions.id', 'send_runs.edition_id')
+      .select(['send_runs.id as runId', 'editions.id as editionId', 'send_runs.status'])
+      .where('editions.digest_date', '=', '2025-12-25')
+      .executeTakeFirstOrThrow();
+    expect(run.status).toBe('paused');
+    const resume = (id: number | string, token: string | null = ADMIN_TOKEN) =>
+      fetch(`${t.baseUrl}/admin/editions/${id}/resume`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+    const anonymous = await resume(run.editionId, null);
+    expect(anonymous.status).toBe(401);
+    expect((await resume(run.editionId, 'wrong-token-for-delivery-tests-0123456789')).status).toBe(401);
+    expect((await findSendRunById(t.service.db, run.runId))!.status).toBe('paused');
+    expect((await resume('not-a-number')).status).toBe(400);
+    expect((await resume(999_999)).status).toBe(404);
+
+    t.sink.onRcpt = undefined;
+    const queuedBefore = (await rows(run.runId)).filter((r) => r.status === 'queued').length;
+    expect(queuedBefore).toBeGreaterThan(0);
+    const answer = await resume(run.editionId);
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toMatchObject({ id: run.editionId, status: 'sending' });
+    await waitFor(async () => (await findSendRunById(t.service.db, run.runId))!.status === 'sent', { what: 'resumed edition sent', timeoutMs: 90_000 });
+    const ledger = await rows(run.runId);
+    expect(ledger.filter((r) => r.status === 'sent')).toHaveLength(queuedBefore);
+    expect(ledger.every((r) => ['sent', 'failed'].includes(r.status))).toBe(true);
+    const sentIds = ledger.filter((r) => r.status === 'sent').map((r) => r.message_id);
+    expect(new Set(sentIds).size).toBe(queuedBefore);
+    for (const id of sentIds) expect(t.sink.messageIds.get(id!)).toBe(1);
+
+    // Sent now, so not paused: a second resume changes nothing.
+    const again = await resume(run.editionId);
+    expect(again.status).toBe(404);
+  });
+
   it('counts soft bounces once per edition and suppresses only after several over days', async () => {
     const db = t.service.db;
     const { id } = await db.insertInto('subscribers').values({ email: 'soft@example.org', status: 'active' }).returning('id').executeTakeFirstOrThrow();
