@@ -127,6 +127,10 @@ const envSchema = z.object({
   RATE_LIMIT_ONE_CLICK_TOKEN: rateList.default('10/1m'),
   RATE_LIMIT_ONE_CLICK_IP: rateList.default('3000/1m'),
   RATE_LIMIT_ADMIN_IP: rateList.default('60/1m'),
+  // Sign-in attempts at the admin console per client address (the token is the only credential).
+  RATE_LIMIT_ADMIN_SIGN_IN: rateList.default('5/1m,30/1d'),
+  // How long an admin console session lasts after signing in (absolute, not sliding).
+  ADMIN_SESSION_HOURS: z.coerce.number().positive().max(24 * 7).default(12),
   // Confirmation emails sent per hour across all addresses (0: no cap): protects third parties and
   // the sending reputation from sign-up bombing with many addresses from many IPs.
   CONFIRMATION_MAX_PER_HOUR: z.coerce.number().int().min(0).default(500),
@@ -170,6 +174,7 @@ export interface Config {
   /** When the grace period of secretPrevious ends (undefined: until it is removed). */
   readonly secretPreviousUntil: Date | undefined;
   readonly adminToken: string | undefined;
+  readonly adminSessionMs: number;
   readonly sendRate: number;
   readonly smtpMaxConnections: number;
   /** Absolute deadline for one SMTP reply, and for one whole transaction or connection set-up. */
@@ -222,6 +227,7 @@ export interface Config {
     readonly oneClickToken: readonly RateLimit[];
     readonly oneClickIp: readonly RateLimit[];
     readonly adminIp: readonly RateLimit[];
+    readonly adminSignIn: readonly RateLimit[];
   };
   readonly form: { readonly minFillMs: number; readonly maxAgeMs: number };
   readonly confirmationMaxPerHour: number;
@@ -363,6 +369,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secretPrevious: e.SECRET_PREVIOUS,
     secretPreviousUntil: e.SECRET_PREVIOUS_UNTIL ? new Date(e.SECRET_PREVIOUS_UNTIL) : undefined,
     adminToken: e.ADMIN_TOKEN,
+    adminSessionMs: e.ADMIN_SESSION_HOURS * 3_600_000,
     sendRate: e.SEND_RATE,
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
     smtpCommandTimeoutMs: e.SMTP_COMMAND_TIMEOUT_SECONDS * 1000,
@@ -409,6 +416,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       oneClickToken: parseRateList(e.RATE_LIMIT_ONE_CLICK_TOKEN)!,
       oneClickIp: parseRateList(e.RATE_LIMIT_ONE_CLICK_IP)!,
       adminIp: parseRateList(e.RATE_LIMIT_ADMIN_IP)!,
+      adminSignIn: parseRateList(e.RATE_LIMIT_ADMIN_SIGN_IN)!,
     }),
     form: Object.freeze({ minFillMs: e.FORM_MIN_FILL_SECONDS * 1000, maxAgeMs: e.FORM_MAX_AGE_HOURS * 3_600_000 }),
     confirmationMaxPerHour: e.CONFIRMATION_MAX_PER_HOUR,

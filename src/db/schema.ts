@@ -1,3 +1,4 @@
+import type { AdminSessionsTable } from '../admin/session.table.ts';
 import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SoftBouncesTable } from '../delivery/delivery.table.ts';
 import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
@@ -31,4 +32,5 @@ export interface DB {
   delivery_workers: DeliveryWorkersTable;
   soft_bounces: SoftBouncesTable;
   instance_settings: InstanceSettingsTable;
+  admin_sessions: AdminSessionsTable;
 }

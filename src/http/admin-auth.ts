@@ -10,11 +10,17 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
  * leaks through timing. Without a configured token every request is refused.
  */
 export function isAdminAuthorized(authorization: string | undefined, adminToken: string | undefined): boolean {
-  if (!adminToken || typeof authorization !== 'string') return false;
+  if (typeof authorization !== 'string') return false;
   const match = /^Bearer[ ]+([\x21-\x7e]{1,512})[ ]*$/i.exec(authorization);
-  // Compare something even when the header is malformed, so that path costs the same.
-  const given = digest(match ? match[1]! : '');
-  return timingSafeEqual(given, digest(adminToken)) && match !== null;
+  return matchesAdminToken(match ? match[1]! : undefined, adminToken);
+}
+
+/** The same constant-time comparison for a token typed into the console's sign-in form. */
+export function matchesAdminToken(given: string | undefined, adminToken: string | undefined): boolean {
+  if (!adminToken) return false;
+  // Compare something even when nothing usable was given, so that path costs the same.
+  const same = timingSafeEqual(digest(given ?? ''), digest(adminToken));
+  return same && given !== undefined && given.length > 0;
 }
 
 /**

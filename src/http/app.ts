@@ -22,6 +22,7 @@ import { boundRequestId, logContext, type Logger } from '../logger.ts';
 import type { OpsEndpoints } from '../ops/ops-endpoints.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import { requireAdmin } from './admin-auth.ts';
+import { adminConsole } from './admin-console.ts';
 import { isJsonMediaType, prefersHtml } from './media-type.ts';
 import { hostAllowlist } from './host-allowlist.ts';
 import { createHttpServer } from './http-server.ts';
@@ -192,6 +193,8 @@ export async function buildApp(deps: AppDeps) {
     },
     { prefix: '/admin' },
   );
+  // The console's pages: a session cookie instead of the bearer token, on paths of their own.
+  await app.register(adminConsole, { prefix: '/admin' });
   // Captured mail holds everyone's confirmation links: only for a person on this machine.
   if (!config.smtpUrl && isLoopbackHost(config.host)) await app.register(devMailRoutes);
   return app;
