@@ -1,3 +1,5 @@
+import { Resolver } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config.ts';
@@ -11,6 +13,7 @@ import { previewDailyEdition } from './editions/edition.service.ts';
 import { createLogger } from './logger.ts';
 import { openDatabase, Resources } from './app/infrastructure.ts';
 import { openCommandContext, startService, type Role } from './main.ts';
+import { formatDoctorReport, runDoctor } from './ops/doctor.ts';
 import { ImportFileError, importPapersFile } from './papers/import-file.ts';
 import { daysToPoll, ingestDay } from './papers/paper-jobs.ts';
 import { createHfDailyPapersClient } from './papers/sources/hf-daily-papers.ts';
@@ -40,6 +43,10 @@ Commands:
                            it has them) or send them again (whoever did get one gets it twice)
   preview --date D [--out FILE]
                            render the digest of day D to HTML (stdout or FILE) without sending
+  doctor [--relay-ip IP] [--dns HOST[:PORT]]
+                           check what senders need before the first send (SPF for the relay,
+                           the DKIM key in DNS, DMARC alignment, the bounce MX, https and the
+                           one-click endpoint) and print the fixes; exit 0 only when all pass
   subscribers export [--out FILE]
                            every subscriber with status and consent fields as CSV (stdout or FILE)
   subscribers import FILE [--already-consented --consent-note "…"]
@@ -306,6 +313,22 @@ async function unknownDeliveries(config: Config, day: string, action: 'list' | '
   return resendUnknown(config, day);
 }
 
+async function doctor(config: Config, values: { 'relay-ip'?: string; dns?: string }): Promise<number> {
+  const relayIp = values['relay-ip'];
+  if (relayIp !== undefined && isIP(relayIp) === 0) throw new UsageError(`--relay-ip must be an IPv4 or IPv6 address, got "${relayIp}"`);
+  const resolver = new Resolver({ timeout: 5000, tries: 2 });
+  if (values.dns !== undefined) {
+    try {
+      resolver.setServers([values.dns]);
+    } catch {
+      throw new UsageError(`--dns must be an address with an optional port, such as 127.0.0.1:53, got "${values.dns}"`);
+    }
+  }
+  const checks = await runDoctor(config, { resolver, relayIp });
+  process.stdout.write(formatDoctorReport(checks));
+  return checks.every((c) => c.ok) ? 0 : 1;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === 'help' || command === '--help' || command === '-h') {
@@ -323,6 +346,8 @@ export async function main(argv: string[]): Promise<number> {
       'mark-sent': { type: 'boolean' },
       resend: { type: 'boolean' },
       yes: { type: 'boolean' },
+      'relay-ip': { type: 'string' },
+      dns: { type: 'string' },
     },
     allowPositionals: true,
     strict: true,
@@ -383,6 +408,8 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'subscribers':
       return subscribersCommand(config, positionals, values);
+    case 'doctor':
+      return doctor(config, values);
     default:
       throw new UsageError(`unknown command "${command}"`);
   }
