@@ -1,7 +1,7 @@
 import type { Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
-import { resumeSending } from '../delivery/pause.ts';
+import { pauseSending, resumeSending } from '../delivery/pause.ts';
 import { requestDailyDigest } from '../delivery/request.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
@@ -32,6 +32,8 @@ export interface AppServices {
   requestDailyDigest(day: string): Promise<{ edition: Edition; run?: SendRun }>;
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
+  /** Pauses the planning or sending run of an edition (an operator's decision); false when none is in flight. */
+  pauseEdition(editionId: number, reason: string): Promise<boolean>;
   subscribe(input: SubscribeInput): Promise<void>;
   resubscribe(secrets: VerificationSecrets, token: string, origin: RequestOrigin): ReturnType<typeof resubscribe>;
   requestDataAccessLink(secrets: VerificationSecrets, token: string): Promise<void>;
@@ -53,6 +55,12 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
     async resumeEdition(editionId) {
       const run = await findSendRunByEdition(db, editionId);
       return run && resumeSending(delivery, run.id);
+    },
+    async pauseEdition(editionId, reason) {
+      const run = await findSendRunByEdition(db, editionId);
+      if (!run || (run.status !== 'planning' && run.status !== 'sending')) return false;
+      await pauseSending(delivery, undefined, run.id, reason);
+      return (await findSendRunByEdition(db, editionId))?.status === 'paused';
     },
     subscribe: (input) => subscribe({ db, ...mailJobs }, input),
     resubscribe: (secrets, token, origin) => resubscribe({ db, ...mailJobs }, secrets, token, origin),

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { DomainError } from '../errors.ts';
 import { consoleCookieSigner, readConsoleSession, refuseCrossSite, requireCsrfToken } from './admin-session.ts';
 import { consoleAuthRoutes, renderSignInRequired } from './routes/admin-console-auth.routes.ts';
-import { consoleHomeRoutes } from './routes/admin-console-editions.routes.ts';
+import { consoleEditionRoutes } from './routes/admin-console-editions.routes.ts';
 
 /**
  * The admin console under /admin: server-rendered pages for operators, beside the bearer-token
@@ -29,5 +29,5 @@ export const adminConsole: FastifyPluginAsyncZod = async (app) => {
     reply.header('cache-control', 'no-store').header('x-robots-tag', 'noindex, nofollow');
   });
   await app.register(consoleAuthRoutes);
-  await app.register(consoleHomeRoutes);
+  await app.register(consoleEditionRoutes);
 };
