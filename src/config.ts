@@ -93,6 +93,10 @@ const envSchema = z.object({
   // Delivery engine: retries, batches, crash detection and the policy brake (see src/delivery).
   SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
   SEND_RETRY_DELAY_MS: z.coerce.number().int().min(10).default(30_000),
+  // The backoff doubles from SEND_RETRY_DELAY_MS up to this; a row gives up only once it has used
+  // SEND_MAX_ATTEMPTS and has been failing for SEND_RETRY_WINDOW_MINUTES (an outage costs time).
+  SEND_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).default(900_000),
+  SEND_RETRY_WINDOW_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(360),
   SEND_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   DELIVERY_LEASE_SECONDS: z.coerce.number().min(1).default(60),
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.2).default(30),
@@ -183,8 +187,12 @@ export interface Config {
   readonly delivery: {
     /** SMTP attempts per ledger row before a transient failure becomes `failed`. */
     readonly maxAttempts: number;
-    /** Base of the exponential backoff (with jitter) between attempts of a send batch. */
+    /** Base of the exponential backoff (with jitter) between attempts of one row. */
     readonly retryDelayMs: number;
+    /** Cap of that backoff (the jitter may add up to half of it again). */
+    readonly retryMaxDelayMs: number;
+    /** A row gives up on transient failures only once it has been failing this long (and used its attempts). */
+    readonly retryWindowMs: number;
     readonly batchSize: number;
     /** A `sending` row whose worker has not sent a heartbeat for this long becomes `unknown`. */
     readonly leaseMs: number;
@@ -377,6 +385,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     delivery: Object.freeze({
       maxAttempts: e.SEND_MAX_ATTEMPTS,
       retryDelayMs: e.SEND_RETRY_DELAY_MS,
+      retryMaxDelayMs: Math.max(e.SEND_RETRY_MAX_DELAY_MS, e.SEND_RETRY_DELAY_MS),
+      retryWindowMs: e.SEND_RETRY_WINDOW_MINUTES * 60_000,
       batchSize: e.SEND_BATCH_SIZE,
       leaseMs: e.DELIVERY_LEASE_SECONDS * 1000,
       // No age-based sweep of a live worker's claims: a row claimed but still waiting its turn

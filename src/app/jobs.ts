@@ -1,5 +1,5 @@
 import type { Config } from '../config.ts';
-import type { DeliveryJobs } from '../delivery/deps.ts';
+import type { DeliveryJobs, SendJobRetry } from '../delivery/deps.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { SubscriptionJobs } from '../subscribers/subscription.service.ts';
@@ -15,14 +15,29 @@ export function deliveryJobs(queues: Queues): DeliveryJobs {
       await queues.add('plan-run', { runId }, { jobId: jobIds.planRun(runId, generation) });
     },
     async enqueueSendBatches(generation, batches, retry) {
-      const options = { attempts: retry.attempts, backoff: { type: 'exponential' as const, delay: retry.backoffDelayMs, jitter: retry.jitter } };
       await queues.addBulk(
         'send-batch',
-        batches.map(({ window, ...data }) => ({ data, jobId: jobIds.sendBatch(data.runId, generation, window), options })),
+        batches.map(({ window, delayMs, runId, fromDeliveryId, toDeliveryId }) => ({
+          data: { runId, fromDeliveryId, toDeliveryId, generation, round: 0 },
+          jobId: jobIds.sendBatch(runId, generation, window),
+          options: { ...sendJobOptions(retry), ...(delayMs ? { delay: Math.ceil(delayMs) } : {}) },
+        })),
       );
+    },
+    async enqueueSendRetry(batch, delayMs, retry) {
+      const generation = batch.generation ?? 0;
+      await queues.add('send-batch', { ...batch, generation }, {
+        ...sendJobOptions(retry),
+        jobId: jobIds.sendBatchRetry(batch.runId, generation, batch.fromDeliveryId, batch.round),
+        delay: Math.max(0, Math.ceil(delayMs)),
+      });
     },
     countPendingSendJobs: () => queues.countPendingJobs('send'),
   };
+}
+
+function sendJobOptions(retry: SendJobRetry) {
+  return { attempts: retry.attempts, backoff: { type: 'exponential' as const, delay: retry.backoffDelayMs, jitter: retry.jitter } };
 }
 
 /**

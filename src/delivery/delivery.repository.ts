@@ -48,15 +48,32 @@ export async function countDeliveries(db: Executor, runId: number): Promise<numb
 }
 
 /**
- * The send batches that still have queued rows. A batch is a fixed window of ledger ids
- * (id / batchSize), so whoever cuts batches, now or after a crash, cuts the same ones.
+ * The send batches that still have queued rows, and how long until the first of them is due (a
+ * row waiting out its backoff is not due before its retry_at). A batch is a fixed window of
+ * ledger ids (id / batchSize), so whoever cuts batches, now or after a crash, cuts the same ones.
  */
-export async function findQueuedBatchWindows(db: Executor, runId: number, batchSize: number): Promise<number[]> {
-  const result = await sql<{ w: number }>`
-    select distinct id / ${batchSize}::bigint as w from deliveries
+export async function findQueuedBatchWindows(db: Executor, runId: number, batchSize: number): Promise<{ window: number; delayMs: number }[]> {
+  const result = await sql<{ w: number; delay_ms: number }>`
+    select id / ${batchSize}::bigint as w,
+      greatest(0, extract(epoch from min(coalesce(retry_at, now())) - now()) * 1000)::float8 as delay_ms
+    from deliveries
     where run_id = ${runId} and status = 'queued'
+    group by w
     order by w`.execute(db);
-  return result.rows.map((r) => Number(r.w));
+  return result.rows.map((r) => ({ window: Number(r.w), delayMs: Math.ceil(Number(r.delay_ms)) }));
+}
+
+/**
+ * Milliseconds until the earliest queued row of a window is due (0: now), by the database's
+ * clock, which is the one claims compare with; undefined when nothing of it is queued.
+ */
+export async function findNextDueInWindow(db: Executor, window: { runId: number; fromId: number; toId: number }): Promise<number | undefined> {
+  const result = await sql<{ delay_ms: number | null }>`
+    select greatest(0, extract(epoch from min(coalesce(retry_at, now())) - now()) * 1000)::float8 as delay_ms
+    from deliveries
+    where run_id = ${window.runId} and id between ${window.fromId} and ${window.toId} and status = 'queued'`.execute(db);
+  const delay = result.rows[0]?.delay_ms;
+  return delay === null || delay === undefined ? undefined : Math.ceil(Number(delay));
 }
 
 export interface ClaimedDelivery {
@@ -66,22 +83,26 @@ export interface ClaimedDelivery {
   email: string;
   subscriberStatus: string;
   tokenVersion: number;
+  /** Transient failures before this claim, and since when (retry.ts). */
+  retries: number;
+  failingSince: Date | null;
 }
 
 /**
  * Moves up to `limit` queued rows of a batch window to `sending`, stamped with the claiming
  * worker. SKIP LOCKED lets workers that got the same window split it, and the status guard makes
  * a second claim of a row impossible. Nothing is claimed unless the run is still sending, so
- * a pause takes effect at the next chunk.
+ * a pause takes effect at the next chunk, and no row before its retry_at (its backoff).
  */
 export async function claimQueuedDeliveries(
   db: Executor,
   claim: { runId: number; fromId: number; toId: number; limit: number; workerId: string },
 ): Promise<ClaimedDelivery[]> {
-  const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number }>`
+  const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number; retries: number; failing_since: Date | null }>`
     with claimable as (
       select d.id from deliveries d
       where d.run_id = ${claim.runId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
+        and (d.retry_at is null or d.retry_at <= now())
         and exists (select 1 from send_runs r where r.id = ${claim.runId} and r.status = 'sending')
       order by d.id
       limit ${claim.limit}
@@ -91,9 +112,9 @@ export async function claimQueuedDeliveries(
       set status = 'sending', attempts = d.attempts + 1, claimed_by = ${claim.workerId}, claimed_at = now(), updated_at = now()
       from claimable
       where d.id = claimable.id
-      returning d.id, d.subscriber_id, d.attempts
+      returning d.id, d.subscriber_id, d.attempts, d.retries, d.failing_since
     )
-    select claimed.id, claimed.subscriber_id, claimed.attempts, s.email, s.status, s.token_version
+    select claimed.id, claimed.subscriber_id, claimed.attempts, claimed.retries, claimed.failing_since, s.email, s.status, s.token_version
     from claimed join subscribers s on s.id = claimed.subscriber_id
     order by claimed.id`.execute(db);
   return result.rows.map((r) => ({
@@ -103,6 +124,8 @@ export async function claimQueuedDeliveries(
     email: r.email,
     subscriberStatus: r.status,
     tokenVersion: r.token_version,
+    retries: r.retries,
+    failingSince: r.failing_since,
   }));
 }
 
@@ -143,20 +166,43 @@ export async function recordDeliveryOutcomes(db: Executor, workerId: string, out
   return result.rows[0]?.n ?? 0;
 }
 
-/** A transient failure puts the row back so the retried job (or any other) can claim it again. */
-export async function requeueDelivery(db: Executor, id: number, failure: { smtpResponse: string; enhancedCode?: string }): Promise<void> {
+/**
+ * A transient failure puts the row back to wait out its backoff: no claim takes it before
+ * `retry_at`. A relay-wide failure (the connection could not be opened) gives its attempt back,
+ * as it said nothing about this recipient.
+ */
+export async function deferDelivery(
+  db: Executor,
+  id: number,
+  deferral: { delayMs: number; relayWide: boolean; smtpResponse: string; enhancedCode?: string | undefined },
+): Promise<void> {
   await db
     .updateTable('deliveries')
     .set({
       status: 'queued',
-      smtp_response: failure.smtpResponse.slice(0, 1000),
-      enhanced_code: failure.enhancedCode ?? null,
-      reason: 'transient failure, will retry',
+      retry_at: sql`now() + make_interval(secs => ${deferral.delayMs / 1000})`,
+      retries: sql`retries + 1`,
+      failing_since: sql`coalesce(failing_since, now())`,
+      ...(deferral.relayWide ? { attempts: sql`greatest(attempts - 1, 0)` } : {}),
+      smtp_response: deferral.smtpResponse.slice(0, 1000),
+      enhanced_code: deferral.enhancedCode ?? null,
+      reason: deferral.relayWide ? 'the relay could not be reached or refused the connection; will retry' : 'transient failure, will retry',
       updated_at: sql`now()`,
     })
     .where('id', '=', id)
     .where('status', '=', 'sending')
     .execute();
+}
+
+/**
+ * The relay refused the connection: every queued row of the window waits at least as long, so
+ * the batch backs off as a whole instead of each row finding the relay down in turn.
+ */
+export async function deferBatchWindow(db: Executor, window: { runId: number; fromId: number; toId: number; delayMs: number }): Promise<void> {
+  await sql`
+    update deliveries
+    set retry_at = greatest(coalesce(retry_at, now()), now() + make_interval(secs => ${window.delayMs / 1000}))
+    where run_id = ${window.runId} and id between ${window.fromId} and ${window.toId} and status = 'queued'`.execute(db);
 }
 
 /** Gives a claimed row back untouched (it was never tried), e.g. because its run paused. */
@@ -324,6 +370,7 @@ export async function requeueUnknownDeliveries(db: Executor, runId: number): Pro
     .set({
       status: 'queued',
       claimed_by: null,
+      retry_at: null,
       reason: sql`'re-sent by an operator; was unknown: ' || coalesce(reason, '')`,
       updated_at: sql`now()`,
     })

@@ -21,6 +21,12 @@ export interface DeliveriesTable {
   claimed_at: Date | null;
   /** RFC 3463 code parsed from the last SMTP reply, e.g. 5.1.1. */
   enhanced_code: string | null;
+  /** A queued row is not claimed before this (backoff after a transient failure, retry.ts). */
+  retry_at: Date | null;
+  /** Transient failures so far, relay-wide ones included: the backoff's exponent. */
+  retries: Generated<number>;
+  /** The first transient failure of this row: the retry window counts from here. */
+  failing_since: Date | null;
 }
 
 export interface DeliveryWorkersTable {

@@ -7,6 +7,8 @@ export interface DeliverySettings {
   batchSize: number;
   maxAttempts: number;
   retryDelayMs: number;
+  retryMaxDelayMs: number;
+  retryWindowMs: number;
   leaseMs: number;
   policyPauseThreshold: number;
   softBounceLimit: number;
@@ -20,6 +22,10 @@ export interface SendBatch {
   runId: number;
   fromDeliveryId: number;
   toDeliveryId: number;
+  /** The job-id generation this job belongs to (see jobIds.sendBatch). */
+  generation?: number | undefined;
+  /** 0 for the first job of a window, n for its n-th delayed return after transient failures. */
+  round?: number | undefined;
 }
 
 /** How a failed send job is retried by the queue (see failure-policy.ts). */
@@ -36,8 +42,16 @@ export interface SendJobRetry {
 export interface DeliveryJobs {
   /** Asks a worker to plan a send run; one job per (run, generation), so repeats add nothing. */
   enqueuePlanning(runId: number, generation: number): Promise<void>;
-  /** One send job per window; job ids per (run, generation, window), so repeats add nothing. */
-  enqueueSendBatches(generation: number, batches: readonly (SendBatch & { window: number })[], retry: SendJobRetry): Promise<void>;
+  /**
+   * One send job per window; job ids per (run, generation, window), so repeats add nothing. A
+   * window whose rows wait out a backoff starts after `delayMs`.
+   */
+  enqueueSendBatches(generation: number, batches: readonly (SendBatch & { window: number; delayMs?: number })[], retry: SendJobRetry): Promise<void>;
+  /**
+   * Brings a window's send job back after `delayMs`, when its earliest deferred row is due; the
+   * job id is per (run, generation, window, round), so a repeat of the same job adds nothing.
+   */
+  enqueueSendRetry(batch: SendBatch & { round: number }, delayMs: number, retry: SendJobRetry): Promise<void>;
   /** Planning and send jobs not finished yet (waiting, delayed or running). */
   countPendingSendJobs(): Promise<number>;
 }

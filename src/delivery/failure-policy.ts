@@ -1,9 +1,9 @@
 import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
-import { recordDeliveryOutcomes, recordSoftBounce, requeueDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
+import { deferBatchWindow, deferDelivery, recordDeliveryOutcomes, recordSoftBounce, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
 import { pauseSending, type RunPauses } from './pause.ts';
-import { attemptsExhausted } from './retry.ts';
+import { isRelayWide, retriesExhausted, retryDelayMs } from './retry.ts';
 import { countPolicyFailure } from './send-run.repository.ts';
 import type { SmtpFailure } from './smtp-errors.ts';
 
@@ -25,12 +25,12 @@ export interface FailureDeps extends DeliveryDeps {
 /**
  * What a failed SMTP attempt does to its ledger row, its subscriber and its send run, by the
  * classifier's verdict (smtp-errors.ts): hard bounces suppress, soft bounces count towards
- * suppression, policy rejections count towards a pause, transient failures go back to the queue
- * until their attempts run out (retry.ts).
+ * suppression, policy rejections count towards a pause, transient failures wait out a backoff in
+ * the queue until their attempts and the retry window run out (retry.ts).
  */
 export async function handleSendFailure(
   deps: FailureDeps,
-  run: { id: number; editionId: number },
+  run: { id: number; editionId: number; fromId: number; toId: number },
   row: ClaimedDelivery,
   messageId: string,
   failure: SmtpFailure,
@@ -79,18 +79,30 @@ export async function handleSendFailure(
       counts.failed++;
       deps.log.warn(log, 'permanent SMTP failure');
       return;
-    case 'transient':
-      if (attemptsExhausted(row.attempts, deps.delivery)) {
-        await record('failed', `gave up after ${row.attempts} attempts`);
+    case 'transient': {
+      const relayWide = isRelayWide(failure);
+      if (retriesExhausted(row, relayWide, deps.delivery)) {
+        await record('failed', `gave up after ${relayWide ? row.retries + 1 : row.attempts} attempts over ${formatSince(row.failingSince)}`);
         if (failure.softIfFinal) await countSoftBounce(deps, run.editionId, row, failure);
         counts.failed++;
         deps.log.warn(log, 'transient failures did not clear: gave up');
-      } else {
-        await durably('requeue a row', () => requeueDelivery(deps.db, row.id, { smtpResponse: failure.response, enhancedCode: failure.enhancedCode }));
-        counts.requeued++;
+        return;
       }
+      const delayMs = retryDelayMs(row.retries + 1, deps.delivery);
+      await durably('defer a row', () =>
+        deferDelivery(deps.db, row.id, { delayMs, relayWide, smtpResponse: failure.response, enhancedCode: failure.enhancedCode }),
+      );
+      // The relay is down for everyone: the rest of the batch waits too instead of trying in turn.
+      if (relayWide) await durably('defer the batch', () => deferBatchWindow(deps.db, { runId: run.id, fromId: run.fromId, toId: run.toId, delayMs }));
+      counts.requeued++;
       return;
+    }
   }
+}
+
+function formatSince(since: Date | null): string {
+  const ms = since ? Date.now() - since.getTime() : 0;
+  return ms >= 3_600_000 ? `${(ms / 3_600_000).toFixed(1)} h` : ms >= 60_000 ? `${Math.round(ms / 60_000)} min` : `${Math.round(ms / 1000)} s`;
 }
 
 async function countSoftBounce(deps: FailureDeps, editionId: number, row: ClaimedDelivery, failure: SmtpFailure) {

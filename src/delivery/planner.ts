@@ -49,8 +49,9 @@ async function planLedger(db: Executor, deps: DeliveryDeps, runId: number): Prom
 }
 
 /**
- * Enqueues a send job for every batch window that still has queued rows. A batch is a fixed
- * window of ledger ids, so whoever cuts batches, now or after a crash, cuts the same ones.
+ * Enqueues a send job for every batch window that still has queued rows, delayed until its first
+ * row is due (rows waiting out a backoff). A batch is a fixed window of ledger ids, so whoever
+ * cuts batches, now or after a crash, cuts the same ones.
  */
 export async function enqueueQueuedBatches(deps: DeliveryDeps, run: Pick<SendRun, 'id' | 'batch_size'>, generation: number): Promise<number> {
   const batchSize = run.batch_size ?? deps.delivery.batchSize;
@@ -59,8 +60,9 @@ export async function enqueueQueuedBatches(deps: DeliveryDeps, run: Pick<SendRun
   for (let i = 0; i < windows.length; i += 1000) {
     await deps.jobs.enqueueSendBatches(
       generation,
-      windows.slice(i, i + 1000).map((window) => ({
+      windows.slice(i, i + 1000).map(({ window, delayMs }) => ({
         window,
+        delayMs,
         runId: run.id,
         fromDeliveryId: Math.max(1, window * batchSize),
         toDeliveryId: (window + 1) * batchSize - 1,

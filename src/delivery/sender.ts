@@ -3,15 +3,16 @@ import type { Executor } from '../db/database.ts';
 import { findEditionById } from '../editions/edition.repository.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { createSubscriberToken } from '../subscribers/tokens.ts';
-import { claimQueuedDeliveries, recordDeliveryOutcomes, releaseDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
+import { claimQueuedDeliveries, findNextDueInWindow, recordDeliveryOutcomes, releaseDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { SendBatch } from './deps.ts';
 import { digestMessageId } from './digest-message.ts';
 import type { DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
 import { finishIfDone } from './finish.ts';
 import type { SendRateLimiter } from './send-rate.ts';
+import { isRelayWide, sendJobRetry } from './retry.ts';
 import { findSendRunById } from './send-run.repository.ts';
-import { classifySmtpError } from './smtp-errors.ts';
+import { classifySmtpError, type SmtpFailure } from './smtp-errors.ts';
 import { unsubscribeMailto, verpAddress, type VerpSettings } from './verp.ts';
 
 export type { BatchCounts } from './failure-policy.ts';
@@ -74,28 +75,23 @@ export class RunContentCache {
   }
 }
 
-export class TransientSendError extends Error {
-  constructor(readonly requeued: number) {
-    super(`${requeued} deliveries failed transiently and were put back in the queue`);
-    this.name = 'TransientSendError';
-  }
-}
-
 /**
  * Sends one batch window: claim a chunk of rows (status lock), send each through the transport,
  * record the chunk's outcomes in one statement, repeat. The ledger is the progress: a crash
  * leaves at most the chunks in flight `sending` (later `unknown`), and nothing is sent twice.
- * Transient failures go back to `queued` and the job throws, so the queue retries it (retry.ts).
+ * Transient failures go back to `queued` with a backoff (retry.ts), and the job comes back,
+ * delayed, when the first of them is due.
  */
 export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
   const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0 };
   const edition = await deps.editions.get(deps.db, batch.runId);
   if (!edition) return counts;
-  const run = { id: batch.runId, editionId: edition.id };
+  const run = { id: batch.runId, editionId: edition.id, fromId: batch.fromDeliveryId, toId: batch.toDeliveryId };
   const recording: Promise<unknown>[] = [];
   // What the relay answered is known and must reach the ledger, so a lost database connection is
   // waited out here rather than failing the job (which would leave the row `sending`).
   const durably = <T>(what: string, work: () => Promise<T>) => retryOnConnectionLoss(work, { log: deps.log, what });
+  let relayDown: SmtpFailure | undefined;
 
   const sendOne = async (row: ClaimedDelivery, outcomes: DeliveryOutcome[]) => {
     // Paused since the claim (by any process): the row goes back unsent (pause.ts).
@@ -109,6 +105,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       return;
     }
     const messageId = digestMessageId(edition.id, row.subscriberId, deps.mailFrom);
+    // The relay refused a connection a moment ago: this row waits with the batch, untried.
+    if (relayDown) return handleSendFailure(deps, run, row, messageId, relayDown, counts);
     try {
       const { response } = await deps.transport.send(
         // VERP: a bounce mailed back names this delivery.
@@ -125,7 +123,9 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;
     } catch (error) {
-      await handleSendFailure(deps, run, row, messageId, classifySmtpError(error), counts);
+      const failure = classifySmtpError(error);
+      if (isRelayWide(failure)) relayDown = failure;
+      await handleSendFailure(deps, run, row, messageId, failure, counts);
     }
   };
 
@@ -165,6 +165,21 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
   await Promise.all(recording);
   await finishIfDone(deps, batch.runId);
-  if (counts.requeued > 0) throw new TransientSendError(counts.requeued);
+  if (counts.requeued > 0) await comeBackWhenDue(deps, batch);
   return counts;
+}
+
+/**
+ * Rows of this window wait out a backoff: the job returns, delayed, when the first is due. Its
+ * id names the round, so a re-run of this job (a stalled worker) enqueues the same one. A paused
+ * run gets nothing: resuming enqueues its rows again (pause.ts).
+ */
+async function comeBackWhenDue(deps: SenderDeps, batch: SendBatch): Promise<void> {
+  const window = { runId: batch.runId, fromId: batch.fromDeliveryId, toId: batch.toDeliveryId };
+  const delayMs = await retryOnConnectionLoss(() => findNextDueInWindow(deps.db, window), { log: deps.log, what: 'find the next retry' });
+  if (delayMs === undefined) return;
+  const run = await retryOnConnectionLoss(() => findSendRunById(deps.db, batch.runId), { log: deps.log, what: 'read the run' });
+  if (run?.status !== 'sending') return;
+  // A few ms late rather than early: the claim compares with the database's clock.
+  await deps.jobs.enqueueSendRetry({ ...batch, round: (batch.round ?? 0) + 1 }, delayMs + 20, sendJobRetry(deps.delivery));
 }

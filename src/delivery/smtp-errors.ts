@@ -20,7 +20,16 @@ export interface SmtpFailure {
   response: string;
   /** A 4xx that, if it is the last attempt, counts as a soft bounce (mailbox full, over quota). */
   softIfFinal: boolean;
+  /**
+   * Where it failed: opening the connection (refused, a 421 greeting, EHLO: the relay's state,
+   * nothing about this recipient), or inside the transaction.
+   */
+  stage: 'connection' | 'transaction';
 }
+
+// nodemailer names the connection phase CONN (greeting) and the handshake commands by name.
+const CONNECTION_COMMANDS = new Set(['CONN', 'EHLO', 'HELO', 'STARTTLS']);
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EDNS']);
 
 // Anchored after the reply code ("550 5.1.1 …" or "550-5.1.1 …"), so digits in the free text
 // (an IP address, a date) are never taken for a status code.
@@ -36,7 +45,7 @@ export function parseEnhancedStatusCode(text: string): string | undefined {
 }
 
 export function classifySmtpError(error: unknown): SmtpFailure {
-  const e = error as { responseCode?: number; response?: string; message?: string; code?: string; maybeDelivered?: boolean };
+  const e = error as { responseCode?: number; response?: string; message?: string; code?: string; command?: string; maybeDelivered?: boolean; connecting?: boolean };
   const response = String(e.response ?? e.message ?? error).slice(0, 1000);
   let responseCode = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   if (responseCode === undefined) {
@@ -46,7 +55,9 @@ export function classifySmtpError(error: unknown): SmtpFailure {
   const enhancedCode = parseEnhancedStatusCode(response);
   const [, subject, detail] = enhancedCode?.split('.') ?? [];
   const mailboxFull = subject === '2' && detail === '2';
-  const result = (kind: FailureKind, softIfFinal = false): SmtpFailure => ({ kind, responseCode, enhancedCode, response, softIfFinal });
+  const connecting = e.connecting === true || (e.command !== undefined && CONNECTION_COMMANDS.has(e.command)) || (e.code !== undefined && CONNECTION_CODES.has(e.code));
+  const stage = connecting && e.maybeDelivered !== true ? 'connection' : 'transaction';
+  const result = (kind: FailureKind, softIfFinal = false): SmtpFailure => ({ kind, responseCode, enhancedCode, response, softIfFinal, stage });
 
   if (e.maybeDelivered === true) return result('maybe_delivered');
   if (e.code === 'EAUTH' || responseCode === 535) return result('policy');

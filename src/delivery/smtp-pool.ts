@@ -48,6 +48,8 @@ export class SmtpError extends Error {
    * automatically (RFC 5321 §4.1.1.4 makes the reply to the final dot the only acceptance signal).
    */
   maybeDelivered = false;
+  /** The connection could not be opened (refused, greeting or EHLO failed): the relay's failure, not the recipient's. */
+  connecting = false;
 }
 
 interface Reply {
@@ -84,7 +86,10 @@ class Connection {
 
   /** Connects, greets, negotiates TLS and authenticates, all within one absolute deadline. */
   open(): Promise<void> {
-    return this.within(this.options.transactionTimeoutMs, 'opening the connection', () => this.handshake());
+    return this.within(this.options.transactionTimeoutMs, 'opening the connection', () => this.handshake()).catch((error: unknown) => {
+      if (error instanceof SmtpError) error.connecting = true;
+      throw error;
+    });
   }
 
   private async handshake(): Promise<void> {
@@ -309,6 +314,8 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
   const idle: Connection[] = [];
   const queue: Job[] = [];
   let open = 0;
+  /** Connections being opened (counted in `open` too). */
+  let opening = 0;
   let closed = false;
 
   const pump = () => {
@@ -325,14 +332,25 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
       }
       if (open >= settings.maxConnections) return;
       open++;
+      opening++;
       const fresh = new Connection(settings);
       const job = queue.shift()!;
       fresh.open().then(
-        () => run(fresh, job),
+        () => {
+          opening--;
+          run(fresh, job);
+        },
         (error: Error) => {
           open--;
+          opening--;
           fresh.close();
           job.reject(error);
+          // The relay refused a new connection and none is established: the messages waiting
+          // for one would only knock in turn on the same closed door (a 421 outage would cost a
+          // refusal per message), so they fail with it and their sender backs off (retry.ts).
+          if (open === opening && error instanceof SmtpError && error.connecting) {
+            for (const waiting of queue.splice(0)) waiting.reject(error);
+          }
           pump();
         },
       );

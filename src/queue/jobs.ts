@@ -14,7 +14,8 @@ export const jobSchemas = {
   'data-access-email': z.object({ subscriberId: id }),
   'daily-digest': z.object({}).passthrough(),
   'plan-run': z.object({ runId: id }),
-  'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id }),
+  // generation and round name the job (jobIds.sendBatch); the rows to send are read from the ledger.
+  'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id, generation: z.number().int().min(0).optional(), round: z.number().int().min(0).optional() }),
   'reconcile-deliveries': z.object({}).passthrough(),
   'poll-papers': z.object({}).passthrough(),
   'ingest-day': z.object({ day }),
@@ -42,6 +43,8 @@ export const jobIds = {
   // A generation > 0 re-enqueues work whose jobs were lost; its ids never collide with old jobs.
   planRun: (runId: number, generation = 0) => (generation === 0 ? `plan-run-${runId}` : `plan-run-${runId}-g${generation}`),
   sendBatch: (runId: number, generation: number, window: number) => `send-batch-${runId}-g${generation}-w${window}`,
+  /** The n-th delayed return of a window's job after transient failures (window named by its first ledger id). */
+  sendBatchRetry: (runId: number, generation: number, fromDeliveryId: number, round: number) => `send-batch-${runId}-g${generation}-d${fromDeliveryId}-r${round}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
   dataAccessEmail: (subscriberId: number) => `data-access-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
