@@ -68,6 +68,8 @@ const envSchema = z.object({
   DATABASE_URL: z.url().default('postgres://postgres@127.0.0.1:5432/paperboy'),
   REDIS_URL: z.url().default('redis://127.0.0.1:6379'),
   QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_{}-]+$/, 'letters, digits, _ - { } only').default('paperboy'),
+  // REDIS_URL then names any one node of a Redis Cluster; the others are discovered from it.
+  REDIS_CLUSTER: z.enum(['true', 'false']).default('false'),
   SMTP_URL: optionalUrl,
   DEV_SMTP_PORT: z.coerce.number().int().min(0).max(65535).default(1025),
   MAIL_FROM: z.string().min(3).default('Paperboy <digest@localhost>'),
@@ -158,6 +160,7 @@ export interface Config {
   readonly databaseUrl: string;
   readonly redisUrl: string;
   readonly queuePrefix: string;
+  readonly redisCluster: boolean;
   /** Undefined means: capture mail locally (development only). */
   readonly smtpUrl: string | undefined;
   readonly devSmtpPort: number;
@@ -353,6 +356,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
   const dkim = parseDkimSettings(e, mailFrom, problems);
+  // BullMQ's scripts touch several keys of a queue at once; on a Cluster they must share a slot.
+  if (e.REDIS_CLUSTER === 'true' && !/\{[^{}]+\}/.test(e.QUEUE_PREFIX)) {
+    problems.push(`QUEUE_PREFIX: on Redis Cluster it needs a hash tag so each queue's keys share a slot, e.g. QUEUE_PREFIX={${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'paperboy'}}`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   const publicUrl = trimSlash(e.PUBLIC_URL ?? defaultPublicUrl(e.HOST, e.PORT));
@@ -364,6 +371,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     redisUrl: e.REDIS_URL,
     queuePrefix: e.QUEUE_PREFIX,
+    redisCluster: e.REDIS_CLUSTER === 'true',
     smtpUrl: e.SMTP_URL,
     devSmtpPort: e.DEV_SMTP_PORT,
     mailFrom: mailFrom!,

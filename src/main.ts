@@ -78,7 +78,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       const transport = instrumentTransport(opened.transport);
       // A sending role that cannot reach its relay is not ready (digests would only pile up retries).
       probes.push(smtpProbe(opened.url));
-      const workerRedis = createRedis({ url: config.redisUrl, role: 'worker' });
+      const workerRedis = createRedis({ url: config.redisUrl, role: 'worker', cluster: config.redisCluster });
       resources.add('redis (worker)', () => workerRedis.quit());
       const liveness = await startDeliveryWorkerLiveness(db, log, config.delivery.leaseMs);
       resources.add('delivery worker registration', () => liveness.stop());

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 import { reconcileDeliveries } from '../delivery/reconciler.ts';
 import type { DigestTransport } from '../delivery/digest-transport.ts';
 import type { Mailer } from '../delivery/mailer.ts';

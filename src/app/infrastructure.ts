@@ -49,7 +49,7 @@ export async function openDatabase(config: Config, resources: Resources, options
 
 /** The producer side of the queues: fails fast when Redis is down (an API must answer). */
 export function openQueues(config: Config, resources: Resources): Queues {
-  const producer = createRedis({ url: config.redisUrl, role: 'producer' });
+  const producer = createRedis({ url: config.redisUrl, role: 'producer', cluster: config.redisCluster });
   resources.add('redis (producer)', () => producer.quit());
   const queues = new Queues(producer, config.queuePrefix);
   resources.add('queues', () => queues.close());

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 
 /**
  * A token bucket in Redis shared by every worker process: SEND_RATE messages per second in total,

@@ -13,7 +13,7 @@ import {
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { AppServices } from '../app/services.ts';
 import { isLoopbackHost, type Config } from '../config.ts';
 import type { Database } from '../db/database.ts';

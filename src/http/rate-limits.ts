@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { normalizeIP, type FastifyRateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { RateLimit } from '../config.ts';
 import { DomainError } from '../errors.ts';
 

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { sql } from 'kysely';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { Database } from '../db/database.ts';
 
 /** A dependency the process needs to do its work; `check` rejects with a short reason. */

@@ -1,19 +1,34 @@
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import type { RedisConnection } from '../redis-connection.ts';
 import { jobQueue, jobSchemas, queueNames, type JobData, type JobName, type QueueName } from './jobs.ts';
 
 export interface RedisOptions {
   url: string;
   /** Workers block on Redis and must wait for it; producers (the API) should fail fast. */
   role: 'producer' | 'worker';
+  /** `url` is one node of a Redis Cluster (REDIS_CLUSTER=true). */
+  cluster?: boolean;
 }
 
-export function createRedis({ url, role }: RedisOptions): Redis {
-  return new Redis(url, {
+export function createRedis({ url, role, cluster = false }: RedisOptions): RedisConnection {
+  const options = {
     maxRetriesPerRequest: role === 'worker' ? null : 2,
     enableOfflineQueue: role === 'worker',
     connectTimeout: 5_000,
     lazyConnect: false,
+  };
+  if (!cluster) return new Redis(url, options);
+  const seed = new URL(url);
+  return new Cluster([{ host: seed.hostname.replace(/^\[|\]$/g, ''), port: Number(seed.port || 6379) }], {
+    enableOfflineQueue: options.enableOfflineQueue,
+    // Node addresses come from the cluster itself (CLUSTER SLOTS); credentials and TLS from REDIS_URL.
+    redisOptions: {
+      ...options,
+      username: seed.username ? decodeURIComponent(seed.username) : undefined,
+      password: seed.password ? decodeURIComponent(seed.password) : undefined,
+      tls: seed.protocol === 'rediss:' ? {} : undefined,
+    },
   });
 }
 
@@ -28,7 +43,7 @@ export class Queues {
   readonly byName: Record<QueueName, Queue>;
 
   constructor(
-    readonly connection: Redis,
+    readonly connection: RedisConnection,
     readonly prefix: string,
   ) {
     const make = (name: QueueName) => new Queue(name, { connection, prefix, defaultJobOptions });

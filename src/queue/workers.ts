@@ -1,5 +1,5 @@
 import { Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { Logger } from '../logger.ts';
 import { jobQueue, jobSchemas, queueNames, type JobData, type JobName, type QueueName } from './jobs.ts';
 

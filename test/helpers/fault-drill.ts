@@ -70,7 +70,7 @@ export async function startFaultDrill(options: { subscribers: number; env?: Reco
     ...options.env,
   };
   const config = loadConfig(env);
-  const queues = new Queues(createRedis({ url: testRedisUrl, role: 'producer' }), config.queuePrefix);
+  const queues = new Queues(createRedis({ url: config.redisUrl, role: 'producer', cluster: config.redisCluster }), config.queuePrefix);
   const workers: WorkerProcess[] = [];
   const drill: FaultDrill = {
     testDb,
@@ -127,7 +127,8 @@ export async function startFaultDrill(options: { subscribers: number; env?: Reco
       await queues.close();
       await queues.connection.quit();
       await sink.close();
-      await deleteQueuePrefix(testRedisUrl, config.queuePrefix);
+      // A drill on a Redis of its own (a Cluster, say) leaves nothing in the shared one.
+      if (config.redisUrl === testRedisUrl) await deleteQueuePrefix(testRedisUrl, config.queuePrefix);
       await testDb.drop();
     },
   };
