@@ -9,7 +9,8 @@ export type DomainErrorCode =
   | 'forbidden'
   | 'rate_limited'
   | 'invalid_date'
-  | 'misdirected_request';
+  | 'misdirected_request'
+  | 'conflict';
 
 const statusByCode: Record<DomainErrorCode, number> = {
   invalid_email: 400,
@@ -22,6 +23,7 @@ const statusByCode: Record<DomainErrorCode, number> = {
   rate_limited: 429,
   invalid_date: 400,
   misdirected_request: 421,
+  conflict: 409,
 };
 
 export class DomainError extends Error {

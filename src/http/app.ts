@@ -38,6 +38,7 @@ import { createWebArchive } from './web-archive.ts';
 import { adminRoutes } from './routes/admin.routes.ts';
 import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
+import { preferencesRoutes } from './routes/preferences.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
 
 export interface AppDeps {
@@ -172,6 +173,7 @@ export async function buildApp(deps: AppDeps) {
   // Browsers ask for it on every first visit; a 404 there is a console error on every page.
   app.get('/favicon.ico', (_req, reply) => reply.header('cache-control', 'public, max-age=86400').sendFile('favicon.ico'));
   await app.register(subscriptionRoutes);
+  await app.register(preferencesRoutes);
   // The public archive, feeds and JSON API share one set of in-memory caches per app.
   const web = createWebArchive(deps);
   await app.register(archiveRoutes(web));

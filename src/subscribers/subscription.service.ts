@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { RateLimit } from '../config.ts';
-import type { Database } from '../db/database.ts';
+import type { Database, Executor } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Mailer } from '../delivery/mailer.ts';
 import { classifySmtpError } from '../delivery/smtp-errors.ts';
@@ -37,11 +37,15 @@ import {
   type TokenPurpose,
   type VerificationSecrets,
 } from './tokens.ts';
-import { isKnownTimeZone } from '../dates.ts';
+import { PreferenceError } from './preferences.ts';
+import { canonicalTimeZone, UNKNOWN_TIME_ZONE_MESSAGE } from './time-zones.ts';
+import { validateTopics } from './topics.ts';
 
 export interface SubscribeInput {
   email: string;
-  topics: string[];
+  /** As typed: src/subscribers/topics.ts parses and checks them. */
+  topics: string | readonly string[] | undefined;
+  /** An IANA name (src/subscribers/time-zones.ts); empty or absent: UTC. */
   timeZone: string | undefined;
   ip: string;
   userAgent: string | null;
@@ -66,11 +70,19 @@ export interface SubscriptionJobs {
 export async function subscribe(deps: { db: Database } & Pick<SubscriptionJobs, 'enqueueConfirmation'>, input: SubscribeInput): Promise<void> {
   const parsed = normaliseEmailAddress(input.email);
   if (!parsed.ok) throw new DomainError('invalid_email', emailProblemMessages[parsed.problem]);
-  const timeZone = input.timeZone && isKnownTimeZone(input.timeZone) ? input.timeZone : 'UTC';
+  const topics = await validateTopics(deps.db, input.topics);
+  if (!topics.ok) throw new PreferenceError('topics', topics.message);
+  // Filled in by the browser (public/subscribe.js) or chosen from the list; empty means UTC.
+  let timeZone = 'UTC';
+  if (input.timeZone !== undefined && input.timeZone.trim() !== '') {
+    const zone = canonicalTimeZone(input.timeZone);
+    if (!zone) throw new PreferenceError('timeZone', UNKNOWN_TIME_ZONE_MESSAGE);
+    timeZone = zone;
+  }
   const subscriberId = await recordSignupRequest(deps.db, {
     kind: 'subscribed',
     email: parsed.address,
-    topics: input.topics,
+    topics: topics.topics,
     timeZone,
     ip: input.ip,
     userAgent: input.userAgent,
@@ -184,7 +196,7 @@ export async function confirmSubscription(
 /** The subscriber id of `paperboy doctor`'s one-click probe link (src/ops/doctor.ts). */
 export const PROBE_SUBSCRIBER_ID = 0;
 
-async function subscriberFromLinkToken(db: Database, secrets: VerificationSecrets, purpose: TokenPurpose, token: string) {
+async function subscriberFromLinkToken(db: Executor, secrets: VerificationSecrets, purpose: TokenPurpose, token: string) {
   const verified = verifySubscriberToken(secrets, purpose, token);
   if (!verified) return undefined;
   const subscriber = await findSubscriberById(db, verified.subscriberId);
@@ -194,7 +206,7 @@ async function subscriberFromLinkToken(db: Database, secrets: VerificationSecret
 }
 
 /** Signing uses the first secret only; the rest are accepted while links signed with them live. */
-const signingSecret = (secrets: VerificationSecrets) => (typeof secrets === 'string' ? secrets : secrets[0]!);
+export const signingSecret = (secrets: VerificationSecrets) => (typeof secrets === 'string' ? secrets : secrets[0]!);
 
 export type LinkState = { subscribed: boolean; email: string; preferencesToken: string } | undefined;
 
@@ -259,7 +271,8 @@ export async function resubscribe(
   return 'confirmation_sent';
 }
 
-async function subscriberForPreferences(db: Database, secrets: VerificationSecrets, token: string): Promise<Subscriber> {
+/** The reader behind a live preferences link; a forged, altered or revoked one is a 404. */
+export async function subscriberForPreferences(db: Executor, secrets: VerificationSecrets, token: string): Promise<Subscriber> {
   const subscriber = await subscriberFromLinkToken(db, secrets, 'preferences', token);
   if (!subscriber) throw new DomainError('invalid_token', 'This preferences link is not valid.');
   return subscriber;

@@ -77,9 +77,9 @@ describe('abuse defences in a real browser', () => {
     const errors: string[] = [];
     page.on('console', (m) => m.text().includes('Content Security Policy') && errors.push(m.text()));
     await page.goto(`${t.baseUrl}/u/${createSubscriberToken(t.config.secret, 'unsubscribe', row!.id, row!.token_version)}`);
-    await page.getByRole('link', { name: /Your data/ }).click();
+    await page.getByRole('link', { name: /Your preferences and your data/ }).click();
     await page.waitForLoadState();
-    expect(await page.locator('h1').textContent()).toBe('Your Paperboy data');
+    expect(await page.locator('h1').textContent()).toBe('Your Paperboy preferences');
     // The long-lived page only mails a short-lived link; that link downloads and erases.
     await page.getByRole('button', { name: 'Email me a link to download or erase my data' }).click();
     await page.waitForLoadState();

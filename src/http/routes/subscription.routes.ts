@@ -9,31 +9,29 @@ import {
   exportPersonalData,
   inspectConfirmationToken,
   inspectDataAccessToken,
-  inspectPreferences,
   inspectUnsubscribeToken,
   unsubscribe,
 } from '../../subscribers/subscription.service.ts';
 import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
-import { DATA_ACCESS_VALID_MINUTES } from '../../subscribers/data-access-email.ts';
 import { renderMessagePage, renderPage } from '../pages.ts';
 import { clientIpKey, hashedKey, limiter } from '../rate-limits.ts';
 import { isJsonMediaType, isMultipart, prefersJson } from '../media-type.ts';
 import { requireSameOrigin } from '../same-origin.ts';
+import { timeZoneList } from '../../subscribers/time-zones.ts';
+import type { TopicPreview } from '../../subscribers/topic-preview.ts';
+import { fieldOfError, typedTopics, type FieldErrors } from '../form-fields.ts';
 
-const topicsField = z
-  .union([z.string().max(500), z.array(z.string().max(100)).max(20)])
-  .optional()
-  .transform((value) =>
-    (Array.isArray(value) ? value : (value ?? '').split(','))
-      .map((t) => t.replace(/\s+/g, ' ').trim().toLowerCase())
-      .filter((t) => t.length > 0 && t.length <= 100)
-      .slice(0, 20),
-  );
+/**
+ * Topics as typed (a comma-separated field, or a JSON list); src/subscribers/topics.ts parses and
+ * refuses them with a message. The caps here only bound the work; the body limit caps the rest.
+ */
+export const topicsField = z.union([z.string().max(20_000), z.array(z.string().max(1_000)).max(100)]).optional();
+export const timeZoneField = z.string().max(200).optional();
 
 const subscribeBody = z.object({
   email: z.string({ error: 'email is required' }).max(1000, 'email is too long'),
   topics: topicsField,
-  timeZone: z.string().max(100).optional(),
+  timeZone: timeZoneField,
   website: z.string().max(1000).optional(),
   formToken: z.string().max(200).optional(),
 });
@@ -41,13 +39,34 @@ type SubscribeBody = z.infer<typeof subscribeBody>;
 
 const tokenParams = z.object({ token: z.string().min(1).max(200) });
 
-/** A sign-up form is a few hundred bytes; anything near this is not a person filling it in. */
-const SUBSCRIBE_BODY_LIMIT = 8 * 1024;
+/**
+ * A sign-up form is a few hundred bytes; anything near this is not a person filling it in. Room
+ * for a pasted 10,000-character topics field, so it gets the form back with a message, not a 413.
+ */
+export const SUBSCRIBE_BODY_LIMIT = 16 * 1024;
 
 const wantsJson = isJsonMediaType;
 
-const indexPage = (form: { formToken: string; error?: string; email?: string; topics?: string }) =>
-  renderPage('index', 'Trending papers in your inbox', { error: null, email: '', topics: '', ...form });
+export interface SignupForm {
+  formToken: string;
+  errors?: FieldErrors;
+  email?: string;
+  topics?: string;
+  timeZone?: string;
+  preview?: TopicPreview[] | null;
+}
+
+export const indexPage = (form: SignupForm) =>
+  renderPage('index', 'Trending papers in your inbox', {
+    email: '',
+    topics: '',
+    timeZone: '',
+    preview: null,
+    ...form,
+    errors: form.errors ?? {},
+    zones: timeZoneList(),
+    previewAction: '/preview',
+  });
 
 const checkInboxPage = () =>
   renderMessagePage({
@@ -63,7 +82,7 @@ const checkInboxPage = () =>
 const userAgentOf = (req: FastifyRequest) => req.headers['user-agent']?.slice(0, 500) ?? null;
 
 // Pages that carry a credential in their URL: never cached, never indexed.
-const tokenRoutes = /^\/(confirm|u|p|data)\//;
+const tokenRoutes = /^\/(confirm|u|data)\//;
 
 export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   const { db, services, config, log } = app.deps;
@@ -120,12 +139,14 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
             form: json ? 'api' : 'web',
           });
         } catch (error) {
-          if (!json && error instanceof DomainError && error.code === 'invalid_email') {
+          const field = fieldOfError(error);
+          if (!json && field) {
             const html = await indexPage({
               formToken: createFormToken(config.secret),
-              error: error.message,
+              errors: { [field]: (error as Error).message },
               email: req.body.email.slice(0, 254),
-              topics: req.body.topics.join(', '),
+              topics: typedTopics(req.body.topics),
+              timeZone: (req.body.timeZone ?? '').slice(0, 64),
             });
             return reply.code(400).type('text/html').send(html);
           }
@@ -197,7 +218,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     const page = state.subscribed
       ? { heading: 'Unsubscribe from Paperboy?', paragraphs: ['Press the button and you will not receive the daily digest any more.'], form: { action: `/u/${token}`, label: 'Unsubscribe' } }
       : { heading: 'You are unsubscribed', paragraphs: ['You do not receive the digest. Changed your mind?'], form: { action: `/u/${token}/resubscribe`, label: 'Resubscribe', secondary: true } };
-    const links = [{ href: `/p/${encodeURIComponent(state.preferencesToken)}`, label: 'Your data: download or erase it' }];
+    const links = [{ href: `/p/${encodeURIComponent(state.preferencesToken)}`, label: 'Your preferences and your data' }];
     return reply.type('text/html').send(await renderMessagePage({ title: page.heading, links, ...page }));
   });
 
@@ -213,44 +234,6 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
     } as const;
     const page = pages[result];
     return reply.type('text/html').send(await renderMessagePage({ title: page.heading, homeLink: true, ...page }));
-  });
-
-  const statusText: Record<string, string> = {
-    pending: 'waiting for you to confirm',
-    active: 'subscribed',
-    unsubscribed: 'unsubscribed',
-    bounced: 'paused: mail to this address bounced',
-    complained: 'paused: marked as spam',
-  };
-
-  app.get('/p/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
-    const view = await inspectPreferences(db, secrets(), req.params.token);
-    const token = encodeURIComponent(req.params.token);
-    return reply.type('text/html').send(
-      await renderPage('preferences', 'Your data', {
-        email: view.email,
-        statusText: statusText[view.status] ?? view.status,
-        topics: view.topics,
-        timeZone: view.timeZone,
-        unsubscribeHref: `/u/${encodeURIComponent(view.unsubscribeToken)}`,
-        dataLinkAction: `/p/${token}/data-link`,
-      }),
-    );
-  });
-
-  // The preferences link lives in every digest, so it can only have a short-lived link mailed to
-  // the address; export and erase need that link (item 7 of issue 8: link escalation).
-  app.post('/p/:token/data-link', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    await services.requestDataAccessLink(secrets(), req.params.token);
-    if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.code(202).send({ status: 'check_your_inbox' });
-    return reply.type('text/html').send(
-      await renderMessagePage({
-        title: 'Check your inbox',
-        heading: 'Check your inbox',
-        paragraphs: [`We sent a link to your address. It lets you download or erase your data and works for ${DATA_ACCESS_VALID_MINUTES} minutes.`],
-        homeLink: true,
-      }),
-    );
   });
 
   app.get('/data/:token', { schema: { params: tokenParams }, onRequest: [tokenIpLimit] }, async (req, reply) => {
