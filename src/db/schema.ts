@@ -3,6 +3,7 @@ import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SoftBounce
 import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
+import type { EditionVariantsTable } from '../editions/variant.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, ConsentEventsTable, DataAccessTokensTable, SignupRequestsTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
 
@@ -26,6 +27,7 @@ export interface DB {
   data_access_tokens: DataAccessTokensTable;
   editions: EditionsTable;
   edition_papers: EditionPapersTable;
+  edition_variants: EditionVariantsTable;
   deliveries: DeliveriesTable;
   send_runs: SendRunsTable;
   dev_mailbox: DevMailboxTable;

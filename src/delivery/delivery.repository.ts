@@ -86,6 +86,8 @@ export interface ClaimedDelivery {
   /** Transient failures before this claim, and since when (retry.ts). */
   retries: number;
   failingSince: Date | null;
+  /** The variant to send (null: the edition's own content). */
+  variantId: number | null;
 }
 
 /**
@@ -98,7 +100,7 @@ export async function claimQueuedDeliveries(
   db: Executor,
   claim: { runId: number; fromId: number; toId: number; limit: number; workerId: string },
 ): Promise<ClaimedDelivery[]> {
-  const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number; retries: number; failing_since: Date | null }>`
+  const result = await sql<{ id: number; subscriber_id: number; attempts: number; email: string; status: string; token_version: number; retries: number; failing_since: Date | null; variant_id: number | null }>`
     with claimable as (
       select d.id from deliveries d
       where d.run_id = ${claim.runId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
@@ -112,9 +114,9 @@ export async function claimQueuedDeliveries(
       set status = 'sending', attempts = d.attempts + 1, claimed_by = ${claim.workerId}, claimed_at = now(), updated_at = now()
       from claimable
       where d.id = claimable.id
-      returning d.id, d.subscriber_id, d.attempts, d.retries, d.failing_since
+      returning d.id, d.subscriber_id, d.attempts, d.retries, d.failing_since, d.variant_id
     )
-    select claimed.id, claimed.subscriber_id, claimed.attempts, claimed.retries, claimed.failing_since, s.email, s.status, s.token_version
+    select claimed.id, claimed.subscriber_id, claimed.attempts, claimed.retries, claimed.failing_since, claimed.variant_id, s.email, s.status, s.token_version
     from claimed join subscribers s on s.id = claimed.subscriber_id
     order by claimed.id`.execute(db);
   return result.rows.map((r) => ({
@@ -126,6 +128,7 @@ export async function claimQueuedDeliveries(
     tokenVersion: r.token_version,
     retries: r.retries,
     failingSince: r.failing_since,
+    variantId: r.variant_id === null ? null : Number(r.variant_id),
   }));
 }
 

@@ -8,6 +8,10 @@ export interface DeliveriesTable {
   /** The send run this row belongs to (send_runs); its edition is the content. */
   run_id: number;
   subscriber_id: number;
+  /** The run's edition (a trigger fills it when left out): one edition per person at most. */
+  edition_id: Generated<number>;
+  /** The variant sent (edition_variants); null: the edition's own content. */
+  variant_id: number | null;
   status: Generated<DeliveryStatus>;
   attempts: Generated<number>;
   message_id: string | null;

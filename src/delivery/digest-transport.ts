@@ -6,7 +6,9 @@ import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
 
 /** The edition content a digest is made of (a row of `editions`, or the same fields). */
 export interface DigestContent {
+  /** The edition's id (it names the Message-ID); a variant of it also has its own id. */
   id: number;
+  variantId?: number | null;
   subject: string;
   html_template: string;
   text_template: string;
@@ -55,23 +57,27 @@ interface CompiledEdition {
   prepared: PreparedEdition;
 }
 
-/** Only a handful of editions are ever in flight; the cache must not grow without bound. */
-const EDITIONS_KEPT = 16;
+/**
+ * Only a handful of editions and variants are in flight at once (ledger rows are ordered by
+ * variant); the cache must not grow without bound.
+ */
+const EDITIONS_KEPT = 32;
 
 export function createDigestTransport(options: DigestTransportOptions): DigestTransport {
   const { mailer, context, fastPath, dkim } = options;
   const dotStuffed = fastPath !== undefined;
-  const editions = new Map<number, CompiledEdition>();
+  const editions = new Map<string, CompiledEdition>();
   // Opened on the first digest: only processes that send digests open these connections.
   let pool: SmtpPool | undefined;
 
   const compiledFor = (edition: DigestContent): CompiledEdition => {
-    let found = editions.get(edition.id);
+    const key = `${edition.id}/${edition.variantId ?? ''}`;
+    let found = editions.get(key);
     if (!found) {
       // The MIME of the whole edition is built once per process; per message only splicing.
       found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: prepareEdition(edition) };
       if (editions.size >= EDITIONS_KEPT) editions.delete(editions.keys().next().value!);
-      editions.set(edition.id, found);
+      editions.set(key, found);
     }
     return found;
   };

@@ -1,18 +1,23 @@
 import { withAdvisoryLock } from '../db/advisory-lock.ts';
 import type { Executor } from '../db/database.ts';
-import { countDeliveries, findQueuedBatchWindows, planDeliveryRange } from './delivery.repository.ts';
+import { findEditionById } from '../editions/edition.repository.ts';
+import type { EditionSettings } from '../editions/edition.service.ts';
+import { countDeliveries, findQueuedBatchWindows } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
 import { finishIfDone } from './finish.ts';
 import { sendJobRetry } from './retry.ts';
 import { beginPlanning, findSendRunById, finishPlanning } from './send-run.repository.ts';
 import type { SendRun } from './send-run.table.ts';
+import { planPersonalRange, preparePlan } from './personal-plan.ts';
+
+export type PlannerDeps = DeliveryDeps & { edition: EditionSettings };
 
 /**
- * Writes one ledger row per subscriber active when planning began, a range of subscriber ids per
- * statement (INSERT … SELECT: no ids travel to the client), then enqueues the send batches.
- * A planner that crashes resumes from the run's plan cursor with the same cutoff.
+ * Writes one ledger row per reader of the run's audience active when planning began, with the
+ * variant they get (personal-plan.ts), a range of subscriber ids at a time, then enqueues the send
+ * batches. A planner that crashes resumes from the run's plan cursor with the same cutoff.
  */
-export async function planRun(deps: DeliveryDeps, runId: number): Promise<{ planned: number; batches: number; planMs: number }> {
+export async function planRun(deps: PlannerDeps, runId: number): Promise<{ planned: number; batches: number; planMs: number }> {
   const found = await findSendRunById(deps.db, runId);
   if (!found || !['ready', 'planning', 'sending'].includes(found.status)) return { planned: 0, batches: 0, planMs: 0 };
   const started = Date.now();
@@ -32,17 +37,21 @@ export async function planRun(deps: DeliveryDeps, runId: number): Promise<{ plan
   return { planned, batches, planMs };
 }
 
-async function planLedger(db: Executor, deps: DeliveryDeps, runId: number): Promise<{ run: SendRun; planned: number } | undefined> {
+async function planLedger(db: Executor, deps: PlannerDeps, runId: number): Promise<{ run: SendRun; planned: number } | undefined> {
   const begun = await beginPlanning(db, runId, deps.delivery.batchSize);
   if (!begun) return undefined;
   if (begun.planned_at) return { run: begun, planned: begun.planned_count };
   const rangeSize = deps.delivery.planRangeSize ?? 20_000;
   const max = begun.plan_max_subscriber_id ?? 0;
+  const edition = await findEditionById(db, begun.edition_id);
+  if (!edition) return undefined;
+  const context = await preparePlan(db, begun, edition, deps.edition, begun.plan_started_at ?? new Date());
   for (let cursor = begun.plan_cursor; cursor < max; ) {
     const through = Math.min(cursor + rangeSize, max);
-    await planDeliveryRange(db, runId, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
+    await planPersonalRange(db, context, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
     cursor = through;
   }
+  deps.log.info({ runId, audience: begun.audience, groups: context.counts.groups, variants: context.variants.size, notSent: context.counts.notSent }, 'personal selections planned');
   const planned = await countDeliveries(db, runId);
   await finishPlanning(db, runId, planned);
   return { run: (await findSendRunById(db, runId)) ?? begun, planned };

@@ -2,11 +2,12 @@ import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import type { Executor } from '../db/database.ts';
 import { findEditionById } from '../editions/edition.repository.ts';
 import type { Edition } from '../editions/edition.table.ts';
+import type { EditionSettings } from '../editions/edition.service.ts';
 import { createSubscriberToken } from '../subscribers/tokens.ts';
 import { claimQueuedDeliveries, findNextDueInWindow, recordDeliveryOutcomes, releaseDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { SendBatch } from './deps.ts';
 import { digestMessageId } from './digest-message.ts';
-import type { DigestTransport } from './digest-transport.ts';
+import type { DigestContent, DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
 import { finishIfDone } from './finish.ts';
 import type { SendRateLimiter } from './send-rate.ts';
@@ -32,6 +33,8 @@ export interface SenderDeps extends FailureDeps {
   inFlight: Semaphore;
   /** Editions read once per process: a batch job does not re-read 70 kB of templates. */
   editions: RunContentCache;
+  /** For planning (variants are rendered with these). */
+  edition: EditionSettings;
 }
 
 /**
@@ -58,10 +61,28 @@ export class Semaphore {
   }
 }
 
-/** A run's edition, kept per process by run id; an edition's content never changes once built. */
+/** A run's edition and the variants of it, kept per process; neither changes once built. */
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
+  private readonly variants = new Map<number, DigestContent>();
   constructor(private readonly size = 16) {}
+  /** What a ledger row sends: its variant (edition_variants), or the edition's own content. */
+  async content(db: Executor, edition: Edition, variantId: number | null): Promise<DigestContent> {
+    if (variantId === null) return edition;
+    let content = this.variants.get(variantId);
+    if (!content) {
+      const row = await db
+        .selectFrom('edition_variants')
+        .select(['subject', 'html_template', 'text_template'])
+        .where('id', '=', variantId)
+        .executeTakeFirstOrThrow();
+      content = { id: edition.id, variantId, ...row };
+      // Ledger rows are ordered by variant, so a batch needs few at a time; 64 bound the memory.
+      if (this.variants.size >= 64) this.variants.delete(this.variants.keys().next().value!);
+      this.variants.set(variantId, content);
+    }
+    return content;
+  }
   async get(db: Executor, runId: number): Promise<Edition | undefined> {
     let edition = this.runs.get(runId);
     if (!edition) {
@@ -108,12 +129,13 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
     // The relay refused a connection a moment ago: this row waits with the batch, untried.
     if (relayDown) return handleSendFailure(deps, run, row, messageId, relayDown, counts);
     try {
+      const content = await deps.editions.content(deps.db, edition, row.variantId);
       const { response } = await deps.transport.send(
         // VERP: a bounce mailed back names this delivery.
         { from: deps.bounce ? verpAddress(deps.bounce, 'bounce', row.id) : deps.mailFrom.address, to: row.email },
         {
           mailtoUnsubscribe: deps.bounce && unsubscribeMailto(deps.bounce, row.id),
-          edition,
+          edition: content,
           subscriberId: row.subscriberId,
           email: row.email,
           unsubscribeToken: createSubscriberToken(deps.secret, 'unsubscribe', row.subscriberId, row.tokenVersion),

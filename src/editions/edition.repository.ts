@@ -12,7 +12,16 @@ export async function findEditionById(db: Executor, id: number): Promise<Edition
 /** Inserts the edition unless another process got there first; either way returns the stored row. */
 export async function insertEditionOnce(
   db: Executor,
-  values: { kind: 'daily' | 'weekly'; digestDate: string; status: EditionStatus; paperIds: string[]; subject: string; html: string; text: string },
+  values: {
+    kind: 'daily' | 'weekly';
+    digestDate: string;
+    status: EditionStatus;
+    paperIds: string[];
+    subject: string;
+    html: string;
+    text: string;
+    pools?: { top: string[]; trending: string[] };
+  },
 ): Promise<Edition> {
   await db
     .insertInto('editions')
@@ -24,6 +33,8 @@ export async function insertEditionOnce(
       subject: values.subject,
       html_template: values.html,
       text_template: values.text,
+      top_pool: values.pools?.top ?? null,
+      trending_pool: values.pools?.trending ?? null,
     })
     .onConflict((oc) => oc.columns(['kind', 'digest_date']).doNothing())
     .execute();

@@ -15,6 +15,9 @@ export interface EditionsTable {
   /** Rendered once per edition; per-recipient values are spliced into the placeholders. */
   html_template: string;
   text_template: string;
+  /** Ranked candidates the edition was cut from (null: editions built before variants). */
+  top_pool: string[] | null;
+  trending_pool: string[] | null;
   created_at: Generated<Date>;
 }
 

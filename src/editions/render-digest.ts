@@ -8,6 +8,8 @@ export type DigestPaper = Paper & Partial<CardSignals>;
 export interface DigestSection {
   title: string;
   papers: DigestPaper[];
+  /** "For you": the reader's topic each paper matched, by arxiv id ("because you follow …"). */
+  because?: ReadonlyMap<string, string>;
 }
 
 export interface RenderedDigest {
@@ -57,11 +59,12 @@ export function momentumLabel(growth: number | undefined): string | null {
   return `+${growth} ${plural(growth, 'upvote', 'upvotes')} today`;
 }
 
-export function paperView(paper: DigestPaper, number: number) {
+export function paperView(paper: DigestPaper, number: number, because?: string) {
   const id = encodeURIComponent(paper.arxiv_id);
   const aiSummary = paper.aiSummary?.replace(/\s+/g, ' ').trim();
   return {
     number,
+    because: because ? defuseMarkers(because) : null,
     title: defuseMarkers(paper.title),
     authors: defuseMarkers(formatAuthors(paper.authors)),
     organization: paper.organization ? defuseMarkers(paper.organization) : null,
@@ -98,9 +101,11 @@ export async function renderDigest(input: {
   publicUrl: string;
   /** The edition's public page ("view in browser"), e.g. /archive/2025-12-26. */
   archivePath: string;
+  /** Instead of the digest day's date (a weekly edition names its week). */
+  dateLabel?: string;
 }): Promise<RenderedDigest> {
   const first = input.sections.flatMap((s) => s.papers)[0];
-  const dateLabel = formatDigestDate(input.digestDate);
+  const dateLabel = input.dateLabel ?? formatDigestDate(input.digestDate);
   const subject = first ? `Trending papers, ${dateLabel}: ${first.title}` : `Trending papers, ${dateLabel}`;
   let number = 0;
   const view = {
@@ -119,7 +124,7 @@ export async function renderDigest(input: {
     publicHost: new URL(input.publicUrl).host,
     sections: input.sections
       .filter((s) => s.papers.length > 0)
-      .map((s) => ({ title: s.title, papers: s.papers.map((p) => paperView(p, ++number)) })),
+      .map((s) => ({ title: s.title, papers: s.papers.map((p) => paperView(p, ++number, s.because?.get(p.arxiv_id))) })),
   };
   const [mjml, text] = await Promise.all([
     loadTemplate('email/digest.mjml.hbs'),

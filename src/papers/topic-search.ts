@@ -24,7 +24,7 @@ const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
  * is upvoting now comes first. Trending scores of papers a few days old are around 0.001–0.1,
  * hence the scale (a fresh paper with ~50 upvotes gets about ×3, a month-old one about ×1.1).
  */
-const MOMENTUM_SCALE = 100;
+export const MOMENTUM_SCALE = 100;
 
 export type TopicCheck = { ok: true; topic: string } | { ok: false; message: string };
 

@@ -1,0 +1,168 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { Executor } from '../db/database.ts';
+import { utcDayOf } from '../dates.ts';
+import type { EditionSettings } from '../editions/edition.service.ts';
+import type { Edition } from '../editions/edition.table.ts';
+import { isEmptySelection, rankForYou, selectFor, selectionKey, type RankedMatch, type SelectionPools, type TopicMatchRow } from '../editions/personal-selection.ts';
+import { baseSelection, editionPools, ensureVariant, matchTopics } from '../editions/variant.service.ts';
+import { dueHoursInZone, isMonday } from './due.ts';
+
+/**
+ * Planning a run of personal digests (issue #10). Who a run is for is its audience:
+ *  - `subscribers`: `paperboy send --date D`, everyone of the edition's frequency not paused;
+ *  - `due:<hour>`: an hourly tick (due.ts), readers whose local delivery hour began since the last tick;
+ *  - `welcome:<subscriber id>`: one reader right after confirming.
+ * Readers are grouped by (topics, only-my-topics, papers per digest, candidates already received)
+ * in SQL; each group's selection is computed once (personal-selection.ts) and each distinct
+ * selection rendered once (a variant; the edition's own content when it equals the edition).
+ */
+
+export type Audience = { kind: 'subscribers' } | { kind: 'due'; tick: Date } | { kind: 'welcome'; subscriberId: number };
+
+export function parseAudience(audience: string): Audience {
+  if (audience.startsWith('due:')) return { kind: 'due', tick: new Date(`${audience.slice(4)}:00:00Z`) };
+  if (audience.startsWith('welcome:')) return { kind: 'welcome', subscriberId: Number(audience.slice(8)) };
+  return { kind: 'subscribers' };
+}
+
+export interface PlanContext {
+  runId: number;
+  edition: Edition;
+  settings: EditionSettings;
+  pools: SelectionPools;
+  baseKey: string;
+  /** Every paper a reader of this run could be shown: the "already received" filter looks at these only. */
+  candidates: string[];
+  matches: Map<string, TopicMatchRow[]>;
+  audience: RawBuilder<boolean>;
+  forYou: Map<string, RankedMatch[]>;
+  /** Selection key → variant id (null: the edition's own content). */
+  variants: Map<string, number | null>;
+  counts: { groups: number; notSent: number };
+}
+
+/** The SQL condition (on subscribers `s`) of an audience, with the zones' clocks read through Intl. */
+async function audienceCondition(db: Executor, edition: Edition, audience: Audience, now: Date): Promise<RawBuilder<boolean>> {
+  const kind = sql<boolean>`s.frequency = ${edition.kind}`;
+  if (audience.kind === 'welcome') {
+    return sql<boolean>`s.id = ${audience.subscriberId} and (s.paused_until is null or s.paused_until < ${utcDayOf(now)}::date)`;
+  }
+  if (audience.kind === 'subscribers') return sql<boolean>`${kind} and (s.paused_until is null or s.paused_until < ${utcDayOf(now)}::date)`;
+  const zones = await db.selectFrom('subscribers').select('time_zone').distinct().where('status', '=', 'active').execute();
+  const rows = zones
+    .map((z) => dueHoursInZone(z.time_zone, audience.tick))
+    .filter((z) => edition.kind === 'daily' || isMonday(z.localDate))
+    .flatMap((z) => z.hours.map((hour) => ({ zone: z.zone, hour, localDate: z.localDate })));
+  return sql<boolean>`${kind} and exists (
+    select 1 from unnest(${rows.map((r) => r.zone)}::text[], ${rows.map((r) => r.hour)}::int[], ${rows.map((r) => r.localDate)}::date[]) as z(zone, hour, local_date)
+    where z.zone = s.time_zone and z.hour = s.delivery_hour and (s.paused_until is null or s.paused_until < z.local_date))`;
+}
+
+export async function preparePlan(
+  db: Executor,
+  run: { id: number; audience: string },
+  edition: Edition,
+  settings: EditionSettings,
+  now: Date = new Date(),
+): Promise<PlanContext> {
+  const audience = await audienceCondition(db, edition, parseAudience(run.audience), now);
+  const pools = await editionPools(db, edition);
+  // All the topics of the run's readers, matched in one statement.
+  const { rows } = await sql<{ topic: string }>`
+    select distinct unnest(s.topics) as topic from subscribers s where s.status = 'active' and ${audience}`.execute(db);
+  const matches = await matchTopics(db, edition, rows.map((r) => r.topic));
+  const candidates = new Set([...pools.top, ...pools.trending]);
+  for (const list of matches.values()) for (const m of list) candidates.add(m.arxivId);
+  return {
+    runId: run.id,
+    edition,
+    settings,
+    pools,
+    baseKey: selectionKey(baseSelection(pools, settings)),
+    candidates: [...candidates],
+    matches,
+    audience,
+    forYou: new Map(),
+    variants: new Map(),
+    counts: { groups: 0, notSent: 0 },
+  };
+}
+
+interface GroupRow {
+  topics: string[];
+  only_my_topics: boolean;
+  papers_per_digest: number;
+  received: string[];
+  ids: number[];
+}
+
+/**
+ * Plans one range of subscriber ids: groups its readers in one statement, picks each group's
+ * variant, writes the ledger rows (ordered by variant, so a send batch mostly shares one) and
+ * advances the plan cursor. A reader this edition already reached (by any run) is left out, as is
+ * one with nothing to be shown. Returns the rows written.
+ */
+export async function planPersonalRange(
+  db: Executor,
+  ctx: PlanContext,
+  range: { afterSubscriberId: number; throughSubscriberId: number; cutoff: Date },
+): Promise<number> {
+  const { rows: groups } = await sql<GroupRow>`
+    with audience as (
+      select s.id, s.topics, s.only_my_topics, s.papers_per_digest from subscribers s
+      where s.id > ${range.afterSubscriberId} and s.id <= ${range.throughSubscriberId}
+        and s.status = 'active' and coalesce(s.confirmed_at, s.created_at) <= ${range.cutoff}
+        and ${ctx.audience}
+        and not exists (select 1 from deliveries d where d.subscriber_id = s.id and d.edition_id = ${ctx.edition.id})
+    ), received as (
+      -- What each reader was sent before, from the ledger: delivery → variant (or edition) → papers.
+      select d.subscriber_id, array_agg(distinct x.arxiv_id order by x.arxiv_id) as ids
+      from audience a
+      join deliveries d on d.subscriber_id = a.id
+      join editions e on e.id = d.edition_id
+      left join edition_variants v on v.id = d.variant_id
+      cross join lateral unnest(coalesce(v.paper_ids, e.paper_ids)) as x(arxiv_id)
+      where d.status not in ('failed', 'bounced', 'skipped') and x.arxiv_id = any(${ctx.candidates}::text[])
+      group by d.subscriber_id
+    )
+    select a.topics, a.only_my_topics, a.papers_per_digest, coalesce(r.ids, '{}') as received, array_agg(a.id order by a.id) as ids
+    from audience a left join received r on r.subscriber_id = a.id
+    group by a.topics, a.only_my_topics, a.papers_per_digest, coalesce(r.ids, '{}')`.execute(db);
+
+  const subscriberIds: number[] = [];
+  const variantIds: (number | null)[] = [];
+  for (const group of groups) {
+    ctx.counts.groups++;
+    const topicsKey = JSON.stringify(group.topics);
+    let forYou = ctx.forYou.get(topicsKey);
+    if (!forYou) ctx.forYou.set(topicsKey, (forYou = rankForYou(group.topics, ctx.matches)));
+    const selection = selectFor(ctx.pools, forYou, { onlyMyTopics: group.only_my_topics, papersPerDigest: group.papers_per_digest }, new Set(group.received));
+    if (isEmptySelection(selection)) {
+      ctx.counts.notSent += group.ids.length;
+      continue;
+    }
+    const key = selectionKey(selection);
+    let variantId = ctx.variants.get(key);
+    if (variantId === undefined) {
+      variantId = key === ctx.baseKey ? null : await ensureVariant(db, ctx.edition, selection, ctx.settings);
+      ctx.variants.set(key, variantId);
+    }
+    for (const id of group.ids) {
+      subscriberIds.push(Number(id));
+      variantIds.push(variantId);
+    }
+  }
+  const result = await sql<{ n: number }>`
+    with planned as (
+      insert into deliveries (run_id, subscriber_id, edition_id, variant_id)
+      select ${ctx.runId}, u.sid, ${ctx.edition.id}, u.vid
+      from unnest(${subscriberIds}::bigint[], ${variantIds}::bigint[]) as u(sid, vid)
+      order by u.vid nulls first, u.sid
+      on conflict do nothing
+      returning 1
+    ), cursor as (
+      update send_runs set plan_cursor = ${range.throughSubscriberId} where id = ${ctx.runId}
+    )
+    select count(*)::int as n from planned`.execute(db);
+  return result.rows[0]?.n ?? 0;
+}
