@@ -7,7 +7,7 @@ export interface ForYouPaper {
 }
 
 /**
- * One distinct selection of an edition (migrations/2026-11-30T0801_edition_variants.ts), rendered
+ * One distinct selection of an edition (migrations/2026-11-30T0950_edition_variants.ts), rendered
  * once; every reader with that selection is sent these templates, spliced per recipient.
  */
 export interface EditionVariantsTable {

@@ -90,7 +90,19 @@ describe('the whole loop: subscribe → confirm → digest → one-click unsubsc
     expect(new Set(edition.paper_ids).size).toBe(edition.paper_ids.length);
     expect(digest.parsed.text).toContain('== Trending this week ==');
     const html = digest.parsed.html as string;
-    const positions = edition.paper_ids.map((id) => html.indexOf(`https://huggingface.co/papers/${id}`));
+    // She follows diffusion: the day's diffusion papers come under "For you", with the reason, in
+    // the variant of the edition she was sent (the ledger names it).
+    expect(digest.parsed.text).toContain('== For you ==');
+    expect(digest.parsed.text).toContain('Because you follow "diffusion"');
+    const variant = await t.service.db
+      .selectFrom('deliveries')
+      .innerJoin('edition_variants as v', 'v.id', 'deliveries.variant_id')
+      .select('v.paper_ids')
+      .where('deliveries.subscriber_id', '=', active.id)
+      .where('deliveries.edition_id', '=', edition.id)
+      .executeTakeFirstOrThrow();
+    expect([...variant.paper_ids].sort()).toEqual([...edition.paper_ids].sort());
+    const positions = variant.paper_ids.map((id) => html.indexOf(`https://huggingface.co/papers/${id}`));
     expect(positions.every((p) => p >= 0)).toBe(true);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
     expect(digest.parsed.text).toContain('https://arxiv.org/pdf/');
