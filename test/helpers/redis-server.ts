@@ -27,15 +27,23 @@ export interface PrivateRedis {
  */
 export async function privateRedis(extraArgs: string[] = []): Promise<PrivateRedis> {
   const port = await freePort();
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
+  // Every process this handle started, until it exited: stop() ends them all, so a start() while
+  // one still runs (whose own redis-server could not bind and exited) never orphans the first.
+  const live = new Map<ChildProcess, Promise<void>>();
+  const isRunning = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
   const handle: PrivateRedis = {
     port,
     url: `redis://127.0.0.1:${port}`,
     async start() {
-      child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
-      const current = child;
-      exited = new Promise((resolve) => current.once('exit', () => resolve()));
+      if (![...live.keys()].some(isRunning)) {
+        const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extraArgs], { stdio: 'ignore' });
+        live.set(child, new Promise((resolve) => child.once('exit', () => {
+          live.delete(child);
+          started.delete(child);
+          resolve();
+        })));
+        started.add(child);
+      }
       await waitFor(
         async () => {
           const probe = new Redis(handle.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -53,10 +61,19 @@ export async function privateRedis(extraArgs: string[] = []): Promise<PrivateRed
       );
     },
     async stop() {
-      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      await exited;
+      const exits = [...live.entries()].map(([child, exited]) => {
+        if (isRunning(child)) child.kill('SIGTERM');
+        return exited;
+      });
+      await Promise.all(exits);
     },
   };
   await handle.start();
   return handle;
 }
+
+const started = new Set<ChildProcess>();
+// Belt and braces: a test file's process never exits leaving a redis-server of its own behind.
+process.once('exit', () => {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
