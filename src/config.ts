@@ -2,11 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { CronExpressionParser } from 'cron-parser';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
+/** True for a cron expression BullMQ's job schedulers accept (they use the same parser). */
+function isCronExpression(value: string): boolean {
+  try {
+    CronExpressionParser.parse(value, { strict: false });
+    return value.trim().split(/\s+/).length >= 5;
+  } catch {
+    return false;
+  }
+}
+
 const optionalString = z.preprocess(emptyAsUndefined, z.string().min(1).optional());
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
 
@@ -108,6 +119,14 @@ const envSchema = z.object({
   SOFT_BOUNCE_DAYS: z.coerce.number().min(0).default(7),
   DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
   DIGEST_TZ: z.string().default('UTC').refine(isKnownTimeZone, 'an IANA time zone such as Europe/Berlin'),
+  // When the daily digest goes out, as a cron expression in DIGEST_TZ (5 fields, or 6 with seconds
+  // first); overrides DIGEST_HOUR, e.g. "30 6 * * 1-5" for 06:30 on weekdays.
+  DIGEST_CRON: z.preprocess(emptyAsUndefined, z.string().refine(isCronExpression, 'a cron expression such as "0 8 * * *" (minute hour day month weekday)').optional()),
+  // A digest whose scheduled time passed without one (Redis lost its scheduler, no worker was up)
+  // is sent late if it is at most this many hours late (0: never caught up); only the latest one.
+  DIGEST_CATCH_UP_HOURS: z.coerce.number().min(0).max(24).optional(),
+  // How often a worker re-creates its schedules in Redis and looks for a missed digest.
+  SCHEDULE_CHECK_SECONDS: z.coerce.number().min(0.2).max(3600).default(60),
   DIGEST_MAX_PAPERS: z.coerce.number().int().min(1).max(50).default(10),
   // How long the archive list and the edition feeds, and each topic feed, are served from memory.
   WEB_CACHE_SECONDS: z.coerce.number().int().min(0).max(3600).default(10),
@@ -210,6 +229,12 @@ export interface Config {
   };
   readonly digestHour: number;
   readonly digestTimeZone: string;
+  /** The daily digest's cron pattern (DIGEST_CRON, else DIGEST_HOUR o'clock), in digestTimeZone. */
+  readonly digestCron: string;
+  /** How late a missed daily digest may still be sent (0: never). */
+  readonly digestCatchUpMs: number;
+  /** Interval of the worker's schedule keeper (src/app/schedules.ts). */
+  readonly scheduleCheckMs: number;
   readonly digestMaxPapers: number;
   readonly web: { readonly cacheMs: number; readonly topicFeedCacheMs: number };
   readonly hfApiUrl: string;
@@ -409,6 +434,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     digestHour: e.DIGEST_HOUR,
     digestTimeZone: e.DIGEST_TZ,
+    digestCron: e.DIGEST_CRON ?? `0 0 ${e.DIGEST_HOUR} * * *`,
+    // Off by default in tests: a catch-up there would mail the real yesterday's edition in the
+    // middle of an unrelated test that happens to have papers for it.
+    digestCatchUpMs: (e.DIGEST_CATCH_UP_HOURS ?? (e.NODE_ENV === 'test' ? 0 : 12)) * 3_600_000,
+    scheduleCheckMs: e.SCHEDULE_CHECK_SECONDS * 1000,
     digestMaxPapers: e.DIGEST_MAX_PAPERS,
     web: Object.freeze({ cacheMs: e.WEB_CACHE_SECONDS * 1000, topicFeedCacheMs: e.TOPIC_FEED_CACHE_SECONDS * 1000 }),
     hfApiUrl: trimSlash(e.HF_API_URL),

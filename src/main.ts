@@ -1,6 +1,6 @@
 import { createJobHandlers } from './app/handlers.ts';
 import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
-import { ensureReconcileSchedule, upsertDailyDigestSchedule, upsertPaperPollSchedule } from './app/jobs.ts';
+import { startScheduleKeeper } from './app/schedules.ts';
 import { createServices, type AppServices } from './app/services.ts';
 import { startupWarnings, type Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -97,18 +97,13 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       );
       // Workers close first (added last): they finish the jobs in hand before connections go.
       resources.add('workers', () => workers.close());
-      if (options.schedule !== false) {
-        await upsertDailyDigestSchedule(queues, config);
-        await upsertPaperPollSchedule(queues, config);
-      }
-      // Recreated when missing, so a flushed Redis still gets its repair job back.
-      await ensureReconcileSchedule(queues, config);
-      const keeper = setInterval(
-        () => void ensureReconcileSchedule(queues, config).catch((error: Error) => log.warn({ err: error.message }, 'could not check the reconcile schedule')),
-        Math.max(1_000, config.delivery.reconcileIntervalMs),
+      // Schedules live in Redis, which may lose them: re-asserted now and periodically, and a
+      // digest missed meanwhile is caught up from Postgres (src/app/schedules.ts).
+      const keeper = await startScheduleKeeper(
+        { queues, config, log, db, requestDailyDigest: services.requestDailyDigest },
+        { timetable: options.schedule !== false },
       );
-      keeper.unref();
-      resources.add('reconcile schedule keeper', async () => clearInterval(keeper));
+      resources.add('schedule keeper', () => keeper.stop());
     }
 
     const ops = createOpsEndpoints({ role: options.role, probes, metrics: createServiceMetrics({ db, queues, log }), metricsToken: config.metricsToken });

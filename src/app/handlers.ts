@@ -15,6 +15,7 @@ import { createHfDailyPapersClient } from '../papers/sources/hf-daily-papers.ts'
 import type { JobHandlers } from '../queue/workers.ts';
 import { sendConfirmationEmail, sendDataAccessEmail, type ConfirmationMailDeps } from '../subscribers/subscription.service.ts';
 import { enqueueArxivEnrichment, enqueueIngestDay } from './jobs.ts';
+import { dueAt } from './schedules.ts';
 import type { AppServices, Infrastructure } from './services.ts';
 
 export interface WorkerDeps extends Infrastructure {
@@ -66,7 +67,7 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
     'confirmation-email': ({ subscriberId, imported }) => sendConfirmationEmail(imported ? { ...mail, maxPerHour: 0 } : mail, subscriberId),
     'data-access-email': ({ subscriberId }) => sendDataAccessEmail(mail, subscriberId),
     'daily-digest': async (_data, job) => {
-      const day = digestDayForRun(deps.config.digestTimeZone, new Date(job.timestamp));
+      const day = digestDayForRun(deps.config.digestTimeZone, dueAt(job));
       const { edition, run } = await deps.services.requestDailyDigest(day);
       return { day, editionId: edition.id, runId: run?.id, status: run?.status ?? edition.status };
     },
@@ -74,7 +75,7 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
     'send-batch': (batch) => sendBatch(sender, batch),
     'reconcile-deliveries': () => reconcileDeliveries(sender),
     'poll-papers': async (_data, job) => {
-      const days = daysToPoll(new Date(job.timestamp), deps.config.ingestDays);
+      const days = daysToPoll(dueAt(job), deps.config.ingestDays);
       for (const day of days) await enqueueIngestDay(deps.queues, day);
       // Growth looks back one day at most; two weeks of snapshots leave room for investigation.
       const pruned = await prunePaperStats(deps.db, new Date(job.timestamp - PAPER_STATS_KEEP_DAYS * DAY_MS));

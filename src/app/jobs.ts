@@ -1,4 +1,3 @@
-import type { Config } from '../config.ts';
 import type { DeliveryJobs, SendJobRetry } from '../delivery/deps.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
@@ -79,45 +78,4 @@ export async function enqueueIngestDay(queues: Queues, day: string): Promise<voi
 export async function enqueueArxivEnrichment(queues: Queues, day: string, options: { firstRound: boolean }): Promise<void> {
   if (options.firstRound) await queues.add('enrich-arxiv', { day }, { deduplication: { id: jobIds.enrichArxiv(day) }, attempts: 2 });
   else await queues.add('enrich-arxiv', { day });
-}
-
-export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
-
-export async function upsertPaperPollSchedule(queues: Queues, config: Config): Promise<void> {
-  if (!config.ingestSchedule) {
-    await queues.byName.papers.removeJobScheduler(PAPER_POLL_SCHEDULER_ID);
-    return;
-  }
-  await queues.byName.papers.upsertJobScheduler(
-    PAPER_POLL_SCHEDULER_ID,
-    { every: Math.round(config.ingestIntervalHours * 3600 * 1000) },
-    { name: 'poll-papers', data: {} },
-  );
-}
-
-export const RECONCILE_SCHEDULER_ID = 'reconcile-deliveries';
-
-/**
- * The periodic delivery repair job. The scheduler lives in Redis, so a worker checks now and
- * then that it still exists (Redis may have been flushed) and recreates it if not.
- */
-export async function ensureReconcileSchedule(queues: Queues, config: Config): Promise<void> {
-  const existing = await queues.byName.digest.getJobScheduler(RECONCILE_SCHEDULER_ID);
-  if (existing && existing.every === config.delivery.reconcileIntervalMs) return;
-  await queues.byName.digest.upsertJobScheduler(
-    RECONCILE_SCHEDULER_ID,
-    { every: config.delivery.reconcileIntervalMs },
-    { name: 'reconcile-deliveries', data: {}, opts: { removeOnComplete: true, removeOnFail: { count: 100 } } },
-  );
-}
-
-export const DAILY_DIGEST_SCHEDULER_ID = 'daily-digest';
-
-/** Idempotent across deploys and replicas: the scheduler id is stable, the time comes from config. */
-export async function upsertDailyDigestSchedule(queues: Queues, config: Config): Promise<void> {
-  await queues.byName.digest.upsertJobScheduler(
-    DAILY_DIGEST_SCHEDULER_ID,
-    { pattern: `0 0 ${config.digestHour} * * *`, tz: config.digestTimeZone },
-    { name: 'daily-digest', data: {} },
-  );
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findSendRunByEdition } from '../../src/delivery/send-run.repository.ts';
 import { findEditionByDate } from '../../src/editions/edition.repository.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
-import { DAILY_DIGEST_SCHEDULER_ID } from '../../src/app/jobs.ts';
+import { DAILY_DIGEST_SCHEDULER_ID } from '../../src/app/schedules.ts';
 import { startTestService, testRedisUrl, deleteQueuePrefix, type TestService } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 

@@ -21,6 +21,15 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('schedules the digest at DIGEST_HOUR unless DIGEST_CRON says otherwise; catches up 12 hours late at most, never in tests unless asked', () => {
+    expect(loadConfig({ DIGEST_HOUR: '7' })).toMatchObject({ digestCron: '0 0 7 * * *', digestCatchUpMs: 12 * 3_600_000, scheduleCheckMs: 60_000 });
+    expect(loadConfig({ DIGEST_HOUR: '7', DIGEST_CRON: '30 6 * * 1-5' }).digestCron).toBe('30 6 * * 1-5');
+    expect(loadConfig({ NODE_ENV: 'test' }).digestCatchUpMs).toBe(0);
+    expect(loadConfig({ NODE_ENV: 'test', DIGEST_CATCH_UP_HOURS: '2', SCHEDULE_CHECK_SECONDS: '1' })).toMatchObject({ digestCatchUpMs: 7_200_000, scheduleCheckMs: 1000 });
+    for (const bad of ['every morning', '61 * * * *', '0 8 * *', '0 25 * * *']) expect(() => loadConfig({ DIGEST_CRON: bad }), bad).toThrow(/DIGEST_CRON/);
+    expect(() => loadConfig({ DIGEST_CATCH_UP_HOURS: '25' })).toThrow(/DIGEST_CATCH_UP_HOURS/);
+  });
+
   it('names every bad variable', () => {
     try {
       loadConfig({ PORT: 'eighty', DIGEST_TZ: 'Mars/Olympus', DATABASE_URL: 'not a url' });
