@@ -40,6 +40,8 @@ describe('the daily schedule', () => {
       return run?.status === 'sent' ? found : undefined;
     }, {
       what: 'edition of 2025-12-26 sent',
+      // Rendering and sending take seconds, more on a busy machine; a bound, not a timing.
+      timeoutMs: 60_000,
     });
     expect(edition.paper_ids.length).toBeGreaterThan(0);
     expect(t.sink.to('morning@example.com').map((m) => m.parsed.subject)).toEqual([edition.subject]);
