@@ -4,6 +4,7 @@ import { DomainError } from '../errors.ts';
 import { consoleCookieSigner, readConsoleSession, refuseCrossSite, requireCsrfToken } from './admin-session.ts';
 import { consoleAuthRoutes, renderSignInRequired } from './routes/admin-console-auth.routes.ts';
 import { consoleEditionRoutes } from './routes/admin-console-editions.routes.ts';
+import { consoleSubscriberRoutes } from './routes/admin-console-subscribers.routes.ts';
 
 /**
  * The admin console under /admin: server-rendered pages for operators, beside the bearer-token
@@ -14,6 +15,10 @@ import { consoleEditionRoutes } from './routes/admin-console-editions.routes.ts'
 export const adminConsole: FastifyPluginAsyncZod = async (app) => {
   const { config, db } = app.deps;
   await app.register(cookie, { secret: consoleCookieSigner(config), hook: 'onRequest' });
+  // Pages, not API: kept out of the OpenAPI document (the bearer API is what it describes).
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
   app.addHook('onRequest', refuseCrossSite(config));
   app.addHook('onRequest', async (req, reply) => {
     req.consoleSession = await readConsoleSession(req, db, config);
@@ -30,4 +35,5 @@ export const adminConsole: FastifyPluginAsyncZod = async (app) => {
   });
   await app.register(consoleAuthRoutes);
   await app.register(consoleEditionRoutes);
+  await app.register(consoleSubscriberRoutes);
 };

@@ -79,7 +79,8 @@ export interface DataAccessTokensTable {
 
 export type Subscriber = Selectable<SubscribersTable>;
 
-export type SuppressionReason = 'erased';
+/** `erased`: the person's data was deleted; `operator`: an operator suppressed the address (admin console). */
+export type SuppressionReason = 'erased' | 'operator';
 
 /** An erased address, as sha256 only (see suppression.repository.ts). */
 export interface SuppressionsTable {

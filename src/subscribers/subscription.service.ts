@@ -378,10 +378,29 @@ export async function exportPersonalData(db: Database, token: string): Promise<P
  * new, confirmed opt-in. Addresses are unique case-insensitively, so this is the one person.
  */
 export async function erasePersonalData(db: Database, token: string): Promise<'erased'> {
-  const subscriber = await subscriberFromDataToken(db, token);
+  await eraseSubscriber(db, await subscriberFromDataToken(db, token));
+  return 'erased';
+}
+
+/** The erasure itself, for the person's own data link and for an operator (the admin console). */
+export async function eraseSubscriber(db: Database, subscriber: Pick<Subscriber, 'id' | 'email'>): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await addSuppression(trx, suppressionHash(subscriber.email), 'erased');
     await deleteSubscriber(trx, subscriber.id);
   });
-  return 'erased';
+}
+
+/**
+ * An operator stops all mail to a person (abuse report, a request by other means): unsubscribed
+ * with the reason in the consent history, and the address on the suppression list, so neither a
+ * CSV import nor anything short of a new confirmed opt-in brings it back. Returns whether it changed anything.
+ */
+export async function suppressSubscriber(db: Database, subscriber: Pick<Subscriber, 'id' | 'email'>, source: string): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const hash = suppressionHash(subscriber.email);
+    const already = await trx.selectFrom('suppressions').select('reason').where('address_hash', '=', hash).executeTakeFirst();
+    await addSuppression(trx, hash, 'operator');
+    const unsubscribed = await markUnsubscribed(trx, subscriber.id, source, { ip: null, userAgent: null });
+    return unsubscribed || !already;
+  });
 }

@@ -6,6 +6,7 @@ import { sendConfirmationEmail } from '../../src/subscribers/subscription.servic
 import { suppressionHash } from '../../src/subscribers/suppression.repository.ts';
 import { createFormToken, createSubscriberToken } from '../../src/subscribers/tokens.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
+import { listRoutes } from '../helpers/routes.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
 const ADMIN_TOKEN = `admin-${randomBytes(16).toString('hex')}`;
@@ -295,10 +296,13 @@ describe('abuse-proof subscription flows', () => {
   });
 
   describe('admin', () => {
-    it('requires the bearer token on every admin route, compared exactly', async () => {
-      const routes = t.service.app!.printRoutes({ commonPrefix: false });
-      const adminPaths = [...routes.matchAll(/\/?(admin\/\S*) \(([A-Z, ]+)\)/g)].flatMap((m) => m[2]!.split(', ').filter((x) => x !== 'HEAD').map((method) => ({ method, path: `/${m[1]!.replace(/:[^/]+/g, '1')}` })));
-      expect(adminPaths.length).toBeGreaterThanOrEqual(2);
+    it('requires the bearer token on every admin API route, compared exactly', async () => {
+      // The JSON API is what the OpenAPI document lists; the console's pages (src/http/admin-console.ts)
+      // are hidden from it and need a session instead (test/integration/admin-console-auth.test.ts).
+      const adminPaths = listRoutes(t.service.app!)
+        .filter((r) => r.url.startsWith('/admin/') && !r.hidden)
+        .map((r) => ({ method: r.method, path: r.url.replace(/:[^/]+/g, '1') }));
+      expect(adminPaths.length).toBeGreaterThanOrEqual(6);
       for (const { method, path } of adminPaths) {
         for (const authorization of [undefined, 'Bearer', `Bearer ${ADMIN_TOKEN}x`, `Bearer ${ADMIN_TOKEN.slice(0, -1)}`, `Basic ${ADMIN_TOKEN}`, ADMIN_TOKEN]) {
           const res = await fetch(`${t.baseUrl}${path}`, { method, headers: authorization ? { authorization } : {} });

@@ -3,6 +3,7 @@ import { sign } from '@fastify/cookie';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveConsoleKey } from '../../src/admin/session.ts';
 import { createLogger } from '../../src/logger.ts';
+import { listRoutes } from '../helpers/routes.ts';
 import { csrfOf, formPost, sessionCookieOf, signIn } from '../helpers/admin-console.ts';
 import { deleteQueuePrefix, startTestService, testRedisUrl, type TestService } from '../helpers/service.ts';
 
@@ -35,6 +36,17 @@ describe('admin console sign-in, session and CSRF', () => {
       expect(html).toContain('type="password"');
       expect(res.headers.get('cache-control')).toBe('no-store');
     }
+  });
+
+  it('needs a session on every console route but the sign-in page, and keeps them out of the OpenAPI document', async () => {
+    const consoleRoutes = listRoutes(t.service.app!).filter((r) => r.url.startsWith('/admin') && r.hidden && !r.url.startsWith('/admin/sign-in'));
+    expect(consoleRoutes.length).toBeGreaterThanOrEqual(10);
+    for (const { method, url } of consoleRoutes) {
+      const res = await fetch(`${t.baseUrl}${url.replace(/:[^/]+/g, '1').replace(/\*$/, '')}`, { method, headers: method === 'GET' ? {} : { 'content-type': 'application/x-www-form-urlencoded' }, body: method === 'GET' ? undefined : '' });
+      expect(res.status, `${method} ${url}`).toBe(401);
+    }
+    const documented = Object.keys((t.service.app!.swagger() as { paths: object }).paths);
+    expect(documented.filter((p) => /^\/admin\/(edition\/|people|sign-|queues|import|papers)/.test(p) || p === '/admin')).toEqual([]);
   });
 
   it('refuses a wrong token with 401, no cookie, no session, and never logs or echoes the token', async () => {
