@@ -278,26 +278,6 @@ export async function subscriberForPreferences(db: Executor, secrets: Verificati
   return subscriber;
 }
 
-export interface PreferencesView {
-  email: string;
-  status: Subscriber['status'];
-  topics: string[];
-  timeZone: string;
-  unsubscribeToken: string;
-}
-
-/** What the preferences page shows; changes nothing. */
-export async function inspectPreferences(db: Database, secrets: VerificationSecrets, token: string): Promise<PreferencesView> {
-  const subscriber = await subscriberForPreferences(db, secrets, token);
-  return {
-    email: subscriber.email,
-    status: subscriber.status,
-    topics: subscriber.topics,
-    timeZone: subscriber.time_zone,
-    unsubscribeToken: createSubscriberToken(signingSecret(secrets), 'unsubscribe', subscriber.id, subscriber.token_version),
-  };
-}
-
 /**
  * "Email me a link to download or erase my data", from the preferences page. The long-lived
  * preferences link itself sits in every digest, so it can only ask for a short-lived link to be
