@@ -108,8 +108,8 @@ export async function catchUpDailyDigest(
 
 /**
  * The worker's schedule keeper: re-asserts the schedules and catches up a missed digest at start
- * and then every scheduleCheckMs, on a plain timer (nothing it relies on lives in Redis). The
- * first round's failure fails the start; later ones are logged and retried next round.
+ * and then every scheduleCheckMs, on a plain timer (nothing it relies on lives in Redis). Failing
+ * to create the schedules at start fails the start; later failures are logged and retried.
  */
 export async function startScheduleKeeper(
   deps: { queues: Queues; config: Config; log: Logger; db: Executor; requestDailyDigest(day: string): Promise<unknown> },
@@ -119,16 +119,20 @@ export async function startScheduleKeeper(
     await assertSchedules(deps.queues, deps.config, options);
     if (options.timetable) await catchUpDailyDigest(deps, deps.config, new Date());
   };
-  await round();
+  // The schedules must exist before the worker says it started; the catch-up (which may render an
+  // edition) runs in the background, and its failure is only logged, like every later round.
+  await assertSchedules(deps.queues, deps.config, options);
   let running: Promise<void> | undefined;
   // As often as the repair job runs when that is more often: it is the one a flush must not stop.
   const every = Math.min(deps.config.scheduleCheckMs, Math.max(1_000, deps.config.delivery.reconcileIntervalMs));
-  const timer = setInterval(() => {
+  const tick = () => {
     if (running) return;
     running = round()
-      .catch((error: Error) => deps.log.warn({ err: error.message }, 'could not re-assert the schedules'))
+      .catch((error: Error) => deps.log.warn({ err: error.message }, 'could not re-assert the schedules or catch up'))
       .finally(() => (running = undefined));
-  }, every);
+  };
+  tick();
+  const timer = setInterval(tick, every);
   timer.unref();
   return {
     async stop() {

@@ -82,7 +82,7 @@ describe('fault drills: a missed daily schedule', () => {
     const run = await waitFor(async () => {
       const found = await runOf(day);
       return found.runs > 0 ? found : undefined;
-    }, { what: `the edition of ${day}`, timeoutMs: 60_000 });
+    }, { what: `the edition of ${day}`, timeoutMs: 120_000 });
     await drill.waitUntilFinished(run);
     const recoveredMs = Date.now() - scheduled.getTime();
     expect(await runOf(day)).toMatchObject({ runs: 1, editions: 1 });
@@ -110,7 +110,9 @@ describe('fault drills: a missed daily schedule', () => {
     const run = await waitFor(async () => {
       const found = await runOf(day);
       return found.runs > 0 ? found : undefined;
-    }, { what: `the caught-up edition of ${day}`, timeoutMs: 60_000 });
+    }, { what: `the caught-up edition of ${day}`, timeoutMs: 120_000 }).catch((error: Error) => {
+      throw new Error(`${error.message}\n${drill!.workers.map((w, i) => `worker ${i}:\n${w.output()}`).join('\n')}`);
+    });
     await drill.waitUntilFinished(run);
     const recoveredMs = Date.now() - started;
     expect(await runOf(day)).toMatchObject({ runs: 1, editions: 1 });
