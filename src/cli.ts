@@ -85,27 +85,66 @@ function progressLine(report: EditionReport, elapsedMs: number): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${report.done}/${total} ${rate.toFixed(0)}/s${eta}  sent ${c.sent} skipped ${c.skipped} failed ${c.failed} bounced ${c.bounced} unknown ${c.unknown}`;
 }
 
+/** The exit code of a process ended by a signal, as shells report it (128 + its number). */
+const signalExitCode = (signal: NodeJS.Signals) => (signal === 'SIGINT' ? 130 : 143);
+
+/**
+ * SIGTERM and Ctrl-C stop gracefully (src/app/shutdown.ts, bounded by SHUTDOWN_GRACE_SECONDS);
+ * a second one exits at once, leaving rows under way to their worker's lease (reconciler.ts).
+ */
+function onStopSignals(stop: (signal: NodeJS.Signals) => void, force: (signal: NodeJS.Signals) => void): () => void {
+  let stopping = false;
+  const handle = (signal: NodeJS.Signals) => {
+    if (stopping) return force(signal);
+    stopping = true;
+    stop(signal);
+  };
+  process.on('SIGTERM', handle);
+  process.on('SIGINT', handle);
+  return () => {
+    process.off('SIGTERM', handle);
+    process.off('SIGINT', handle);
+  };
+}
+
 async function runService(config: Config, role: Role): Promise<void> {
   const service = await startService(config, { role });
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    service.log.info({ signal }, 'shutting down: draining workers and requests');
-    await service.close();
-    process.exit(0);
-  };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
+  onStopSignals(
+    (signal) => {
+      service.log.info({ signal, graceSeconds: config.shutdownGraceMs / 1000 }, 'shutting down: no new work; waiting for requests and SMTP replies under way');
+      void service.close().then(() => process.exit(0));
+    },
+    (signal) => {
+      service.log.warn({ signal }, 'second signal: exiting now');
+      process.exit(signalExitCode(signal));
+    },
+  );
   if (role !== 'api') service.log.info({ role }, 'worker started');
   if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${!config.smtpUrl && isLoopbackHost(config.host) ? ' (captured mail: /dev/mail)' : ''}`);
 }
 
 async function send(config: Config, day: string): Promise<number> {
   const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  // Ctrl-C or SIGTERM: stop sending, wait for the replies under way, give back the rest, exit 0
+  // (a later `send` finishes the edition); a second one exits at once.
+  let interrupted: NodeJS.Signals | undefined;
+  let wake = () => {};
+  const removeSignals = onStopSignals(
+    (signal) => {
+      interrupted = signal;
+      if (process.stdout.isTTY) process.stdout.write('\n');
+      console.error(`${signal}: stopping. No new messages; waiting up to ${config.shutdownGraceMs / 1000} s for the relay's replies to those under way (again to quit at once).`);
+      wake();
+    },
+    (signal) => {
+      console.error(`${signal}: quitting now; messages under way are settled by the next worker (see paperboy unknown).`);
+      process.exit(signalExitCode(signal));
+    },
+  );
   // An in-process digest worker, so the command sends by itself; a running service's workers
   // may take batches too, and the ledger keeps them from sending anything twice.
   const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
+  let editionId: number | undefined;
   try {
     // Building and requesting an edition is idempotent, and the progress poll only reads: both
     // wait out a lost database connection instead of ending the command.
@@ -115,10 +154,11 @@ async function send(config: Config, day: string): Promise<number> {
       console.log(`No papers were featured on ${day}: nothing to send.`);
       return 0;
     }
+    editionId = edition.id;
     console.log(`Edition ${edition.id} for ${day}: ${edition.paper_ids.length} papers, "${edition.subject}"`);
     const started = Date.now();
     let lastPrinted = 0;
-    for (;;) {
+    while (!interrupted) {
       const report = (await durably(() => findEditionReportById(service.db, edition.id)))!;
       const line = progressLine(report, Date.now() - started);
       // A redrawn bar on a terminal; a line every few seconds in a log.
@@ -129,11 +169,23 @@ async function send(config: Config, day: string): Promise<number> {
         console.log(formatEditionReport(report));
         return report.status === 'paused' ? 4 : report.counts.failed + report.counts.unknown > 0 ? 3 : 0;
       }
-      await new Promise((resolve) => setTimeout(resolve, 250));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 250);
+        wake = () => (clearTimeout(timer), resolve());
+      });
     }
   } finally {
     await service.close();
+    removeSignals();
   }
+  // Interrupted: the workers have stopped and recorded what the relay answered.
+  if (editionId !== undefined) {
+    const id = editionId;
+    const report = await withDatabase(config, (db) => findEditionReportById(db, id));
+    if (report) console.log(formatEditionReport(report));
+  }
+  console.log(`Interrupted: messages not yet sent are queued again; run \`paperboy send --date ${day}\` to finish the edition.`);
+  return 0;
 }
 
 async function ingest(config: Config, days: string[]): Promise<number> {

@@ -110,6 +110,9 @@ const envSchema = z.object({
   // SEND_MAX_ATTEMPTS and has been failing for SEND_RETRY_WINDOW_MINUTES (an outage costs time).
   SEND_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).default(900_000),
   SEND_RETRY_WINDOW_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(360),
+  // On SIGTERM / Ctrl-C: how long replies to messages under way are awaited (keep it under the
+  // orchestrator's stop timeout; docker-compose.yml's stop_grace_period is 30 s).
+  SHUTDOWN_GRACE_SECONDS: z.coerce.number().min(0).max(3600).default(25),
   SEND_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   DELIVERY_LEASE_SECONDS: z.coerce.number().min(1).default(60),
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.2).default(30),
@@ -206,6 +209,8 @@ export interface Config {
   /** Absolute deadline for one SMTP reply, and for one whole transaction or connection set-up. */
   readonly smtpCommandTimeoutMs: number;
   readonly smtpTransactionTimeoutMs: number;
+  /** On SIGTERM / Ctrl-C, how long a sending process waits for replies under way (src/app/shutdown.ts). */
+  readonly shutdownGraceMs: number;
   readonly delivery: {
     /** SMTP attempts per ledger row before a transient failure becomes `failed`. */
     readonly maxAttempts: number;
@@ -415,6 +420,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     smtpMaxConnections: e.SMTP_MAX_CONNECTIONS,
     smtpCommandTimeoutMs: e.SMTP_COMMAND_TIMEOUT_SECONDS * 1000,
     smtpTransactionTimeoutMs: e.SMTP_TRANSACTION_TIMEOUT_SECONDS * 1000,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     delivery: Object.freeze({
       maxAttempts: e.SEND_MAX_ATTEMPTS,
       retryDelayMs: e.SEND_RETRY_DELAY_MS,

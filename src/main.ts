@@ -1,4 +1,5 @@
 import { createJobHandlers } from './app/handlers.ts';
+import { createStopSignal, drainWorkers } from './app/shutdown.ts';
 import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
 import { startScheduleKeeper } from './app/schedules.ts';
 import { createServices, type AppServices } from './app/services.ts';
@@ -82,8 +83,9 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       resources.add('redis (worker)', () => workerRedis.quit());
       const liveness = await startDeliveryWorkerLiveness(db, log, config.delivery.leaseMs);
       resources.add('delivery worker registration', () => liveness.stop());
+      const stop = createStopSignal();
       const workers = startWorkers(
-        instrumentHandlers(createJobHandlers({ config, db, queues, log, services, mailer, transport, redis: workerRedis, workerId: liveness.id })),
+        instrumentHandlers(createJobHandlers({ config, db, queues, log, services, mailer, transport, redis: workerRedis, workerId: liveness.id, stop })),
         {
           connection: workerRedis,
           prefix: config.queuePrefix,
@@ -95,8 +97,13 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
         },
         options.workerQueues,
       );
-      // Workers close first (added last): they finish the jobs in hand before connections go.
-      resources.add('workers', () => workers.close());
+      // Workers close first (added last): they finish the jobs in hand, within the shutdown
+      // grace period, before connections go (shutdown.ts).
+      resources.add(
+        'workers',
+        () => drainWorkers({ stop, workers, transports: [transport, mailer], graceMs: config.shutdownGraceMs, log }),
+        config.shutdownGraceMs + 10_000,
+      );
       // Schedules live in Redis, which may lose them: re-asserted now and periodically, and a
       // digest missed meanwhile is caught up from Postgres (src/app/schedules.ts).
       const keeper = await startScheduleKeeper(

@@ -1,6 +1,7 @@
 import type { RedisConnection as Redis } from '../redis-connection.ts';
 import { reconcileDeliveries } from '../delivery/reconciler.ts';
 import type { DigestTransport } from '../delivery/digest-transport.ts';
+import type { StopSignal } from '../delivery/deps.ts';
 import type { Mailer } from '../delivery/mailer.ts';
 import { RunPauses } from '../delivery/pause.ts';
 import { planRun } from '../delivery/planner.ts';
@@ -28,6 +29,8 @@ export interface WorkerDeps extends Infrastructure {
   redis: Redis;
   /** This process's id in delivery_workers. */
   workerId: string;
+  /** Raised when the process begins to shut down (src/app/shutdown.ts). */
+  stop: StopSignal;
 }
 
 const PAPER_STATS_KEEP_DAYS = 14;
@@ -46,6 +49,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     // A few messages queued per pooled connection keeps each one busy between replies.
     inFlight: new Semaphore(deps.config.smtpMaxConnections * 8),
     editions: new RunContentCache(),
+    stop: deps.stop,
   };
 }
 

@@ -8,19 +8,20 @@ import { createSmtpMailer, plaintextAllowed, type Mailer } from '../delivery/mai
 import type { Logger } from '../logger.ts';
 import { createRedis, Queues } from '../queue/queues.ts';
 
-type Closer = { name: string; close: () => Promise<unknown> };
+type Closer = { name: string; close: () => Promise<unknown>; timeoutMs?: number | undefined };
 
 /** Everything a process opened, closed in reverse order by one function. */
 export class Resources {
   private readonly closers: Closer[] = [];
-  add(name: string, close: () => Promise<unknown>): void {
-    this.closers.push({ name, close });
+  /** `timeoutMs`: how long closing it may take (default closeAll's). */
+  add(name: string, close: () => Promise<unknown>, timeoutMs?: number): void {
+    this.closers.push({ name, close, timeoutMs });
   }
   async closeAll(log: Logger, timeoutMs = 30_000): Promise<void> {
-    for (const { name, close } of this.closers.reverse()) {
+    for (const { name, close, timeoutMs: own } of this.closers.reverse()) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise((resolve) => {
-        timer = setTimeout(() => resolve(log.warn({ resource: name }, 'close timed out; moving on')), timeoutMs);
+        timer = setTimeout(() => resolve(log.warn({ resource: name }, 'close timed out; moving on')), own ?? timeoutMs);
       });
       try {
         await Promise.race([close(), timeout]);

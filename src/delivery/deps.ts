@@ -56,6 +56,14 @@ export interface DeliveryJobs {
   countPendingSendJobs(): Promise<number>;
 }
 
+/**
+ * Set once when the process begins to shut down (src/app/shutdown.ts): senders claim nothing
+ * more and give back what they claimed but did not start.
+ */
+export interface StopSignal {
+  readonly stopping: boolean;
+}
+
 /** What every delivery module gets: the database, the job queue port, a logger, the settings. */
 export interface DeliveryDeps {
   db: Database;

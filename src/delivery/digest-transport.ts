@@ -39,6 +39,10 @@ export interface DigestEnvelope {
  */
 export interface DigestTransport {
   send(envelope: DigestEnvelope, message: DigestMessage): Promise<{ response: string }>;
+  /** Shutdown: messages not started fail as stopped unsent; those under way go on (SmtpPool.drain). */
+  drain(): void;
+  /** Shutdown past the grace period: cut every connection (SmtpPool.abort). */
+  abort(): void;
   close(): Promise<void>;
 }
 
@@ -106,6 +110,8 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
       const { response } = await mailer.send(buildDigestMessage(prepared, message, context, bounce));
       return { response };
     },
+    drain: () => pool?.drain(),
+    abort: () => pool?.abort(),
     async close() {
       await pool?.close();
     },

@@ -14,6 +14,8 @@ export interface BatchCounts {
   failed: number;
   requeued: number;
   unknown: number;
+  /** Claimed but not started when this process began to shut down: back to `queued` as they were. */
+  released: number;
 }
 
 export interface FailureDeps extends DeliveryDeps {

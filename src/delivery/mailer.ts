@@ -18,6 +18,10 @@ export interface Mailer {
   send(message: SendMailOptions): Promise<SendOutcome>;
   /** Sends a message that is already complete MIME (not dot-stuffed), to exactly the envelope given. */
   sendRaw(envelope: { from: string; to: string }, raw: Buffer | string): Promise<{ response: string }>;
+  /** Shutdown: fail what waits for a connection, let transactions under way finish (SmtpPool.drain). */
+  drain(): void;
+  /** Shutdown past the grace period: cut every connection (SmtpPool.abort). */
+  abort(): void;
   close(): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ export function createSmtpMailer(options: SmtpOptions): Mailer {
       const { response } = await sendRaw({ from, to: to[0]! }, options.dkim ? await signComposed(options.dkim, built) : built);
       return { messageId: mime.messageId(), response, accepted: [to[0]!], rejected: [] };
     },
+    drain: () => pool?.drain(),
+    abort: () => pool?.abort(),
     async close() {
       await pool?.close();
     },

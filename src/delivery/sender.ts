@@ -5,7 +5,7 @@ import type { Edition } from '../editions/edition.table.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import { createSubscriberToken } from '../subscribers/tokens.ts';
 import { claimQueuedDeliveries, findNextDueInWindow, recordDeliveryOutcomes, releaseDelivery, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
-import type { SendBatch } from './deps.ts';
+import type { SendBatch, StopSignal } from './deps.ts';
 import { digestMessageId } from './digest-message.ts';
 import type { DigestContent, DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
@@ -14,6 +14,7 @@ import type { SendRateLimiter } from './send-rate.ts';
 import { isRelayWide, sendJobRetry } from './retry.ts';
 import { findSendRunById } from './send-run.repository.ts';
 import { classifySmtpError, type SmtpFailure } from './smtp-errors.ts';
+import { stoppedUnsent } from './smtp-pool.ts';
 import { unsubscribeMailto, verpAddress, type VerpSettings } from './verp.ts';
 
 export type { BatchCounts } from './failure-policy.ts';
@@ -35,6 +36,8 @@ export interface SenderDeps extends FailureDeps {
   editions: RunContentCache;
   /** For planning (variants are rendered with these). */
   edition: EditionSettings;
+  /** This process is shutting down: claim nothing more, start nothing more. */
+  stop: StopSignal;
 }
 
 /**
@@ -104,7 +107,7 @@ export class RunContentCache {
  * delayed, when the first of them is due.
  */
 export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
-  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0 };
+  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0, released: 0 };
   const edition = await deps.editions.get(deps.db, batch.runId);
   if (!edition) return counts;
   const run = { id: batch.runId, editionId: edition.id, fromId: batch.fromDeliveryId, toId: batch.toDeliveryId };
@@ -125,6 +128,12 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       counts.skipped++;
       return;
     }
+    // Shutting down: a row not yet handed to the relay goes back untouched (not `unknown`).
+    const giveBack = async () => {
+      await durably('release a claimed row', () => releaseDelivery(deps.db, row.id));
+      counts.released++;
+    };
+    if (deps.stop.stopping) return giveBack();
     const messageId = digestMessageId(edition.id, row.subscriberId, deps.mailFrom);
     // The relay refused a connection a moment ago: this row waits with the batch, untried.
     if (relayDown) return handleSendFailure(deps, run, row, messageId, relayDown, counts);
@@ -145,6 +154,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       outcomes.push({ id: row.id, status: 'sent', messageId, smtpResponse: response });
       counts.sent++;
     } catch (error) {
+      // Stopped by the shutdown before its final dot: nothing was delivered, nothing is counted.
+      if (stoppedUnsent(error)) return giveBack();
       const failure = classifySmtpError(error);
       if (isRelayWide(failure)) relayDown = failure;
       await handleSendFailure(deps, run, row, messageId, failure, counts);
@@ -153,6 +164,7 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
 
   const lane = async () => {
     for (;;) {
+      if (deps.stop.stopping) return;
       const tokens = await deps.rate.take(deps.rate.maxChunk);
       // If a connection dies after the claim committed but before its answer arrived, the rows
       // stay `sending` under this worker; the reconcile sweep turns such stale claims `unknown`.
@@ -187,7 +199,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
   await Promise.all(recording);
   await finishIfDone(deps, batch.runId);
-  if (counts.requeued > 0) await comeBackWhenDue(deps, batch);
+  // Rows waiting out a backoff, or given back by a shutdown, are this window's job's to send later.
+  if (counts.requeued > 0 || counts.released > 0) await comeBackWhenDue(deps, batch);
   return counts;
 }
 

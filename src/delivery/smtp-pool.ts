@@ -52,6 +52,17 @@ export class SmtpError extends Error {
   connecting = false;
 }
 
+/** Code of the failure of a message this process stopped on shutdown (see SmtpPool.drain/abort). */
+export const SHUTDOWN_CODE = 'ESHUTDOWN';
+
+/**
+ * Whether a message was stopped by this process shutting down before its final dot went out:
+ * nothing of it was delivered, so its delivery goes back to the queue as it was.
+ */
+export function stoppedUnsent(error: unknown): boolean {
+  return error instanceof SmtpError && error.code === SHUTDOWN_CODE && !error.maybeDelivered;
+}
+
 interface Reply {
   code: number;
   text: string;
@@ -291,6 +302,16 @@ class Connection {
 export interface SmtpPool {
   /** `data` must be CRLF-only and dot-stuffed; the terminating `.` line is added here. */
   send(envelope: { from: string; to: string }, data: readonly Buffer[]): Promise<string>;
+  /**
+   * Shutdown, first step: messages still waiting for a connection fail with ESHUTDOWN (never
+   * started), and so does every later send; transactions under way go on to their reply.
+   */
+  drain(): void;
+  /**
+   * Shutdown, when the grace period is over: every connection is cut. A transaction whose final
+   * dot had gone out fails as "maybe delivered"; one before it, as stopped unsent (ESHUTDOWN).
+   */
+  abort(): void;
   close(): Promise<void>;
 }
 
@@ -317,6 +338,10 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
   /** Connections being opened (counted in `open` too). */
   let opening = 0;
   let closed = false;
+  let draining = false;
+  /** Every connection not yet closed, busy or idle, for abort(). */
+  const live = new Set<Connection>();
+  const stopped = () => new SmtpError('not sent: this process is shutting down', SHUTDOWN_CODE);
 
   const pump = () => {
     while (queue.length > 0) {
@@ -324,6 +349,7 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
       while (connection && (connection.dead || connection.sent >= settings.maxMessages)) {
         connection.quit();
         open--;
+        live.delete(connection);
         connection = idle.pop();
       }
       if (connection) {
@@ -334,6 +360,7 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
       open++;
       opening++;
       const fresh = new Connection(settings);
+      live.add(fresh);
       const job = queue.shift()!;
       fresh.open().then(
         () => {
@@ -343,6 +370,7 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
         (error: Error) => {
           open--;
           opening--;
+          live.delete(fresh);
           fresh.close();
           job.reject(error);
           // The relay refused a new connection and none is established: the messages waiting
@@ -377,17 +405,28 @@ export function createSmtpPool(options: SmtpPoolOptions): SmtpPool {
     if (connection.dead || closed) {
       if (!connection.dead) connection.quit();
       open--;
+      live.delete(connection);
     } else idle.push(connection);
     pump();
   };
 
   return {
     send(envelope, data) {
+      if (draining) return Promise.reject(stopped());
       if (closed) return Promise.reject(new SmtpError('the pool is closed', 'ECONNECTION'));
       return new Promise((resolve, reject) => {
         queue.push({ from: envelope.from, to: envelope.to, data, resolve, reject });
         pump();
       });
+    },
+    drain() {
+      draining = true;
+      for (const job of queue.splice(0)) job.reject(stopped());
+    },
+    abort() {
+      draining = true;
+      for (const job of queue.splice(0)) job.reject(stopped());
+      for (const connection of live) connection.close(stopped());
     },
     async close() {
       closed = true;

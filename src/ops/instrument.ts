@@ -39,6 +39,8 @@ export function instrumentMailer(mailer: Mailer): Mailer {
   return {
     send: (message) => timed(() => mailer.send(message)),
     sendRaw: (envelope, raw) => timed(() => mailer.sendRaw(envelope, raw)),
+    drain: () => mailer.drain(),
+    abort: () => mailer.abort(),
     close: () => mailer.close(),
   };
 }
@@ -48,6 +50,8 @@ export function instrumentTransport(transport: DigestTransport): DigestTransport
   const timed = timedSend('digest');
   return {
     send: (envelope, message) => timed(() => transport.send(envelope, message)),
+    drain: () => transport.drain(),
+    abort: () => transport.abort(),
     close: () => transport.close(),
   };
 }

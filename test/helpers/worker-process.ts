@@ -28,7 +28,12 @@ export async function stopAllWorkers(): Promise<void> {
  * only through its environment, the way an operator runs it.
  */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'worker'], {
+  return spawnPaperboy(env, ['worker']);
+}
+
+/** `paperboy ARGS` as a real child process that a test can signal (e.g. `send` and Ctrl-C). */
+export function spawnPaperboy(env: Record<string, string>, args: string[]): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
     cwd: repoRoot,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
