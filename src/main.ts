@@ -125,7 +125,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     if (options.role !== 'worker') {
       // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
       const { buildApp } = await import('./http/app.ts');
-      app = await buildApp({ config, db, redis: queues.connection, services, log, ops: { endpoints: ops, metricsHere: config.metricsPort === undefined } });
+      app = await buildApp({ config, db, redis: queues.connection, queues, services, log, ops: { endpoints: ops, metricsHere: config.metricsPort === undefined } });
       resources.add('http', () => app!.close());
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }

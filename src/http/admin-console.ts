@@ -5,6 +5,8 @@ import { consoleCookieSigner, readConsoleSession, refuseCrossSite, requireCsrfTo
 import { consoleAuthRoutes, renderSignInRequired } from './routes/admin-console-auth.routes.ts';
 import { consoleEditionRoutes } from './routes/admin-console-editions.routes.ts';
 import { consoleSubscriberRoutes } from './routes/admin-console-subscribers.routes.ts';
+import { consolePaperRoutes } from './routes/admin-console-papers.routes.ts';
+import { registerQueueBoard } from './admin-queues.ts';
 
 /**
  * The admin console under /admin: server-rendered pages for operators, beside the bearer-token
@@ -36,4 +38,6 @@ export const adminConsole: FastifyPluginAsyncZod = async (app) => {
   await app.register(consoleAuthRoutes);
   await app.register(consoleEditionRoutes);
   await app.register(consoleSubscriberRoutes);
+  await app.register(consolePaperRoutes);
+  await registerQueueBoard(app, app.deps.queues);
 };

@@ -15,6 +15,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { AppServices } from '../app/services.ts';
+import type { Queues } from '../queue/queues.ts';
 import { isLoopbackHost, type Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
@@ -46,6 +47,8 @@ export interface AppDeps {
   db: Database;
   /** Rate-limit counters live in Redis, shared by every API replica. */
   redis: Redis;
+  /** The job queues: the admin console re-polls a day and shows them in Bull Board. */
+  queues: Queues;
   /** Feature services from the composition root (src/app/services.ts). */
   services: AppServices;
   log: Logger;
