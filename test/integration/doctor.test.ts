@@ -38,7 +38,7 @@ function startTlsProxy(tls: { key: Buffer; cert: Buffer }, target: () => string)
 }
 
 function runDoctor(env: Record<string, string>, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['bin/paperboy.js', 'doctor', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'doctor', ...args], { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -46,7 +46,8 @@ function runDoctor(env: Record<string, string>, args: string[]): Promise<{ code:
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-describe('paperboy doctor', () => {
+// Each case starts `paperboy doctor` as a process (one or two): allow for a busy machine.
+describe('paperboy doctor', { timeout: 120_000 }, () => {
   let t: TestService;
   let dns: TestDnsServer;
   let proxy: Server;
