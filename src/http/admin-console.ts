@@ -7,6 +7,7 @@ import { consoleEditionRoutes } from './routes/admin-console-editions.routes.ts'
 import { consoleSubscriberRoutes } from './routes/admin-console-subscribers.routes.ts';
 import { consolePaperRoutes } from './routes/admin-console-papers.routes.ts';
 import { registerQueueBoard } from './admin-queues.ts';
+import { consoleImportRoutes } from './routes/admin-console-import.routes.ts';
 
 /**
  * The admin console under /admin: server-rendered pages for operators, beside the bearer-token
@@ -39,5 +40,6 @@ export const adminConsole: FastifyPluginAsyncZod = async (app) => {
   await app.register(consoleEditionRoutes);
   await app.register(consoleSubscriberRoutes);
   await app.register(consolePaperRoutes);
+  await app.register(consoleImportRoutes);
   await registerQueueBoard(app, app.deps.queues);
 };
