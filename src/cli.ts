@@ -4,6 +4,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, isLoopbackHost, loadConfig, type Config } from './config.ts';
 import { retryOnConnectionLoss } from './db/connection-loss.ts';
+import { countDeliveriesByStatus } from './delivery/delivery.repository.ts';
+import { findSendRunById } from './delivery/send-run.repository.ts';
 import { NotMigratedError } from './db/migrate.ts';
 import { findEditionReportById, findEditionReports, formatEditionReport, type EditionReport } from './delivery/edition-report.ts';
 import { isIsoDay, startOfUtcDay, utcDayOf } from './dates.ts';
@@ -33,7 +35,12 @@ Commands:
   ingest [--date D] [--days N]
                            poll Hugging Face Daily Papers for day D (default today, UTC) and the
                            N-1 days before it (default 1), with a summary per day
-  send --date YYYY-MM-DD   build and send the daily digest for that day, and wait until done
+  send --date YYYY-MM-DD   build and send the daily digest for that day to every daily reader
+                           (not paused), each their own selection, and wait until done
+  deliver-due [--at INSTANT]
+                           what the hourly schedule does, for the hour of INSTANT (default now,
+                           ISO 8601, e.g. 2025-12-27T07:00:00Z): send every reader whose local
+                           delivery hour began in that hour the edition due for them; repeatable
   status [--date D]        subscriber counts, and the edition of day D (or the latest ones) with
                            delivery counts per state, start/finish times and send rate
   resume --date D          continue sending a paused edition (after fixing what paused it)
@@ -186,6 +193,38 @@ async function send(config: Config, day: string): Promise<number> {
   }
   console.log(`Interrupted: messages not yet sent are queued again; run \`paperboy send --date ${day}\` to finish the edition.`);
   return 0;
+}
+
+/** One hourly tick by hand: requests the due runs, then waits for each and prints its counts. */
+async function deliverDueCommand(config: Config, at: Date): Promise<number> {
+  const log = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel);
+  const service = await startService(config, { role: 'worker', log, workerQueues: ['digest', 'send'], schedule: false });
+  try {
+    const durably = <T>(work: () => Promise<T>) => retryOnConnectionLoss(work, { log, what: 'deliver-due' });
+    const runs = await durably(() => service.services.deliverDue(at));
+    if (runs.length === 0) console.log(`Nobody's delivery hour began in the hour of ${at.toISOString()}: nothing to send.`);
+    let exitCode = 0;
+    for (const due of runs) {
+      if (!due.runId) {
+        console.log(`${due.kind} edition ${due.digestDate}: no papers, nothing to send.`);
+        continue;
+      }
+      for (;;) {
+        const run = await durably(() => findSendRunById(service.db, due.runId!));
+        if (run && (run.status === 'sent' || run.status === 'paused')) {
+          const counts = await durably(() => countDeliveriesByStatus(service.db, run.id));
+          console.log(`${due.kind} edition ${due.digestDate} (run ${run.id}, ${run.audience}): ${run.status}; ${Object.entries(counts).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+          if (run.status === 'paused') exitCode = 4;
+          else if (counts.failed + counts.unknown > 0 && exitCode === 0) exitCode = 3;
+          break;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+    return exitCode;
+  } finally {
+    await service.close();
+  }
 }
 
 async function ingest(config: Config, days: string[]): Promise<number> {
@@ -391,6 +430,7 @@ export async function main(argv: string[]): Promise<number> {
     args: rest,
     options: {
       date: { type: 'string' },
+      at: { type: 'string' },
       out: { type: 'string' },
       days: { type: 'string' },
       'already-consented': { type: 'boolean' },
@@ -431,6 +471,13 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'send':
       return send(config, requireDay(values.date));
+    case 'deliver-due': {
+      const at = values.at === undefined ? new Date() : new Date(values.at);
+      if (values.at !== undefined && (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(values.at) || Number.isNaN(at.getTime()))) {
+        throw new UsageError('--at must be an instant such as 2025-12-27T07:00:00Z');
+      }
+      return deliverDueCommand(config, at);
+    }
     case 'status':
       if (values.date !== undefined) requireDay(values.date);
       await status(config, values.date);

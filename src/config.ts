@@ -120,7 +120,8 @@ const envSchema = z.object({
   JOB_LOCK_SECONDS: z.coerce.number().min(1).default(30),
   SOFT_BOUNCE_LIMIT: z.coerce.number().int().min(1).default(3),
   SOFT_BOUNCE_DAYS: z.coerce.number().min(0).default(7),
-  DIGEST_HOUR: z.coerce.number().int().min(0).max(23).default(8),
+  // Unset (with DIGEST_CRON): readers get their digest at their own hour only (the hourly tick).
+  DIGEST_HOUR: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(23).optional()),
   DIGEST_TZ: z.string().default('UTC').refine(isKnownTimeZone, 'an IANA time zone such as Europe/Berlin'),
   // When the daily digest goes out, as a cron expression in DIGEST_TZ (5 fields, or 6 with seconds
   // first); overrides DIGEST_HOUR, e.g. "30 6 * * 1-5" for 06:30 on weekdays.
@@ -236,6 +237,11 @@ export interface Config {
   readonly digestTimeZone: string;
   /** The daily digest's cron pattern (DIGEST_CRON, else DIGEST_HOUR o'clock), in digestTimeZone. */
   readonly digestCron: string;
+  /**
+   * DIGEST_HOUR or DIGEST_CRON given: daily readers get one fixed daily send at that time instead
+   * of their own hour; the hourly ticks serve weekly readers (src/app/schedules.ts).
+   */
+  readonly fixedDigestSchedule: boolean;
   /** How late a missed daily digest may still be sent (0: never). */
   readonly digestCatchUpMs: number;
   /** Interval of the worker's schedule keeper (src/app/schedules.ts). */
@@ -438,9 +444,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       softBounceLimit: e.SOFT_BOUNCE_LIMIT,
       softBounceDays: e.SOFT_BOUNCE_DAYS,
     }),
-    digestHour: e.DIGEST_HOUR,
+    digestHour: e.DIGEST_HOUR ?? 8,
     digestTimeZone: e.DIGEST_TZ,
-    digestCron: e.DIGEST_CRON ?? `0 0 ${e.DIGEST_HOUR} * * *`,
+    digestCron: e.DIGEST_CRON ?? `0 0 ${e.DIGEST_HOUR ?? 8} * * *`,
+    fixedDigestSchedule: e.DIGEST_HOUR !== undefined || e.DIGEST_CRON !== undefined,
     // Off by default in tests: a catch-up there would mail the real yesterday's edition in the
     // middle of an unrelated test that happens to have papers for it.
     digestCatchUpMs: (e.DIGEST_CATCH_UP_HOURS ?? (e.NODE_ENV === 'test' ? 0 : 12)) * 3_600_000,

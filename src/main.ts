@@ -107,7 +107,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       // Schedules live in Redis, which may lose them: re-asserted now and periodically, and a
       // digest missed meanwhile is caught up from Postgres (src/app/schedules.ts).
       const keeper = await startScheduleKeeper(
-        { queues, config, log, db, requestDailyDigest: services.requestDailyDigest },
+        { queues, config, log, db, requestDailyDigest: services.requestDailyDigest, deliverDue: services.deliverDue },
         { timetable: options.schedule !== false },
       );
       resources.add('schedule keeper', () => keeper.stop());

@@ -34,6 +34,7 @@ export interface WorkerDeps extends Infrastructure {
 }
 
 const PAPER_STATS_KEEP_DAYS = 14;
+const HOUR_MS = 3_600_000;
 
 export function senderDeps(deps: WorkerDeps): SenderDeps {
   return {
@@ -74,6 +75,13 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
       const day = digestDayForRun(deps.config.digestTimeZone, dueAt(job));
       const { edition, run } = await deps.services.requestDailyDigest(day);
       return { day, editionId: edition.id, runId: run?.id, status: run?.status ?? edition.status };
+    },
+    'deliver-due': async ({ at }, job) => {
+      // A scheduler's job runs for the hour it was scheduled at (its creation time plus delay),
+      // however late a worker picks it up.
+      const scheduled = at ? Date.parse(at) : job.timestamp + (job.opts.delay ?? 0);
+      const runs = await deps.services.deliverDue(new Date(at ? scheduled : Math.round(scheduled / HOUR_MS) * HOUR_MS));
+      return { runs };
     },
     'plan-run': ({ runId }) => planRun(sender, runId),
     'send-batch': (batch) => sendBatch(sender, batch),

@@ -34,11 +34,21 @@ export interface ScheduleDefinition<N extends JobName = JobName> {
 }
 
 export const DAILY_DIGEST_SCHEDULER_ID = 'daily-digest';
+export const DELIVER_DUE_SCHEDULER_ID = 'deliver-due';
 export const PAPER_POLL_SCHEDULER_ID = 'poll-papers';
 export const RECONCILE_SCHEDULER_ID = 'reconcile-deliveries';
 
 export const schedules: readonly ScheduleDefinition[] = [
-  { id: DAILY_DIGEST_SCHEDULER_ID, job: 'daily-digest', repeat: (c) => ({ pattern: c.digestCron, tz: c.digestTimeZone }) },
+  // Every reader at their own local hour (issue #10): one tick at the top of every UTC hour; each
+  // tick's job id names the scheduler and the instant, and a tick is idempotent per hour.
+  {
+    id: DELIVER_DUE_SCHEDULER_ID,
+    job: 'deliver-due',
+    repeat: () => ({ pattern: '0 0 * * * *', tz: 'UTC' }),
+    opts: { removeOnComplete: { count: 48 }, removeOnFail: { count: 100 } },
+  },
+  // Only when the operator asks for a fixed daily send (DIGEST_HOUR or DIGEST_CRON set).
+  { id: DAILY_DIGEST_SCHEDULER_ID, job: 'daily-digest', repeat: (c) => (c.fixedDigestSchedule ? { pattern: c.digestCron, tz: c.digestTimeZone } : undefined) },
   { id: PAPER_POLL_SCHEDULER_ID, job: 'poll-papers', repeat: (c) => (c.ingestSchedule ? { every: Math.round(c.ingestIntervalHours * 3_600_000) } : undefined) },
   {
     id: RECONCILE_SCHEDULER_ID,
@@ -84,10 +94,11 @@ export type CatchUpResult =
  */
 export async function catchUpDailyDigest(
   deps: { db: Executor; log: Logger; requestDailyDigest(day: string): Promise<unknown> },
-  config: Pick<Config, 'digestCron' | 'digestTimeZone' | 'digestCatchUpMs'>,
+  config: Pick<Config, 'digestCron' | 'digestTimeZone' | 'digestCatchUpMs'> & { fixedDigestSchedule?: boolean },
   now: Date,
 ): Promise<CatchUpResult> {
   if (config.digestCatchUpMs <= 0) return { action: 'none', reason: 'catch-up is off' };
+  if (config.fixedDigestSchedule === false) return { action: 'none', reason: 'no fixed daily send' };
   const dueAt = CronExpressionParser.parse(config.digestCron, { currentDate: now, tz: config.digestTimeZone }).prev().toDate();
   const day = digestDayForRun(config.digestTimeZone, dueAt);
   if (now.getTime() - dueAt.getTime() > config.digestCatchUpMs) return { action: 'none', day, reason: 'too late to catch up' };
@@ -111,13 +122,28 @@ export async function catchUpDailyDigest(
  * and then every scheduleCheckMs, on a plain timer (nothing it relies on lives in Redis). Failing
  * to create the schedules at start fails the start; later failures are logged and retried.
  */
+/**
+ * The hourly ticks of the last digestCatchUpMs, run again: a tick lost with Redis, or missed while
+ * no worker ran, still serves its readers (late). Each tick is idempotent per hour (one run per
+ * edition and hour, one edition per person), so repeating those already done sends nothing.
+ */
+export async function catchUpHourlyTicks(deps: { deliverDue(at: Date): Promise<unknown> }, config: Pick<Config, 'digestCatchUpMs'>, now: Date): Promise<number> {
+  const hours = Math.floor(config.digestCatchUpMs / 3_600_000);
+  const current = Math.floor(now.getTime() / 3_600_000) * 3_600_000;
+  for (let i = hours; i >= 0; i--) await deps.deliverDue(new Date(current - i * 3_600_000));
+  return config.digestCatchUpMs > 0 ? hours + 1 : 0;
+}
+
 export async function startScheduleKeeper(
-  deps: { queues: Queues; config: Config; log: Logger; db: Executor; requestDailyDigest(day: string): Promise<unknown> },
+  deps: { queues: Queues; config: Config; log: Logger; db: Executor; requestDailyDigest(day: string): Promise<unknown>; deliverDue(at: Date): Promise<unknown> },
   options: { timetable: boolean },
 ): Promise<{ stop(): Promise<void> }> {
   const round = async () => {
     await assertSchedules(deps.queues, deps.config, options);
-    if (options.timetable) await catchUpDailyDigest(deps, deps.config, new Date());
+    if (options.timetable) {
+      await catchUpDailyDigest(deps, deps.config, new Date());
+      if (deps.config.digestCatchUpMs > 0) await catchUpHourlyTicks(deps, deps.config, new Date());
+    }
   };
   // The schedules must exist before the worker says it started; the catch-up (which may render an
   // edition) runs in the background, and its failure is only logged, like every later round.

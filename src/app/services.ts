@@ -3,6 +3,7 @@ import type { Database } from '../db/database.ts';
 import type { DeliveryDeps } from '../delivery/deps.ts';
 import { pauseSending, resumeSending } from '../delivery/pause.ts';
 import { requestDailyDigest } from '../delivery/request.ts';
+import { deliverDue, type DueRun } from '../delivery/deliver-due.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { findSendRunByEdition } from '../delivery/send-run.repository.ts';
@@ -30,6 +31,8 @@ export interface AppServices {
   /** What the delivery modules are given: database, job port, logger, settings. */
   delivery: DeliveryDeps & { edition: EditionSettings };
   requestDailyDigest(day: string): Promise<{ edition: Edition; run?: SendRun }>;
+  /** One hourly tick: every reader's due edition at their own local hour (deliver-due.ts). */
+  deliverDue(at: Date): Promise<DueRun[]>;
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
   resumeEdition(editionId: number): Promise<SendRun | undefined>;
   /** Pauses the planning or sending run of an edition (an operator's decision); false when none is in flight. */
@@ -52,6 +55,9 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
   return {
     delivery,
     requestDailyDigest: (day) => requestDailyDigest(delivery, day),
+    // With a fixed daily send configured (DIGEST_HOUR / DIGEST_CRON), daily readers get it then,
+    // and the ticks serve weekly readers only.
+    deliverDue: (at) => deliverDue(delivery, at, config.fixedDigestSchedule ? ['weekly'] : ['daily', 'weekly']),
     async resumeEdition(editionId) {
       const run = await findSendRunByEdition(db, editionId);
       return run && resumeSending(delivery, run.id);

@@ -41,21 +41,24 @@ export interface PlanContext {
   counts: { groups: number; notSent: number };
 }
 
-/** The SQL condition (on subscribers `s`) of an audience, with the zones' clocks read through Intl. */
-async function audienceCondition(db: Executor, edition: Edition, audience: Audience, now: Date): Promise<RawBuilder<boolean>> {
-  const kind = sql<boolean>`s.frequency = ${edition.kind}`;
-  if (audience.kind === 'welcome') {
-    return sql<boolean>`s.id = ${audience.subscriberId} and (s.paused_until is null or s.paused_until < ${utcDayOf(now)}::date)`;
-  }
-  if (audience.kind === 'subscribers') return sql<boolean>`${kind} and (s.paused_until is null or s.paused_until < ${utcDayOf(now)}::date)`;
+/** Readers of `kind` whose delivery hour began since the tick before `tick`, in their zone (due.ts). */
+export async function dueCondition(db: Executor, kind: 'daily' | 'weekly', tick: Date): Promise<RawBuilder<boolean>> {
   const zones = await db.selectFrom('subscribers').select('time_zone').distinct().where('status', '=', 'active').execute();
   const rows = zones
-    .map((z) => dueHoursInZone(z.time_zone, audience.tick))
-    .filter((z) => edition.kind === 'daily' || isMonday(z.localDate))
+    .map((z) => dueHoursInZone(z.time_zone, tick))
+    .filter((z) => kind === 'daily' || isMonday(z.localDate))
     .flatMap((z) => z.hours.map((hour) => ({ zone: z.zone, hour, localDate: z.localDate })));
-  return sql<boolean>`${kind} and exists (
+  return sql<boolean>`s.frequency = ${kind} and exists (
     select 1 from unnest(${rows.map((r) => r.zone)}::text[], ${rows.map((r) => r.hour)}::int[], ${rows.map((r) => r.localDate)}::date[]) as z(zone, hour, local_date)
     where z.zone = s.time_zone and z.hour = s.delivery_hour and (s.paused_until is null or s.paused_until < z.local_date))`;
+}
+
+/** The SQL condition (on subscribers `s`) of an audience, with the zones' clocks read through Intl. */
+async function audienceCondition(db: Executor, edition: Edition, audience: Audience, now: Date): Promise<RawBuilder<boolean>> {
+  const notPaused = sql<boolean>`(s.paused_until is null or s.paused_until < ${utcDayOf(now)}::date)`;
+  if (audience.kind === 'welcome') return sql<boolean>`s.id = ${audience.subscriberId} and ${notPaused}`;
+  if (audience.kind === 'subscribers') return sql<boolean>`s.frequency = ${edition.kind} and ${notPaused}`;
+  return dueCondition(db, edition.kind, audience.tick);
 }
 
 export async function preparePlan(

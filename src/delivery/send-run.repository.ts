@@ -2,14 +2,17 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { SendRun } from './send-run.table.ts';
 
-/** The run that sends an edition to its subscribers, created once (a repeat returns the same row). */
-export async function ensureSendRun(db: Executor, editionId: number): Promise<SendRun> {
+/**
+ * The run that sends an edition to an audience (personal-plan.ts: `subscribers`, `due:<hour>`,
+ * `welcome:<id>`), created once (a repeat returns the same row).
+ */
+export async function ensureSendRun(db: Executor, editionId: number, audience = 'subscribers'): Promise<SendRun> {
   await db
     .insertInto('send_runs')
-    .values({ edition_id: editionId, status: 'ready' })
+    .values({ edition_id: editionId, status: 'ready', audience })
     .onConflict((oc) => oc.columns(['edition_id', 'audience']).doNothing())
     .execute();
-  const run = await findSendRunByEdition(db, editionId);
+  const run = await findSendRunByEdition(db, editionId, audience);
   if (!run) throw new Error(`send run of edition ${editionId} vanished after insert`);
   return run;
 }
@@ -18,8 +21,8 @@ export async function findSendRunById(db: Executor, id: number): Promise<SendRun
   return db.selectFrom('send_runs').selectAll().where('id', '=', id).executeTakeFirst();
 }
 
-export async function findSendRunByEdition(db: Executor, editionId: number): Promise<SendRun | undefined> {
-  return db.selectFrom('send_runs').selectAll().where('edition_id', '=', editionId).where('audience', '=', 'subscribers').executeTakeFirst();
+export async function findSendRunByEdition(db: Executor, editionId: number, audience = 'subscribers'): Promise<SendRun | undefined> {
+  return db.selectFrom('send_runs').selectAll().where('edition_id', '=', editionId).where('audience', '=', audience).executeTakeFirst();
 }
 
 /** Marks a sending run sent once no ledger row is still queued or sending. */

@@ -13,6 +13,8 @@ export const jobSchemas = {
   'confirmation-email': z.object({ subscriberId: id, imported: z.boolean().optional() }),
   'data-access-email': z.object({ subscriberId: id }),
   'daily-digest': z.object({}).passthrough(),
+  // `at`: the instant to deliver for (the CLI, tests); the scheduler's jobs use their own time.
+  'deliver-due': z.object({ at: z.string().datetime().optional() }).passthrough(),
   'plan-run': z.object({ runId: id }),
   // generation and round name the job (jobIds.sendBatch); the rows to send are read from the ledger.
   'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id, generation: z.number().int().min(0).optional(), round: z.number().int().min(0).optional() }),
@@ -29,6 +31,7 @@ export const jobQueue: Record<JobName, QueueName> = {
   'confirmation-email': 'mail',
   'data-access-email': 'mail',
   'daily-digest': 'digest',
+  'deliver-due': 'digest',
   // Planning and sending have a queue of their own, so "no send job pending" is one count.
   'plan-run': 'send',
   'send-batch': 'send',

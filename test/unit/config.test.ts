@@ -24,6 +24,10 @@ describe('loadConfig', () => {
   it('schedules the digest at DIGEST_HOUR unless DIGEST_CRON says otherwise; catches up 12 hours late at most, never in tests unless asked', () => {
     expect(loadConfig({ DIGEST_HOUR: '7' })).toMatchObject({ digestCron: '0 0 7 * * *', digestCatchUpMs: 12 * 3_600_000, scheduleCheckMs: 60_000 });
     expect(loadConfig({ DIGEST_HOUR: '7', DIGEST_CRON: '30 6 * * 1-5' }).digestCron).toBe('30 6 * * 1-5');
+    // Without either, readers get their digest at their own hour only (no fixed daily send).
+    expect(loadConfig({})).toMatchObject({ fixedDigestSchedule: false, digestHour: 8 });
+    expect(loadConfig({ DIGEST_HOUR: '7' }).fixedDigestSchedule).toBe(true);
+    expect(loadConfig({ DIGEST_CRON: '30 6 * * 1-5' }).fixedDigestSchedule).toBe(true);
     expect(loadConfig({ NODE_ENV: 'test' }).digestCatchUpMs).toBe(0);
     expect(loadConfig({ NODE_ENV: 'test', DIGEST_CATCH_UP_HOURS: '2', SCHEDULE_CHECK_SECONDS: '1' })).toMatchObject({ digestCatchUpMs: 7_200_000, scheduleCheckMs: 1000 });
     for (const bad of ['every morning', '61 * * * *', '0 8 * *', '0 25 * * *']) expect(() => loadConfig({ DIGEST_CRON: bad }), bad).toThrow(/DIGEST_CRON/);
