@@ -27,7 +27,7 @@ const usage = `Usage: paperboy <command> [options]
 Service roles:
   all                      API + workers + scheduler in one process (migrates, loads sample papers)
   api                      HTTP only
-  worker                   queue workers and the daily schedule only
+  worker                   queue workers and the schedules only
 
 Commands:
   migrate                  apply pending database migrations
