@@ -6,6 +6,7 @@ import { CronExpressionParser } from 'cron-parser';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
+import type { RunBudgetSettings } from './delivery/run-budget.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 /** True for a cron expression BullMQ's job schedulers accept (they use the same parser). */
@@ -117,6 +118,12 @@ const envSchema = z.object({
   DELIVERY_LEASE_SECONDS: z.coerce.number().min(1).default(60),
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().min(0.2).default(30),
   POLICY_PAUSE_THRESHOLD: z.coerce.number().int().min(1).default(20),
+  // A run's bounce and complaint budget (src/delivery/run-budget.ts): past a rate, once enough rows
+  // count, the run pauses. 0.3% complaints is Gmail's and Yahoo's published bulk sender limit.
+  RUN_MAX_BOUNCE_RATE: z.coerce.number().min(0).max(1).default(0.05),
+  RUN_BOUNCE_MIN_ATTEMPTS: z.coerce.number().int().min(1).default(200),
+  RUN_MAX_COMPLAINT_RATE: z.coerce.number().min(0).max(1).default(0.003),
+  RUN_COMPLAINT_MIN_SENT: z.coerce.number().int().min(1).default(1000),
   JOB_LOCK_SECONDS: z.coerce.number().min(1).default(30),
   SOFT_BOUNCE_LIMIT: z.coerce.number().int().min(1).default(3),
   SOFT_BOUNCE_DAYS: z.coerce.number().min(0).default(7),
@@ -233,6 +240,8 @@ export interface Config {
     readonly softBounceLimit: number;
     readonly softBounceDays: number;
   };
+  /** Bounce and complaint rates past which a send run pauses (src/delivery/run-budget.ts). */
+  readonly runBudget: RunBudgetSettings;
   readonly digestHour: number;
   readonly digestTimeZone: string;
   /** The daily digest's cron pattern (DIGEST_CRON, else DIGEST_HOUR o'clock), in digestTimeZone. */
@@ -443,6 +452,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jobLockMs: e.JOB_LOCK_SECONDS * 1000,
       softBounceLimit: e.SOFT_BOUNCE_LIMIT,
       softBounceDays: e.SOFT_BOUNCE_DAYS,
+    }),
+    runBudget: Object.freeze({
+      maxBounceRate: e.RUN_MAX_BOUNCE_RATE,
+      bounceMinAttempts: e.RUN_BOUNCE_MIN_ATTEMPTS,
+      maxComplaintRate: e.RUN_MAX_COMPLAINT_RATE,
+      complaintMinSent: e.RUN_COMPLAINT_MIN_SENT,
     }),
     digestHour: e.DIGEST_HOUR ?? 8,
     digestTimeZone: e.DIGEST_TZ,

@@ -4,6 +4,7 @@ import type { DigestTransport } from '../delivery/digest-transport.ts';
 import type { StopSignal } from '../delivery/deps.ts';
 import type { Mailer } from '../delivery/mailer.ts';
 import { RunPauses } from '../delivery/pause.ts';
+import { RunBudgetChecks } from '../delivery/run-budget.ts';
 import { planRun } from '../delivery/planner.ts';
 import { RunContentCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
@@ -40,6 +41,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
   return {
     ...deps.services.delivery,
     pauses: new RunPauses(),
+    budget: new RunBudgetChecks(deps.config.runBudget),
     transport: deps.transport,
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,

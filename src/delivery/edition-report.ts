@@ -2,6 +2,7 @@ import type { Executor } from '../db/database.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { countDeliveriesByStatus, findSendWindow } from './delivery.repository.ts';
 import type { DeliveryStatus } from './delivery.table.ts';
+import { ratesFromCounts } from './run-budget.ts';
 import { findSendRunByEdition } from './send-run.repository.ts';
 import type { SendRun } from './send-run.table.ts';
 
@@ -30,6 +31,9 @@ export interface EditionReport {
   /** Accepted messages per second between the first and the last one. */
   sentPerSecond: number | null;
   policyFailures: number;
+  /** bounced / attempted and complained / accepted, from the ledger (run-budget.ts); null before any. */
+  bounceRate: number | null;
+  complaintRate: number | null;
 }
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
@@ -62,8 +66,14 @@ export async function buildEditionReport(db: Executor, edition: Edition, run?: S
     lastSentAt: iso(window.last),
     sentPerSecond: span > 0 ? Math.round((counts.sent / span) * 10) / 10 : null,
     policyFailures: run?.policy_failures ?? 0,
+    ...rounded(ratesFromCounts(counts)),
   };
 }
+
+const rounded = (r: { bounceRate: number | null; complaintRate: number | null }) => ({
+  bounceRate: r.bounceRate === null ? null : Math.round(r.bounceRate * 1e5) / 1e5,
+  complaintRate: r.complaintRate === null ? null : Math.round(r.complaintRate * 1e5) / 1e5,
+});
 
 /** The edition of `date`, or the most recent ones. */
 export async function findEditionReports(db: Executor, options: { date?: string; limit?: number } = {}): Promise<EditionReport[]> {
@@ -97,6 +107,8 @@ export function formatEditionReport(r: EditionReport): string {
     r.finishedAt && `finished ${r.finishedAt}`,
   ].filter(Boolean);
   if (times.length > 0) lines.push(`  ${times.join(', ')}`);
+  const pct = (x: number | null) => (x === null ? 'n/a' : `${(x * 100).toFixed(2)}%`);
+  if (r.runId !== null) lines.push(`  bounce rate ${pct(r.bounceRate)}, complaint rate ${pct(r.complaintRate)}`);
   if (r.sentPerSecond !== null) lines.push(`  rate ${r.sentPerSecond} messages/s (${r.firstSentAt} → ${r.lastSentAt})`);
   return lines.join('\n');
 }

@@ -10,6 +10,7 @@ import { digestMessageId } from './digest-message.ts';
 import type { DigestContent, DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
 import { finishIfDone } from './finish.ts';
+import type { RunBudgetChecks } from './run-budget.ts';
 import type { SendRateLimiter } from './send-rate.ts';
 import { isRelayWide, sendJobRetry } from './retry.ts';
 import { findSendRunById } from './send-run.repository.ts';
@@ -38,6 +39,8 @@ export interface SenderDeps extends FailureDeps {
   edition: EditionSettings;
   /** This process is shutting down: claim nothing more, start nothing more. */
   stop: StopSignal;
+  /** Pauses a run past its bounce or complaint rate (run-budget.ts). */
+  budget: RunBudgetChecks;
 }
 
 /**
@@ -189,7 +192,9 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       }
       await Promise.all(sends);
       // Recording overlaps the next chunk's sending; the job only completes once all are recorded.
-      const recorded = durably('record outcomes', () => recordDeliveryOutcomes(deps.db, deps.workerId, outcomes));
+      const recorded = durably('record outcomes', () => recordDeliveryOutcomes(deps.db, deps.workerId, outcomes)).then(() =>
+        durably('check the run budget', () => deps.budget.check(deps, deps.pauses, batch.runId)),
+      );
       // Awaited below; handled now so a failure in the meantime is not an unhandled rejection.
       recorded.catch(() => {});
       recording.push(recorded);
