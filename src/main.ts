@@ -1,5 +1,6 @@
 import { createJobHandlers } from './app/handlers.ts';
 import { createStopSignal, drainWorkers } from './app/shutdown.ts';
+import { retryDelayMs } from './delivery/retry.ts';
 import { openDatabase, openMail, openQueues, Resources } from './app/infrastructure.ts';
 import { startScheduleKeeper } from './app/schedules.ts';
 import { createServices, type AppServices } from './app/services.ts';
@@ -92,6 +93,8 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
           log,
           concurrency: { mail: 5, digest: 2, papers: 1, arxiv: 1, send: 2 },
           lockDurationMs: config.delivery.jobLockMs,
+          // Mail jobs (confirmations) back off like deliveries do (jobs.ts, retry.ts).
+          backoffStrategy: (attemptsMade) => retryDelayMs(attemptsMade, config.delivery),
           // arXiv's terms: one request every 3 seconds, shared by every worker of every machine.
           limiters: { arxiv: { max: 1, duration: ARXIV_REQUEST_SPACING_MS } },
         },
@@ -126,7 +129,8 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
       const { buildApp } = await import('./http/app.ts');
       app = await buildApp({ config, db, redis: queues.connection, queues, services, log, ops: { endpoints: ops, metricsHere: config.metricsPort === undefined } });
-      resources.add('http', () => app!.close());
+      // Closed first: no new connections, and requests under way finish (bounded by the grace period).
+      resources.add('http', () => app!.close(), config.shutdownGraceMs);
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }
     return { config, app, db, queues, services, log, ops, opsPort, close: () => resources.closeAll(log) };

@@ -1,4 +1,5 @@
 import type { DeliveryJobs, SendJobRetry } from '../delivery/deps.ts';
+import { attemptsForRetryWindow, SMTP_BACKOFF } from '../delivery/retry.ts';
 import { jobIds } from '../queue/jobs.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { SubscriptionJobs } from '../subscribers/subscription.service.ts';
@@ -40,13 +41,23 @@ function sendJobOptions(retry: SendJobRetry) {
 }
 
 /**
+ * Retries of person-facing mail (confirmations, data-access links) that failed transiently: the
+ * delivery backoff (retry.ts: SEND_RETRY_DELAY_MS doubling to SEND_RETRY_MAX_DELAY_MS), for as
+ * many tries as span SEND_RETRY_WINDOW_MINUTES, so a relay outage of minutes does not drop a
+ * person's confirmation (BullMQ's default of 5 tries 2 s apart gave up within a minute).
+ */
+export function mailJobOptions(settings: Parameters<typeof attemptsForRetryWindow>[0]) {
+  return { attempts: attemptsForRetryWindow(settings), backoff: { type: SMTP_BACKOFF } };
+}
+
+/**
  * Collapses bursts of requests for one person into one mail job until it has run (no ttl: a later
  * request, e.g. a resubscribe a minute after signing up, gets its own job).
  */
-export function subscriptionJobs(queues: Queues): SubscriptionJobs {
+export function subscriptionJobs(queues: Queues, retry: ReturnType<typeof mailJobOptions>): SubscriptionJobs {
   return {
-    enqueueConfirmation: (subscriberId) => queues.add('confirmation-email', { subscriberId }, { deduplication: { id: jobIds.confirmationEmail(subscriberId) } }),
-    enqueueDataAccess: (subscriberId) => queues.add('data-access-email', { subscriberId }, { deduplication: { id: jobIds.dataAccessEmail(subscriberId) } }),
+    enqueueConfirmation: (subscriberId) => queues.add('confirmation-email', { subscriberId }, { ...retry, deduplication: { id: jobIds.confirmationEmail(subscriberId) } }),
+    enqueueDataAccess: (subscriberId) => queues.add('data-access-email', { subscriberId }, { ...retry, deduplication: { id: jobIds.dataAccessEmail(subscriberId) } }),
   };
 }
 
@@ -55,7 +66,7 @@ export function subscriptionJobs(queues: Queues): SubscriptionJobs {
  * operator chose to mail these people, so the hourly cap that guards the public form does not
  * apply (`imported`), but the relay still sees a steady pace rather than the whole list at once.
  */
-export function enqueueImportConfirmations(queues: Queues, perSecond: number): (subscriberIds: number[]) => Promise<void> {
+export function enqueueImportConfirmations(queues: Queues, perSecond: number, retry: ReturnType<typeof mailJobOptions>): (subscriberIds: number[]) => Promise<void> {
   let queued = 0;
   return async (subscriberIds) => {
     await queues.addBulk(
@@ -63,7 +74,7 @@ export function enqueueImportConfirmations(queues: Queues, perSecond: number): (
       subscriberIds.map((subscriberId) => ({
         data: { subscriberId, imported: true },
         jobId: jobIds.confirmationEmail(subscriberId),
-        options: { delay: Math.floor((queued++ * 1000) / perSecond) },
+        options: { ...retry, delay: Math.floor((queued++ * 1000) / perSecond) },
       })),
     );
   };

@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { exportSubscribersCsv, importSubscribersCsv, type ImportConsent, type ImportReport } from '../subscribers/subscriber-csv.ts';
 import { requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
 import type { VerificationSecrets } from '../subscribers/tokens.ts';
-import { deliveryJobs, enqueueImportConfirmations, subscriptionJobs } from './jobs.ts';
+import { deliveryJobs, enqueueImportConfirmations, mailJobOptions, subscriptionJobs } from './jobs.ts';
 
 export interface Infrastructure {
   config: Config;
@@ -51,7 +51,8 @@ export function editionSettings(config: Config): EditionSettings {
 
 export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
   const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
-  const mailJobs = subscriptionJobs(queues);
+  const mailRetry = mailJobOptions(config.delivery);
+  const mailJobs = subscriptionJobs(queues, mailRetry);
   return {
     delivery,
     requestDailyDigest: (day) => requestDailyDigest(delivery, day),
@@ -72,7 +73,7 @@ export function createServices({ config, db, queues, log }: Infrastructure): App
     resubscribe: (secrets, token, origin) => resubscribe({ db, ...mailJobs }, secrets, token, origin),
     requestDataAccessLink: (secrets, token) => requestDataAccessLink({ db, ...mailJobs }, secrets, token),
     importSubscribers: (csv, consent, source) =>
-      importSubscribersCsv({ db, queueConfirmations: enqueueImportConfirmations(queues, config.sendRate) }, csv, consent, source),
+      importSubscribersCsv({ db, queueConfirmations: enqueueImportConfirmations(queues, config.sendRate, mailRetry) }, csv, consent, source),
     exportSubscribers: () => exportSubscribersCsv(db),
   };
 }

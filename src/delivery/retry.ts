@@ -53,6 +53,20 @@ export function retriesExhausted(
 }
 
 /**
+ * Tries for a job the queue retries with this backoff (confirmation mail) so that its retries
+ * span the retry window, as a delivery's do: a relay outage of minutes must not drop a person's
+ * confirmation either. At least SEND_MAX_ATTEMPTS.
+ */
+export function attemptsForRetryWindow(settings: Pick<DeliverySettings, 'maxAttempts' | 'retryDelayMs' | 'retryMaxDelayMs' | 'retryWindowMs'>): number {
+  let attempts = 1;
+  for (let waited = 0; waited < settings.retryWindowMs && attempts < 1000; attempts++) waited += retryDelayMs(attempts, settings, () => 0);
+  return Math.max(settings.maxAttempts, attempts);
+}
+
+/** The BullMQ backoff type of jobs retried on retryDelayMs (set on every worker, src/main.ts). */
+export const SMTP_BACKOFF = 'smtp';
+
+/**
  * How the queue retries a send job that threw (a bug, a database gone for longer than the
  * connection-loss retry waits): SMTP failures never make a job throw, they defer rows instead.
  */

@@ -15,6 +15,8 @@ export interface WorkerSettings {
   limiters?: Partial<Record<QueueName, { max: number; duration: number }>>;
   /** How long a job's lock lives without renewal; a crashed worker's jobs are retaken after it. */
   lockDurationMs?: number;
+  /** Delay before retry n (1-based) of jobs whose backoff type is not BullMQ's own. */
+  backoffStrategy?: (attemptsMade: number) => number;
 }
 
 /**
@@ -47,6 +49,7 @@ export function startWorkers(
         // Re-running a stalled job is harmless (the ledger's status lock decides who sends), and
         // a worker killed twice must not fail the job for good.
         maxStalledCount: 10,
+        ...(settings.backoffStrategy ? { settings: { backoffStrategy: settings.backoffStrategy } } : {}),
         ...(settings.limiters?.[queueName] ? { limiter: settings.limiters[queueName] } : {}),
       },
     );

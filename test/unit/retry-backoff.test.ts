@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { isRelayWide, retriesExhausted, retryDelayMs } from '../../src/delivery/retry.ts';
+import { attemptsForRetryWindow, isRelayWide, retriesExhausted, retryDelayMs } from '../../src/delivery/retry.ts';
 import { classifySmtpError } from '../../src/delivery/smtp-errors.ts';
 import { SmtpError } from '../../src/delivery/smtp-pool.ts';
 
@@ -38,6 +38,16 @@ describe('retry backoff schedule', () => {
       retryMaxDelayMs: 5_000,
       retryWindowMs: 30_000,
     });
+  });
+});
+
+describe('tries of queued mail jobs (confirmations)', () => {
+  it('are as many as span the retry window at the unjittered backoff, and never fewer than SEND_MAX_ATTEMPTS', () => {
+    // 100 + 200 + 400 × 7 = 3,100 ms ≥ 3 s: the tenth try comes after the window is spent.
+    expect(attemptsForRetryWindow({ maxAttempts: 2, retryDelayMs: 100, retryMaxDelayMs: 400, retryWindowMs: 3_000 })).toBe(10);
+    // Defaults: 30 s doubling to 15 min; 28 waits span 6 h.
+    expect(attemptsForRetryWindow({ maxAttempts: 5, retryDelayMs: 30_000, retryMaxDelayMs: 900_000, retryWindowMs: 6 * 3_600_000 })).toBe(29);
+    expect(attemptsForRetryWindow({ maxAttempts: 5, retryDelayMs: 30_000, retryMaxDelayMs: 900_000, retryWindowMs: 0 })).toBe(5);
   });
 });
 
