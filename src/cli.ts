@@ -28,6 +28,8 @@ Service roles:
   all                      API + workers + scheduler in one process (migrates, loads sample papers)
   api                      HTTP only
   worker                   queue workers and the schedules only
+  inbound                  the bounce domain's MX: DSNs, complaints and mailto: unsubscribes
+                           (INBOUND_PORT; needs BOUNCE_DOMAIN; \`all\` runs it too when it is set)
 
 Commands:
   migrate                  apply pending database migrations
@@ -126,7 +128,8 @@ async function runService(config: Config, role: Role): Promise<void> {
       process.exit(signalExitCode(signal));
     },
   );
-  if (role !== 'api') service.log.info({ role }, 'worker started');
+  if (role === 'worker' || role === 'all') service.log.info({ role }, 'worker started');
+  if (service.inboundPort !== undefined) service.log.info({ port: service.inboundPort }, 'inbound listener running');
   if (service.app) service.log.info(`Paperboy is running at ${config.publicUrl}${!config.smtpUrl && isLoopbackHost(config.host) ? ' (captured mail: /dev/mail)' : ''}`);
 }
 
@@ -449,6 +452,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'all':
     case 'api':
     case 'worker':
+    case 'inbound':
+      if (command === 'inbound' && !config.bounce) throw new UsageError('inbound needs BOUNCE_DOMAIN (the domain whose MX points at this listener)');
       await runService(config, command);
       return -1; // keeps running
     case 'migrate':

@@ -96,9 +96,20 @@ const envSchema = z.object({
   DKIM_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as example.com').optional()),
   DKIM_SELECTOR: z.preprocess(emptyAsUndefined, z.string().regex(/^[a-z0-9][a-z0-9._-]*(,[a-z0-9][a-z0-9._-]*)?$/i, 'a selector, or two separated by a comma (one per key)').optional()),
   DKIM_PRIVATE_KEY: optionalString,
-  // VERP return path and mailto: unsubscribe address (mail to them is not read by this app yet); off when unset.
+  // VERP return path and mailto: unsubscribe address, read by the inbound listener (src/inbound/); off when unset.
   BOUNCE_DOMAIN: z.preprocess(emptyAsUndefined, z.string().regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i, 'a domain name such as bounces.example.com').optional()),
   BOUNCE_LOCAL: z.string().regex(/^[a-z0-9](?:[a-z0-9._-]{0,30}[a-z0-9])?$/i, 'letters, digits, . _ - (no +), up to 32').default('bounces'),
+  // The inbound mail listener (`paperboy inbound`, and `all` when BOUNCE_DOMAIN is set): the
+  // bounce domain's MX points here. Port 25 needs privileges; 2525 behind a port forward is usual.
+  INBOUND_PORT: z.coerce.number().int().min(0).max(65535).default(2525),
+  INBOUND_HOST: z.preprocess(emptyAsUndefined, z.string().min(1).optional()),
+  INBOUND_MAX_BYTES: z.coerce.number().int().min(1024).max(100 * 1024 * 1024).default(10 * 1024 * 1024),
+  // Messages accepted per connecting IP, a list like the other rate limits.
+  INBOUND_RATE_LIMIT: rateList.default('300/1m,5000/1d'),
+  // How long a report's raw message is kept (it is personal data); what was done with it stays.
+  INBOUND_RAW_DAYS: z.coerce.number().min(0).max(3650).default(30),
+  // How often the listener's processor looks for reports left unprocessed (a crash, an error).
+  INBOUND_SWEEP_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
@@ -200,6 +211,14 @@ export interface Config {
   readonly dkim: DkimConfig | undefined;
   /** VERP return path and the mailto: unsubscribe address; undefined: MAIL_FROM is the return path. */
   readonly bounce: { readonly local: string; readonly domain: string } | undefined;
+  readonly inbound: {
+    readonly port: number;
+    readonly host: string;
+    readonly maxBytes: number;
+    readonly rateLimits: readonly RateLimit[];
+    readonly rawRetentionMs: number;
+    readonly sweepMs: number;
+  };
   readonly secret: string;
   /**
    * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
@@ -423,6 +442,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     listId: e.LIST_ID ?? `digest.${new URL(publicUrl).hostname}`,
     dkim,
     bounce: e.BOUNCE_DOMAIN ? Object.freeze({ local: e.BOUNCE_LOCAL.toLowerCase(), domain: e.BOUNCE_DOMAIN.toLowerCase() }) : undefined,
+    inbound: Object.freeze({
+      port: e.INBOUND_PORT,
+      host: e.INBOUND_HOST ?? e.HOST,
+      maxBytes: e.INBOUND_MAX_BYTES,
+      rateLimits: parseRateList(e.INBOUND_RATE_LIMIT)!,
+      rawRetentionMs: e.INBOUND_RAW_DAYS * 86_400_000,
+      sweepMs: e.INBOUND_SWEEP_SECONDS * 1000,
+    }),
     // Replaced by the database's development secret when a process opens the database; random
     // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),

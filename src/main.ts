@@ -22,7 +22,8 @@ import { createServiceMetrics } from './ops/metrics.ts';
 import { createOpsEndpoints, startOpsServer, type OpsEndpoints } from './ops/ops-endpoints.ts';
 import { postgresProbe, redisProbe, smtpProbe, type ReadinessProbe } from './ops/readiness.ts';
 
-export type Role = 'api' | 'worker' | 'all';
+/** `inbound`: the bounce domain's MX (src/inbound/), without workers or HTTP. */
+export type Role = 'api' | 'worker' | 'all' | 'inbound';
 
 export interface Service {
   /** The config this service runs with (with the database's development secret when SECRET is unset). */
@@ -36,6 +37,8 @@ export interface Service {
   ops: OpsEndpoints;
   /** The port of the separate ops listener, when METRICS_PORT is set. */
   opsPort?: number;
+  /** The inbound mail listener's port (role inbound, or all with BOUNCE_DOMAIN set). */
+  inboundPort?: number;
   close(): Promise<void>;
 }
 
@@ -74,7 +77,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     const services = createServices({ config, db, queues, log });
     const probes: ReadinessProbe[] = [postgresProbe(db), redisProbe(queues.connection)];
 
-    if (options.role !== 'api') {
+    if (options.role === 'worker' || options.role === 'all') {
       const opened = await openMail(config, db, resources, log);
       const mailer = instrumentMailer(opened.mailer);
       const transport = instrumentTransport(opened.transport);
@@ -124,8 +127,16 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       opsPort = server.port;
     }
 
+    let inboundPort: number | undefined;
+    if (options.role === 'inbound' || (options.role === 'all' && config.bounce)) {
+      const { startInbound } = await import('./inbound/inbound-service.ts');
+      const inbound = await startInbound(config, db, log, { listen: options.listen });
+      resources.add('inbound listener', () => inbound.close());
+      inboundPort = inbound.port;
+    }
+
     let app: App | undefined;
-    if (options.role !== 'worker') {
+    if (options.role === 'api' || options.role === 'all') {
       // Loaded only by roles that serve HTTP: a worker process never pays for Fastify and its plugins.
       const { buildApp } = await import('./http/app.ts');
       app = await buildApp({ config, db, redis: queues.connection, queues, services, log, ops: { endpoints: ops, metricsHere: config.metricsPort === undefined } });
@@ -133,7 +144,7 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
       resources.add('http', () => app!.close(), config.shutdownGraceMs);
       if (options.listen !== false) await app.listen({ port: config.port, host: config.host });
     }
-    return { config, app, db, queues, services, log, ops, opsPort, close: () => resources.closeAll(log) };
+    return { config, app, db, queues, services, log, ops, opsPort, inboundPort, close: () => resources.closeAll(log) };
   } catch (error) {
     await resources.closeAll(log);
     throw error;

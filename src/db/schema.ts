@@ -4,6 +4,7 @@ import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { EditionVariantsTable } from '../editions/variant.table.ts';
+import type { InboundReportsTable } from '../inbound/inbound-report.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, ConsentEventsTable, DataAccessTokensTable, SignupRequestsTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
 
@@ -35,4 +36,5 @@ export interface DB {
   soft_bounces: SoftBouncesTable;
   instance_settings: InstanceSettingsTable;
   admin_sessions: AdminSessionsTable;
+  inbound_reports: InboundReportsTable;
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { DeliveryStatus } from './delivery.table.ts';
 
-export const deliveryStatuses: readonly DeliveryStatus[] = ['queued', 'sending', 'sent', 'failed', 'bounced', 'skipped', 'unknown'];
+export const deliveryStatuses: readonly DeliveryStatus[] = ['queued', 'sending', 'sent', 'failed', 'bounced', 'complained', 'skipped', 'unknown'];
 
 /**
  * Plans one range of subscriber ids in a single statement (no ids travel to the client) and

@@ -1,7 +1,10 @@
 import type { Generated, Selectable } from 'kysely';
 
-/** queued → sending → sent | failed | bounced | skipped; a crash in `sending` ends as unknown. */
-export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'bounced' | 'skipped' | 'unknown';
+/**
+ * queued → sending → sent | failed | bounced | skipped; a crash in `sending` ends as unknown.
+ * A later report (src/inbound/) may turn a sent row into bounced, failed or complained.
+ */
+export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'failed' | 'bounced' | 'complained' | 'skipped' | 'unknown';
 
 export interface DeliveriesTable {
   id: Generated<number>;

@@ -38,7 +38,7 @@ export interface EditionReport {
 
 const iso = (d: Date | null | undefined) => (d ? new Date(d).toISOString() : null);
 
-const noDeliveries = (): Record<DeliveryStatus, number> => ({ queued: 0, sending: 0, sent: 0, failed: 0, bounced: 0, skipped: 0, unknown: 0 });
+const noDeliveries = (): Record<DeliveryStatus, number> => ({ queued: 0, sending: 0, sent: 0, failed: 0, bounced: 0, complained: 0, skipped: 0, unknown: 0 });
 
 export async function buildEditionReport(db: Executor, edition: Edition, run?: SendRun): Promise<EditionReport> {
   run ??= await findSendRunByEdition(db, edition.id);
@@ -57,7 +57,7 @@ export async function buildEditionReport(db: Executor, edition: Edition, run?: S
     pauseReason: run?.pause_reason ?? null,
     planned: run?.planned_count ?? 0,
     counts,
-    done: counts.sent + counts.failed + counts.bounced + counts.skipped + counts.unknown,
+    done: counts.sent + counts.failed + counts.bounced + counts.complained + counts.skipped + counts.unknown,
     planStartedAt: iso(run?.plan_started_at),
     plannedAt: iso(run?.planned_at),
     sendStartedAt: iso(run?.send_started_at),

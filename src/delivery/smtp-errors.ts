@@ -70,9 +70,11 @@ export function classifySmtpError(error: unknown): SmtpFailure {
   if (subject === '7') return result('policy');
   if (
     !enhancedCode &&
-    (responseCode === 550 || responseCode === 551 || responseCode === 553) &&
+    // 554 too: qmail-style servers (Yahoo's "554 delivery error: dd This user doesn't have a
+    // yahoo.com account") answer a missing mailbox with it and no enhanced code.
+    (responseCode === 550 || responseCode === 551 || responseCode === 553 || responseCode === 554) &&
     /user|mailbox|recipient|address/i.test(response) &&
-    /unknown|not exist|no such|invalid/i.test(response)
+    /unknown|not exist|no such|invalid|(?:doesn't|does not) have an? [\w.-]+ account/i.test(response)
   ) {
     return result('hard_bounce');
   }

@@ -80,7 +80,7 @@ export interface DataAccessTokensTable {
 export type Subscriber = Selectable<SubscribersTable>;
 
 /** `erased`: the person's data was deleted; `operator`: an operator suppressed the address (admin console). */
-export type SuppressionReason = 'erased' | 'operator';
+export type SuppressionReason = 'erased' | 'operator' | 'complaint';
 
 /** An erased address, as sha256 only (see suppression.repository.ts). */
 export interface SuppressionsTable {

@@ -1,0 +1,162 @@
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import type { RateLimit } from '../config.ts';
+import type { Executor } from '../db/database.ts';
+import { parseVerpAddress, type VerpSettings } from '../delivery/verp.ts';
+import type { Logger } from '../logger.ts';
+import { storeReports, type NewReport } from './inbound-report.repository.ts';
+import type { ReportPurpose } from './inbound-report.table.ts';
+
+export interface ListenerSettings {
+  port: number;
+  host: string;
+  maxBytes: number;
+  rateLimits: readonly RateLimit[];
+  verp: VerpSettings;
+}
+
+export interface InboundListener {
+  port: number;
+  close(): Promise<void>;
+}
+
+// One message names one delivery; a few recipients cover a report copied to two of our addresses.
+const MAX_RECIPIENTS = 10;
+
+type SmtpError = Error & { responseCode: number };
+const reply = (code: number, text: string): SmtpError => Object.assign(new Error(text), { responseCode: code });
+
+/**
+ * The MX of BOUNCE_DOMAIN: takes DSNs, complaints and mailto: unsubscribes for our own signed
+ * addresses only (src/delivery/verp.ts), plus the bare `BOUNCE_LOCAL@BOUNCE_DOMAIN`, which is the
+ * address to register with feedback loops (they send ARF reports to one fixed address; the
+ * report is linked by the signed return path inside it). Anything else is refused at RCPT with
+ * 550: this is not an open relay.
+ *
+ * A message is answered 250 only once it is stored in Postgres (inbound_reports); processing
+ * happens after (processor.ts), so a crash in between loses nothing.
+ */
+export async function startInboundListener(
+  deps: { db: Executor; log: Logger; onStored: () => void },
+  settings: ListenerSettings,
+): Promise<InboundListener> {
+  const limiter = createIpLimiter(settings.rateLimits);
+  const bare = `${settings.verp.local}@${settings.verp.domain}`.toLowerCase();
+  const server = new SMTPServer({
+    name: settings.verp.domain,
+    banner: 'Paperboy inbound reports',
+    authOptional: true,
+    // No TLS certificate of ours here: reports are not secret enough to justify a self-signed one
+    // (smtp-server's default), and senders fall back to plain SMTP (RFC 3207 §4).
+    disabledCommands: ['STARTTLS', 'AUTH'],
+    logger: false,
+    size: settings.maxBytes,
+    maxClients: 200,
+    socketTimeout: 60_000,
+    closeTimeout: 5_000,
+    onMailFrom(_address, session, callback) {
+      if (!limiter.take(session.remoteAddress)) {
+        deps.log.warn({ ip: session.remoteAddress }, 'inbound: rate limit reached');
+        return callback(reply(421, '4.7.0 Too many messages from your address, try again later'));
+      }
+      callback();
+    },
+    onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback) {
+      if (session.envelope.rcptTo.length >= MAX_RECIPIENTS) return callback(reply(452, '4.5.3 Too many recipients'));
+      const target = classifyRecipient(settings.verp, bare, address.address);
+      if (!target.ok) {
+        deps.log.info({ ip: session.remoteAddress, rcpt: address.address.slice(0, 200), reason: target.reason }, 'inbound: recipient refused');
+        return callback(reply(550, target.reason === 'foreign' ? '5.7.1 Relaying denied: not a local address' : '5.1.1 No such recipient'));
+      }
+      callback();
+    },
+    onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback) {
+      const chunks: Buffer[] = [];
+      let bytes = 0;
+      stream.on('data', (chunk: Buffer) => {
+        // Past the limit the rest is read and dropped: the client gets its 552 after the dot.
+        if (bytes + chunk.length <= settings.maxBytes) chunks.push(chunk);
+        bytes += chunk.length;
+      });
+      stream.on('error', (error) => deps.log.warn({ err: error }, 'inbound: data stream error'));
+      stream.on('end', () => {
+        if (stream.sizeExceeded || bytes > settings.maxBytes) {
+          deps.log.warn({ ip: session.remoteAddress, bytes }, 'inbound: message too large');
+          return callback(reply(552, `5.3.4 Message too big (limit ${settings.maxBytes} bytes)`));
+        }
+        const raw = Buffer.concat(chunks);
+        const reports: NewReport[] = session.envelope.rcptTo.map((rcpt) => {
+          const target = classifyRecipient(settings.verp, bare, rcpt.address);
+          return {
+            source: 'smtp',
+            remoteIp: session.remoteAddress ?? null,
+            envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+            recipient: rcpt.address,
+            purpose: target.ok ? target.purpose : null,
+            deliveryId: target.ok ? target.deliveryId : null,
+            raw,
+          };
+        });
+        storeReports(deps.db, reports).then(
+          () => {
+            callback();
+            deps.onStored();
+          },
+          (error: unknown) => {
+            deps.log.error({ err: error }, 'inbound: could not store a report');
+            callback(reply(451, '4.3.0 Temporary failure storing the message, try again later'));
+          },
+        );
+      });
+    },
+  });
+  server.on('error', (error) => deps.log.warn({ err: error }, 'inbound: connection error'));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(settings.port, settings.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const pruner = setInterval(() => limiter.prune(), 60_000);
+  pruner.unref();
+  return {
+    port: (server.server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        clearInterval(pruner);
+        server.close(() => resolve());
+      }),
+  };
+}
+
+type Recipient = { ok: true; purpose: ReportPurpose; deliveryId: number | null } | { ok: false; reason: 'foreign' | 'malformed' | 'forged' };
+
+function classifyRecipient(verp: VerpSettings, bare: string, address: string): Recipient {
+  if (address.toLowerCase() === bare) return { ok: true, purpose: 'feedback', deliveryId: null };
+  const parsed = parseVerpAddress(verp, address);
+  return parsed.ok ? { ok: true, purpose: parsed.purpose, deliveryId: parsed.deliveryId } : parsed;
+}
+
+/** Fixed windows per connecting address, in this process (each listener replica counts its own). */
+function createIpLimiter(limits: readonly RateLimit[]) {
+  const counts = new Map<string, { window: number; n: number }[]>();
+  return {
+    take(ip: string): boolean {
+      const now = Date.now();
+      const entry = counts.get(ip) ?? limits.map(() => ({ window: -1, n: 0 }));
+      counts.set(ip, entry);
+      const windows = limits.map((limit) => Math.floor(now / limit.windowMs));
+      entry.forEach((slot, i) => {
+        if (slot.window !== windows[i]) Object.assign(slot, { window: windows[i], n: 0 });
+      });
+      if (entry.some((slot, i) => slot.n >= limits[i]!.max)) return false;
+      for (const slot of entry) slot.n++;
+      return true;
+    },
+    prune() {
+      const now = Date.now();
+      for (const [ip, entry] of counts) if (entry.every((slot, i) => slot.window !== Math.floor(now / limits[i]!.windowMs))) counts.delete(ip);
+    },
+  };
+}
