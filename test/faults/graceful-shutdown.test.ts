@@ -33,10 +33,12 @@ describe('fault drills: graceful shutdown mid-send', () => {
 
   /**
    * Nothing new went to the relay after the signal: only the transactions under way finished,
-   * at most one per pooled connection (SMTP_MAX_CONNECTIONS, 5).
+   * one per pooled connection (SMTP_MAX_CONNECTIONS, 5), and at most one more per connection
+   * started while the signal was on its way to a busy process. Without the stop it is the rest
+   * of every batch under way (about 190 here).
    */
   const expectPromptStop = (signalled: number) => {
-    expect(drill!.sink.messages.filter((m) => m.receivedAt >= signalled).length).toBeLessThanOrEqual(5);
+    expect(drill!.sink.messages.filter((m) => m.receivedAt >= signalled).length).toBeLessThanOrEqual(10);
   };
 
   /** After a graceful stop: what the relay took is `sent`, nothing is `sending` or `unknown`, the rest is queued untouched. */
