@@ -8,18 +8,21 @@ import { countSubscribersByStatus } from '../subscribers/subscriber.repository.t
 export interface EditionProgress extends EditionReport {
   /** Share of planned rows in a final state, 0–100. */
   percentDone: number;
-  /** Hard bounces among the rows the relay answered (sent, bounced, failed), 0–100; null before any answer. */
+  /** The run's bounce and complaint rates (src/delivery/edition-report.ts) as percentages; null before any. */
   bouncePercent: number | null;
+  complaintPercent: number | null;
 }
 
 const oneDecimal = (n: number) => Math.round(n * 10) / 10;
 
+const percent = (rate: number | null) => (rate === null ? null : Math.round(rate * 10_000) / 100);
+
 export function progressOf(report: EditionReport): EditionProgress {
-  const answered = report.counts.sent + report.counts.bounced + report.counts.failed;
   return {
     ...report,
     percentDone: report.planned > 0 ? oneDecimal((report.done / report.planned) * 100) : report.status === 'sent' ? 100 : 0,
-    bouncePercent: answered > 0 ? oneDecimal((report.counts.bounced / answered) * 100) : null,
+    bouncePercent: percent(report.bounceRate),
+    complaintPercent: percent(report.complaintRate),
   };
 }
 

@@ -22,13 +22,15 @@ describe('admin console: editions', () => {
       .values(Array.from({ length: READERS }, (_, i) => ({ email: `reader${i}@example.org`, status: 'active' as const, confirmed_at: new Date() })))
       .execute();
     admin = await signIn(t.baseUrl, ADMIN_TOKEN);
+    // One hard bounce among the readers, for the bounce figures.
+    t.sink.onRcpt = (address) => (address === 'reader0@example.org' ? { code: 550, message: '5.1.1 No such user' } : undefined);
     const { edition, run } = await t.service.services.requestDailyDigest('2025-12-26');
     editionId = edition.id;
     runId = run!.id;
   });
   afterAll(async () => t?.stop());
 
-  const progress = async () => (await (await admin.get(`/admin/edition/${editionId}/progress`)).json()) as { status: string; counts: { queued: number; sending: number; sent: number }; done: number; planned: number; pauseReason: string | null };
+  const progress = async () => (await (await admin.get(`/admin/edition/${editionId}/progress`)).json()) as { status: string; counts: { queued: number; sending: number; sent: number; bounced: number }; bouncePercent: number | null; complaintPercent: number | null; done: number; planned: number; pauseReason: string | null };
   const runStatus = async () => (await findSendRunById(t.service.db, runId))!.status;
 
   it('lists the edition with its ledger figures and shows its progress growing while it sends', { timeout: 60_000 }, async () => {
@@ -82,11 +84,18 @@ describe('admin console: editions', () => {
     const res = await admin.post(`/admin/edition/${editionId}/resume`);
     expect(res.status).toBe(303);
     await waitFor(async () => (await runStatus()) === 'sent', { what: 'edition sent', timeoutMs: 60_000 });
-    for (let i = 0; i < READERS; i++) expect(t.sink.acceptedTo.get(`reader${i}@example.org`), `reader${i}`).toBe(1);
+    expect(t.sink.acceptedTo.get('reader0@example.org') ?? 0).toBe(0);
+    for (let i = 1; i < READERS; i++) expect(t.sink.acceptedTo.get(`reader${i}@example.org`), `reader${i}`).toBe(1);
     expect((await admin.post(`/admin/edition/${editionId}/resume`)).status).toBe(400);
     const p = await progress();
-    expect(p.counts.sent).toBe(READERS);
+    expect(p.counts.sent).toBe(READERS - 1);
+    expect(p.counts.bounced).toBe(1);
+    expect(p.bouncePercent).toBe(Math.round((1 / READERS) * 10_000) / 100);
+    expect(p.complaintPercent).toBe(0);
     expect(p.pauseReason).toBeNull();
+    const row = /<td><a href="\/admin\/edition\/\d+">2025-12-26<\/a><\/td>[\s\S]*?<\/tr>/.exec(await (await admin.get('/admin')).text())![0];
+    expect(row).toContain(`<td class="n">${READERS - 1}</td>`);
+    expect(row).toContain(`<td class="n">${p.bouncePercent}</td><td class="n">0</td>`);
   });
 
   it('serves the digest for a sandboxed frame with inert personal links, and its text part on the page', async () => {
