@@ -181,6 +181,8 @@ const envSchema = z.object({
   // Confirmation emails sent per hour across all addresses (0: no cap): protects third parties and
   // the sending reputation from sign-up bombing with many addresses from many IPs.
   CONFIRMATION_MAX_PER_HOUR: z.coerce.number().int().min(0).default(500),
+  // Right after confirming, a reader gets the latest edition at once (once per person and edition).
+  WELCOME_EDITION: z.enum(['true', 'false']).default('true'),
   // Time trap for the HTML form: faster than this is a bot; 0 turns the trap off.
   FORM_MIN_FILL_SECONDS: z.coerce.number().min(0).max(600).default(2),
   FORM_MAX_AGE_HOURS: z.coerce.number().positive().max(24 * 30).default(24),
@@ -281,6 +283,8 @@ export interface Config {
   readonly hfToken: string | undefined;
   /** Whether the worker role polls the paper sources on a schedule. */
   readonly ingestSchedule: boolean;
+  /** Send the latest edition right after a confirmation (src/delivery/welcome.ts). */
+  readonly welcomeEdition: boolean;
   readonly ingestIntervalHours: number;
   /** Days per poll: today and the days before it. */
   readonly ingestDays: number;
@@ -501,6 +505,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     hfToken: e.HF_TOKEN,
     // Tests must never reach the public APIs; everywhere else live papers are the point.
     ingestSchedule: e.INGEST_SCHEDULE ? e.INGEST_SCHEDULE === 'true' : e.NODE_ENV !== 'test',
+    welcomeEdition: e.WELCOME_EDITION === 'true',
     ingestIntervalHours: e.INGEST_INTERVAL_HOURS,
     ingestDays: e.INGEST_DAYS,
     // Demo papers help a first run; a production list starts from live ingestion instead.

@@ -85,6 +85,7 @@ export function createJobHandlers(deps: WorkerDeps): JobHandlers {
       const runs = await deps.services.deliverDue(new Date(at ? scheduled : Math.round(scheduled / HOUR_MS) * HOUR_MS));
       return { runs };
     },
+    'welcome-edition': ({ subscriberId }) => deps.services.requestWelcomeEdition(subscriberId),
     'plan-run': ({ runId }) => planRun(sender, runId),
     'send-batch': (batch) => sendBatch(sender, batch),
     'reconcile-deliveries': () => reconcileDeliveries(sender),

@@ -54,10 +54,13 @@ export function mailJobOptions(settings: Parameters<typeof attemptsForRetryWindo
  * Collapses bursts of requests for one person into one mail job until it has run (no ttl: a later
  * request, e.g. a resubscribe a minute after signing up, gets its own job).
  */
-export function subscriptionJobs(queues: Queues, retry: ReturnType<typeof mailJobOptions>): SubscriptionJobs {
+export function subscriptionJobs(queues: Queues, retry: ReturnType<typeof mailJobOptions>, options: { welcomeEdition: boolean } = { welcomeEdition: true }): SubscriptionJobs {
   return {
     enqueueConfirmation: (subscriberId) => queues.add('confirmation-email', { subscriberId }, { ...retry, deduplication: { id: jobIds.confirmationEmail(subscriberId) } }),
     enqueueDataAccess: (subscriberId) => queues.add('data-access-email', { subscriberId }, { ...retry, deduplication: { id: jobIds.dataAccessEmail(subscriberId) } }),
+    enqueueWelcome: async (subscriberId) => {
+      if (options.welcomeEdition) await queues.add('welcome-edition', { subscriberId }, { deduplication: { id: jobIds.welcomeEdition(subscriberId) } });
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import type { DeliveryDeps } from '../delivery/deps.ts';
 import { pauseSending, resumeSending } from '../delivery/pause.ts';
 import { requestDailyDigest } from '../delivery/request.ts';
 import { deliverDue, type DueRun } from '../delivery/deliver-due.ts';
+import { requestWelcomeEdition } from '../delivery/welcome.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
 import { findSendRunByEdition } from '../delivery/send-run.repository.ts';
@@ -12,7 +13,7 @@ import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { Readable } from 'node:stream';
 import { exportSubscribersCsv, importSubscribersCsv, type ImportConsent, type ImportReport } from '../subscribers/subscriber-csv.ts';
-import { requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import { confirmSubscription, requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
 import type { VerificationSecrets } from '../subscribers/tokens.ts';
 import { deliveryJobs, enqueueImportConfirmations, mailJobOptions, subscriptionJobs } from './jobs.ts';
 
@@ -31,6 +32,10 @@ export interface AppServices {
   /** What the delivery modules are given: database, job port, logger, settings. */
   delivery: DeliveryDeps & { edition: EditionSettings };
   requestDailyDigest(day: string): Promise<{ edition: Edition; run?: SendRun }>;
+  /** A confirmation link used: activates the reader and, when configured, sends the welcome edition. */
+  confirmSubscription(token: string, request: { ip: string; userAgent: string | null }): Promise<'confirmed' | 'already_confirmed'>;
+  /** The welcome edition of a reader (welcome.ts), from its job. */
+  requestWelcomeEdition(subscriberId: number): ReturnType<typeof requestWelcomeEdition>;
   /** One hourly tick: every reader's due edition at their own local hour (deliver-due.ts). */
   deliverDue(at: Date): Promise<DueRun[]>;
   /** Resumes the paused send run of an edition; undefined when there is none paused. */
@@ -52,12 +57,14 @@ export function editionSettings(config: Config): EditionSettings {
 export function createServices({ config, db, queues, log }: Infrastructure): AppServices {
   const delivery = { db, jobs: deliveryJobs(queues), log, delivery: config.delivery, edition: editionSettings(config) };
   const mailRetry = mailJobOptions(config.delivery);
-  const mailJobs = subscriptionJobs(queues, mailRetry);
+  const mailJobs = subscriptionJobs(queues, mailRetry, { welcomeEdition: config.welcomeEdition });
   return {
     delivery,
     requestDailyDigest: (day) => requestDailyDigest(delivery, day),
     // With a fixed daily send configured (DIGEST_HOUR / DIGEST_CRON), daily readers get it then,
     // and the ticks serve weekly readers only.
+    confirmSubscription: (token, request) => confirmSubscription(db, token, request, mailJobs),
+    requestWelcomeEdition: (subscriberId) => requestWelcomeEdition(delivery, subscriberId),
     deliverDue: (at) => deliverDue(delivery, at, config.fixedDigestSchedule ? ['weekly'] : ['daily', 'weekly']),
     async resumeEdition(editionId) {
       const run = await findSendRunByEdition(db, editionId);

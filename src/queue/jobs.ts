@@ -15,6 +15,7 @@ export const jobSchemas = {
   'daily-digest': z.object({}).passthrough(),
   // `at`: the instant to deliver for (the CLI, tests); the scheduler's jobs use their own time.
   'deliver-due': z.object({ at: z.string().datetime().optional() }).passthrough(),
+  'welcome-edition': z.object({ subscriberId: id }),
   'plan-run': z.object({ runId: id }),
   // generation and round name the job (jobIds.sendBatch); the rows to send are read from the ledger.
   'send-batch': z.object({ runId: id, fromDeliveryId: id, toDeliveryId: id, generation: z.number().int().min(0).optional(), round: z.number().int().min(0).optional() }),
@@ -32,6 +33,7 @@ export const jobQueue: Record<JobName, QueueName> = {
   'data-access-email': 'mail',
   'daily-digest': 'digest',
   'deliver-due': 'digest',
+  'welcome-edition': 'digest',
   // Planning and sending have a queue of their own, so "no send job pending" is one count.
   'plan-run': 'send',
   'send-batch': 'send',
@@ -49,6 +51,8 @@ export const jobIds = {
   /** The n-th delayed return of a window's job after transient failures (window named by its first ledger id). */
   sendBatchRetry: (runId: number, generation: number, fromDeliveryId: number, round: number) => `send-batch-${runId}-g${generation}-d${fromDeliveryId}-r${round}`,
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
+  /** Used as a deduplication id: one welcome per confirmation burst (the ledger makes it once per edition). */
+  welcomeEdition: (subscriberId: number) => `welcome-edition-${subscriberId}`,
   dataAccessEmail: (subscriberId: number) => `data-access-email-${subscriberId}`,
   /** Used as a deduplication id: one poll of a day at a time, never two overlapping. */
   ingestDay: (day: string) => `ingest-day-${day}`,

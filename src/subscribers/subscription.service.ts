@@ -65,6 +65,8 @@ export const CONFIRMATION_RESEND_WINDOW_MS = 10 * 60 * 1000;
 export interface SubscriptionJobs {
   enqueueConfirmation(subscriberId: number): Promise<void>;
   enqueueDataAccess(subscriberId: number): Promise<void>;
+  /** After a confirmation: the latest edition at once (src/delivery/welcome.ts), when configured. */
+  enqueueWelcome(subscriberId: number): Promise<void>;
 }
 
 export async function subscribe(deps: { db: Database } & Pick<SubscriptionJobs, 'enqueueConfirmation'>, input: SubscribeInput): Promise<void> {
@@ -170,9 +172,11 @@ export async function confirmSubscription(
   db: Database,
   token: string,
   request: { ip: string; userAgent: string | null },
+  jobs?: Pick<SubscriptionJobs, 'enqueueWelcome'>,
 ): Promise<'confirmed' | 'already_confirmed'> {
   if (!CONFIRMATION_TOKEN_SHAPE.test(token)) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
-  return db.transaction().execute(async (trx) => {
+  let confirmedId: number | undefined;
+  const result = await db.transaction().execute(async (trx): Promise<'confirmed' | 'already_confirmed'> => {
     const row = await findConfirmationToken(trx, hashToken(token), { lock: true });
     if (!row) throw new DomainError('invalid_token', 'This confirmation link is not valid.');
     if (row.used_at) return 'already_confirmed';
@@ -187,10 +191,14 @@ export async function confirmSubscription(
       await activateSubscriber(trx, subscriber.id, signup, request);
       // A proven new opt-in lifts an earlier erasure's suppression.
       await removeSuppression(trx, suppressionHash(signup?.email ?? subscriber.email));
+      confirmedId = subscriber.id;
       return 'confirmed';
     }
     return 'already_confirmed';
   });
+  // After the commit, so the worker finds the reader active.
+  if (confirmedId !== undefined && jobs) await jobs.enqueueWelcome(confirmedId);
+  return result;
 }
 
 /** The subscriber id of `paperboy doctor`'s one-click probe link (src/ops/doctor.ts). */

@@ -4,7 +4,6 @@ import { z } from 'zod';
 import { verificationSecrets } from '../../config.ts';
 import { DomainError } from '../../errors.ts';
 import {
-  confirmSubscription,
   erasePersonalData,
   exportPersonalData,
   inspectConfirmationToken,
@@ -174,7 +173,7 @@ export const subscriptionRoutes: FastifyPluginAsyncZod = async (app) => {
   });
 
   app.post('/confirm/:token', { schema: { params: tokenParams }, onRequest: [sameOrigin, tokenIpLimit] }, async (req, reply) => {
-    const result = await confirmSubscription(db, req.params.token, { ip: req.ip, userAgent: userAgentOf(req) });
+    const result = await services.confirmSubscription(req.params.token, { ip: req.ip, userAgent: userAgentOf(req) });
     if (wantsJson(req.headers['content-type']) || prefersJson(req.headers.accept)) return reply.send({ status: result });
     return reply.type('text/html').send(
       await renderMessagePage({
