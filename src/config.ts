@@ -7,6 +7,7 @@ import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 import type { RunBudgetSettings } from './delivery/run-budget.ts';
+import { DEFAULT_PROVIDER_RATES, parseDomainRates, type DomainPacingSettings } from './delivery/domain-pacing.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 /** True for a cron expression BullMQ's job schedulers accept (they use the same parser). */
@@ -112,6 +113,18 @@ const envSchema = z.object({
   INBOUND_SWEEP_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
+  // Pace per receiving provider (src/delivery/domain-pacing.ts): "google=20,microsoft=10,slow.example=5"
+  // messages/second per group (a provider, or a domain); groups not named get SEND_RATE.
+  DOMAIN_RATES: z.string().optional().superRefine((text, ctx) => {
+    try {
+      parseDomainRates(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  }),
+  // A 421 / 4.7.x "slow down" multiplies that group's rate by this; it climbs back over DOMAIN_RECOVERY_SECONDS.
+  DOMAIN_SLOWDOWN_FACTOR: z.coerce.number().min(0.05).max(0.95).default(0.5),
+  DOMAIN_RECOVERY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
   // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
   SMTP_COMMAND_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
   SMTP_TRANSACTION_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
@@ -263,6 +276,8 @@ export interface Config {
   };
   /** Bounce and complaint rates past which a send run pauses (src/delivery/run-budget.ts). */
   readonly runBudget: RunBudgetSettings;
+  /** Pace per receiving provider or domain (src/delivery/domain-pacing.ts). */
+  readonly domainPacing: DomainPacingSettings;
   readonly digestHour: number;
   readonly digestTimeZone: string;
   /** The daily digest's cron pattern (DIGEST_CRON, else DIGEST_HOUR o'clock), in digestTimeZone. */
@@ -483,6 +498,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jobLockMs: e.JOB_LOCK_SECONDS * 1000,
       softBounceLimit: e.SOFT_BOUNCE_LIMIT,
       softBounceDays: e.SOFT_BOUNCE_DAYS,
+    }),
+    domainPacing: Object.freeze({
+      rates: Object.freeze({ ...DEFAULT_PROVIDER_RATES, ...parseDomainRates(e.DOMAIN_RATES) }),
+      defaultRate: e.SEND_RATE,
+      slowDownFactor: e.DOMAIN_SLOWDOWN_FACTOR,
+      recoveryMs: e.DOMAIN_RECOVERY_SECONDS * 1000,
     }),
     runBudget: Object.freeze({
       maxBounceRate: e.RUN_MAX_BOUNCE_RATE,

@@ -8,6 +8,7 @@ import { RunBudgetChecks } from '../delivery/run-budget.ts';
 import { planRun } from '../delivery/planner.ts';
 import { RunContentCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
+import { createDomainPacer } from '../delivery/domain-pacing.ts';
 import { DAY_MS } from '../dates.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
 import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
@@ -43,6 +44,7 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     pauses: new RunPauses(),
     budget: new RunBudgetChecks(deps.config.runBudget),
     transport: deps.transport,
+    pacing: createDomainPacer(deps.redis, { keyPrefix: `${deps.config.queuePrefix}:pace`, settings: deps.config.domainPacing }),
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,
     mailFrom: deps.config.mailFrom,

@@ -177,7 +177,7 @@ export async function recordDeliveryOutcomes(db: Executor, workerId: string, out
 export async function deferDelivery(
   db: Executor,
   id: number,
-  deferral: { delayMs: number; relayWide: boolean; smtpResponse: string; enhancedCode?: string | undefined },
+  deferral: { delayMs: number; relayWide: boolean; smtpResponse: string; enhancedCode?: string | undefined; reason?: string },
 ): Promise<void> {
   await db
     .updateTable('deliveries')
@@ -189,7 +189,7 @@ export async function deferDelivery(
       ...(deferral.relayWide ? { attempts: sql`greatest(attempts - 1, 0)` } : {}),
       smtp_response: deferral.smtpResponse.slice(0, 1000),
       enhanced_code: deferral.enhancedCode ?? null,
-      reason: deferral.relayWide ? 'the relay could not be reached or refused the connection; will retry' : 'transient failure, will retry',
+      reason: deferral.reason ?? (deferral.relayWide ? 'the relay could not be reached or refused the connection; will retry' : 'transient failure, will retry'),
       updated_at: sql`now()`,
     })
     .where('id', '=', id)

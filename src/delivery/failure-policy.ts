@@ -2,6 +2,7 @@ import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import { markSubscriberBounced } from '../subscribers/subscriber.repository.ts';
 import { deferBatchWindow, deferDelivery, recordDeliveryOutcomes, recordSoftBounce, type ClaimedDelivery, type DeliveryOutcome } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
+import { isSlowDown, type DomainPacer } from './domain-pacing.ts';
 import { pauseSending, type RunPauses } from './pause.ts';
 import { isRelayWide, retriesExhausted, retryDelayMs } from './retry.ts';
 import { countPolicyFailure } from './send-run.repository.ts';
@@ -16,12 +17,16 @@ export interface BatchCounts {
   unknown: number;
   /** Claimed but not started when this process began to shut down: back to `queued` as they were. */
   released: number;
+  /** Claimed but their receiving provider's pace had no room: back to `queued` with a retry_at (domain-pacing.ts). */
+  paced: number;
 }
 
 export interface FailureDeps extends DeliveryDeps {
   workerId: string;
   /** This process's view of which runs are paused (send_runs.status in Postgres). */
   pauses: RunPauses;
+  /** Pace per receiving provider; a slow-down reply slows that provider only. */
+  pacing: DomainPacer;
 }
 
 /**
@@ -83,8 +88,16 @@ export async function handleSendFailure(
       return;
     case 'transient': {
       const relayWide = isRelayWide(failure);
-      if (retriesExhausted(row, relayWide, deps.delivery)) {
-        await record('failed', `gave up after ${relayWide ? row.retries + 1 : row.attempts} attempts over ${formatSince(row.failingSince)}`);
+      // The provider asked to slow down: its pace drops, and like a relay outage this says
+      // nothing about the address, so it costs no attempt (only the retry window bounds it).
+      const slowDown = !relayWide && isSlowDown(failure);
+      if (slowDown) {
+        const rate = await deps.pacing.slowDown(row.email);
+        deps.log.warn({ ...log, rate }, 'receiving provider asked to slow down: its pace is reduced');
+      }
+      const free = relayWide || slowDown;
+      if (retriesExhausted(row, free, deps.delivery)) {
+        await record('failed', `gave up after ${free ? row.retries + 1 : row.attempts} attempts over ${formatSince(row.failingSince)}`);
         if (failure.softIfFinal) await countSoftBounce(deps, run.editionId, row, failure);
         counts.failed++;
         deps.log.warn(log, 'transient failures did not clear: gave up');
@@ -92,7 +105,8 @@ export async function handleSendFailure(
       }
       const delayMs = retryDelayMs(row.retries + 1, deps.delivery);
       await durably('defer a row', () =>
-        deferDelivery(deps.db, row.id, { delayMs, relayWide, smtpResponse: failure.response, enhancedCode: failure.enhancedCode }),
+        deferDelivery(deps.db, row.id, { delayMs, relayWide: free, smtpResponse: failure.response, enhancedCode: failure.enhancedCode,
+          ...(slowDown ? { reason: 'the receiving provider asked to slow down; will retry at its reduced pace' } : {}) }),
       );
       // The relay is down for everyone: the rest of the batch waits too instead of trying in turn.
       if (relayWide) await durably('defer the batch', () => deferBatchWindow(deps.db, { runId: run.id, fromId: run.fromId, toId: run.toId, delayMs }));

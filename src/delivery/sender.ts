@@ -9,6 +9,7 @@ import type { SendBatch, StopSignal } from './deps.ts';
 import { digestMessageId } from './digest-message.ts';
 import type { DigestContent, DigestTransport } from './digest-transport.ts';
 import { handleSendFailure, type BatchCounts, type FailureDeps } from './failure-policy.ts';
+import { deferPacedDeliveries } from './domain-pacing.ts';
 import { finishIfDone } from './finish.ts';
 import type { RunBudgetChecks } from './run-budget.ts';
 import type { SendRateLimiter } from './send-rate.ts';
@@ -110,7 +111,7 @@ export class RunContentCache {
  * delayed, when the first of them is due.
  */
 export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<BatchCounts> {
-  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0, released: 0 };
+  const counts: BatchCounts = { sent: 0, skipped: 0, bounced: 0, failed: 0, requeued: 0, unknown: 0, released: 0, paced: 0 };
   const edition = await deps.editions.get(deps.db, batch.runId);
   if (!edition) return counts;
   const run = { id: batch.runId, editionId: edition.id, fromId: batch.fromDeliveryId, toId: batch.toDeliveryId };
@@ -184,9 +185,15 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       if (rows.length === 0) return;
       // The claim only takes rows of a run that is `sending`: a fresher fact than a pause seen before.
       deps.pauses.claimed(batch.runId, claimStarted);
+      // Rows whose provider has no room now wait in the queue; the other providers' rows go on.
+      const paced = await deps.pacing.admit(rows);
+      if (paced.later.length > 0) {
+        await durably('defer paced rows', () => deferPacedDeliveries(deps.db, paced.later.map((x) => ({ id: x.row.id, delayMs: x.delayMs, group: x.group }))));
+        counts.paced += paced.later.length;
+      }
       const outcomes: DeliveryOutcome[] = [];
       const sends: Promise<void>[] = [];
-      for (const row of rows) {
+      for (const row of paced.now) {
         await deps.inFlight.acquire();
         sends.push(sendOne(row, outcomes).finally(() => deps.inFlight.release()));
       }
@@ -204,8 +211,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
   await Promise.all(Array.from({ length: Math.max(1, deps.lanes) }, lane));
   await Promise.all(recording);
   await finishIfDone(deps, batch.runId);
-  // Rows waiting out a backoff, or given back by a shutdown, are this window's job's to send later.
-  if (counts.requeued > 0 || counts.released > 0) await comeBackWhenDue(deps, batch);
+  // Rows waiting out a backoff or their provider's pace, or given back by a shutdown, are this window's job's to send later.
+  if (counts.requeued > 0 || counts.released > 0 || counts.paced > 0) await comeBackWhenDue(deps, batch);
   return counts;
 }
 
