@@ -88,16 +88,15 @@ export async function handleSendFailure(
       return;
     case 'transient': {
       const relayWide = isRelayWide(failure);
-      // The provider asked to slow down: its pace drops, and like a relay outage this says
-      // nothing about the address, so it costs no attempt (only the retry window bounds it).
+      // The receiving provider asked to slow down: its group's pace drops for every worker
+      // (domain-pacing.ts); the row itself retries like any 4xx (the attempt was real).
       const slowDown = !relayWide && isSlowDown(failure);
       if (slowDown) {
         const rate = await deps.pacing.slowDown(row.email);
         deps.log.warn({ ...log, rate }, 'receiving provider asked to slow down: its pace is reduced');
       }
-      const free = relayWide || slowDown;
-      if (retriesExhausted(row, free, deps.delivery)) {
-        await record('failed', `gave up after ${free ? row.retries + 1 : row.attempts} attempts over ${formatSince(row.failingSince)}`);
+      if (retriesExhausted(row, relayWide, deps.delivery)) {
+        await record('failed', `gave up after ${relayWide ? row.retries + 1 : row.attempts} attempts over ${formatSince(row.failingSince)}`);
         if (failure.softIfFinal) await countSoftBounce(deps, run.editionId, row, failure);
         counts.failed++;
         deps.log.warn(log, 'transient failures did not clear: gave up');
@@ -105,7 +104,7 @@ export async function handleSendFailure(
       }
       const delayMs = retryDelayMs(row.retries + 1, deps.delivery);
       await durably('defer a row', () =>
-        deferDelivery(deps.db, row.id, { delayMs, relayWide: free, smtpResponse: failure.response, enhancedCode: failure.enhancedCode,
+        deferDelivery(deps.db, row.id, { delayMs, relayWide, smtpResponse: failure.response, enhancedCode: failure.enhancedCode,
           ...(slowDown ? { reason: 'the receiving provider asked to slow down; will retry at its reduced pace' } : {}) }),
       );
       // The relay is down for everyone: the rest of the batch waits too instead of trying in turn.
