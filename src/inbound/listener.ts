@@ -50,6 +50,8 @@ export async function startInboundListener(
     // (smtp-server's default), and senders fall back to plain SMTP (RFC 3207 §4).
     disabledCommands: ['STARTTLS', 'AUTH'],
     logger: false,
+    // A reverse DNS look-up per connection would only slow bounces down: nothing here trusts it.
+    disableReverseLookup: true,
     size: settings.maxBytes,
     maxClients: 200,
     socketTimeout: 60_000,
