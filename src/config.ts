@@ -111,6 +111,10 @@ const envSchema = z.object({
   INBOUND_RAW_DAYS: z.coerce.number().min(0).max(3650).default(30),
   // How often the listener's processor looks for reports left unprocessed (a crash, an error).
   INBOUND_SWEEP_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
+  // Webhooks of hosted relays (POST /webhooks/mailgun, /webhooks/postmark); each off when unset.
+  MAILGUN_WEBHOOK_SIGNING_KEY: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
+  // Accepted as the password of HTTP basic auth (any user) or as ?token= (Postmark lets either be set in the URL).
+  POSTMARK_WEBHOOK_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Pace per receiving provider (src/delivery/domain-pacing.ts): "google=20,microsoft=10,slow.example=5"
@@ -234,6 +238,7 @@ export interface Config {
     readonly rawRetentionMs: number;
     readonly sweepMs: number;
   };
+  readonly webhooks: { readonly mailgunSigningKey: string | undefined; readonly postmarkToken: string | undefined };
   readonly secret: string;
   /**
    * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
@@ -469,6 +474,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rawRetentionMs: e.INBOUND_RAW_DAYS * 86_400_000,
       sweepMs: e.INBOUND_SWEEP_SECONDS * 1000,
     }),
+    webhooks: Object.freeze({ mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY, postmarkToken: e.POSTMARK_WEBHOOK_TOKEN }),
     // Replaced by the database's development secret when a process opens the database; random
     // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),

@@ -128,11 +128,13 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     }
 
     let inboundPort: number | undefined;
-    if (options.role === 'inbound' || (options.role === 'all' && config.bounce)) {
+    if (options.role === 'inbound' || options.role === 'all' || (options.role === 'worker' && options.workerQueues === undefined)) {
+      // The listener where BOUNCE_DOMAIN is set (inbound, all); the processor's sweep everywhere
+      // (webhook reports are processed by the API at once, and swept up here after a crash).
       const { startInbound } = await import('./inbound/inbound-service.ts');
-      const inbound = await startInbound(config, db, log, { listen: options.listen });
+      const inbound = await startInbound(config, db, log, { listen: options.listen !== false && options.role !== 'worker' });
       resources.add('inbound listener', () => inbound.close());
-      inboundPort = inbound.port;
+      if (inbound.port) inboundPort = inbound.port;
     }
 
     let app: App | undefined;

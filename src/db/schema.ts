@@ -4,7 +4,7 @@ import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
 import type { EditionVariantsTable } from '../editions/variant.table.ts';
-import type { InboundReportsTable } from '../inbound/inbound-report.table.ts';
+import type { InboundReportsTable, WebhookReplayTable } from '../inbound/inbound-report.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, ConsentEventsTable, DataAccessTokensTable, SignupRequestsTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
 
@@ -37,4 +37,5 @@ export interface DB {
   instance_settings: InstanceSettingsTable;
   admin_sessions: AdminSessionsTable;
   inbound_reports: InboundReportsTable;
+  webhook_replay: WebhookReplayTable;
 }

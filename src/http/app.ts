@@ -41,6 +41,7 @@ import { devMailRoutes } from './routes/dev-mail.routes.ts';
 import { opsRoutes } from './routes/ops.routes.ts';
 import { preferencesRoutes } from './routes/preferences.routes.ts';
 import { subscriptionRoutes } from './routes/subscription.routes.ts';
+import { webhookRoutes } from './routes/webhooks.routes.ts';
 
 export interface AppDeps {
   config: Config;
@@ -177,6 +178,7 @@ export async function buildApp(deps: AppDeps) {
   app.get('/favicon.ico', (_req, reply) => reply.header('cache-control', 'public, max-age=86400').sendFile('favicon.ico'));
   await app.register(subscriptionRoutes);
   await app.register(preferencesRoutes);
+  await app.register(webhookRoutes);
   // The public archive, feeds and JSON API share one set of in-memory caches per app.
   const web = createWebArchive(deps);
   await app.register(archiveRoutes(web));

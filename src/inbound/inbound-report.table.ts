@@ -30,3 +30,9 @@ export interface InboundReportsTable {
 }
 
 export type InboundReport = Selectable<InboundReportsTable>;
+
+export interface WebhookReplayTable {
+  /** `provider:token` of a signed call already accepted. */
+  key: string;
+  seen_at: Generated<Date>;
+}

@@ -2,6 +2,7 @@ import { verificationSecrets, type Config } from '../config.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { startInboundListener } from './listener.ts';
+import { decodeWebhook } from './webhooks/decode.ts';
 import type { ReportDeps } from './process-report.ts';
 import { startReportProcessor, type ReportProcessor } from './processor.ts';
 
@@ -12,21 +13,25 @@ export interface InboundService {
 }
 
 export function reportDeps(config: Config, db: Database, log: Logger): ReportDeps {
-  if (!config.bounce) throw new Error('BOUNCE_DOMAIN is not set: there is no inbound address to receive reports at');
   return {
     db,
     log,
-    verp: { ...config.bounce, secrets: verificationSecrets(config) },
+    verp: config.bounce ? { ...config.bounce, secrets: verificationSecrets(config) } : undefined,
+    decodeWebhook,
     softBounceLimit: config.delivery.softBounceLimit,
     softBounceDays: config.delivery.softBounceDays,
   };
 }
 
-/** The listener and the processor behind it (the `inbound` role; `all` runs it when BOUNCE_DOMAIN is set). */
+/**
+ * The listener and the processor behind it (the `inbound` role; `all` runs it when BOUNCE_DOMAIN is
+ * set); without the listener (`listen: false` or no BOUNCE_DOMAIN), the processor alone, which
+ * sweeps up webhook reports a crash left unprocessed.
+ */
 export async function startInbound(config: Config, db: Database, log: Logger, options: { listen?: boolean } = {}): Promise<InboundService> {
   const deps = reportDeps(config, db, log);
   const processor = startReportProcessor(deps, { sweepMs: config.inbound.sweepMs, rawRetentionMs: config.inbound.rawRetentionMs });
-  if (options.listen === false) return { port: 0, processor, close: () => processor.stop() };
+  if (options.listen === false || !deps.verp) return { port: 0, processor, close: () => processor.stop() };
   try {
     const listener = await startInboundListener(
       { db, log, onStored: () => processor.kick() },

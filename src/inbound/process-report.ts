@@ -12,7 +12,8 @@ import { readReport } from './read-report.ts';
 export interface ReportDeps {
   db: Database;
   log: Logger;
-  verp: VerpSettings;
+  /** Undefined without BOUNCE_DOMAIN (webhooks only): no mail report can be linked then. */
+  verp: VerpSettings | undefined;
   softBounceLimit: number;
   softBounceDays: number;
   /** Webhook payloads (src/inbound/webhooks/) decode to the same events as mail. */
@@ -91,7 +92,7 @@ function decodeMail(deps: ReportDeps, report: InboundReport): Decoded {
   }
   const reading = readReport(report.raw);
   let deliveryId = report.purpose === 'bounce' ? report.delivery_id : null;
-  if (report.purpose === 'feedback') {
+  if (report.purpose === 'feedback' && deps.verp) {
     for (const address of reading.original.returnPaths) {
       const parsed = parseVerpAddress(deps.verp, address);
       if (parsed.ok && parsed.purpose === 'bounce') {

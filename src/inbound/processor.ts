@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.ts';
 import { findPendingReportIds, purgeOldRaw } from './inbound-report.repository.ts';
+import { pruneReplayKeys } from './webhooks/verify.ts';
 import { processReport, type ReportDeps } from './process-report.ts';
 
 export interface ReportProcessor {
@@ -45,6 +46,7 @@ export function startReportProcessor(deps: ReportDeps & { log: Logger }, options
     if (Date.now() - lastPurge > PURGE_EVERY_MS) {
       lastPurge = Date.now();
       const purged = await purgeOldRaw(deps.db, options.rawRetentionMs);
+      await pruneReplayKeys(deps.db);
       if (purged > 0) deps.log.info({ purged }, 'inbound: raw reports past their retention cleared');
     }
   };
