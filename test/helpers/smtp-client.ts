@@ -12,6 +12,7 @@ export interface SmtpReply {
  */
 export async function sendSmtp(port: number, envelope: { from: string; to: string[] }, data: string | Buffer): Promise<{ mail: SmtpReply; rcpt: SmtpReply[]; data?: SmtpReply }> {
   const socket = connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
   const replies = replyReader(socket);
   try {
     await replies.next(); // greeting
