@@ -10,6 +10,8 @@
  *   npm run bench -- --worker-flags ""             the worker with Node's default heap settings
  *   npm run bench -- --workers 4                   four worker processes share the send
  *   npm run bench -- --outage 60                   the relay refuses connections for 60 s mid-send
+ *   npm run bench -- --personal                    then the personal scenario in the same run (bench/personal.ts)
+ *   npm run bench -- --personal --subscribers 10000 --five-day-readers 1000
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server; a
  * fresh database is created and dropped. REDIS_URL defaults to redis://127.0.0.1:6379.
@@ -39,6 +41,8 @@ import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
 import { createServices } from '../src/app/services.ts';
 import { createRedis, Queues } from '../src/queue/queues.ts';
 import { createSubscriberToken } from '../src/subscribers/tokens.ts';
+import { personalTargetsMet, runPersonalScenario } from './personal.ts';
+import { memoryOf } from './process-stats.ts';
 
 const root = path.join(import.meta.dirname, '..');
 /**
@@ -60,6 +64,9 @@ const { values: args } = parseArgs({
     outage: { type: 'string' },
     // V8 flags for the worker process; '' runs it with Node's defaults.
     'worker-flags': { type: 'string', default: WORKER_FLAGS },
+    // After the uniform send, the personal scenario of issue #10 (bench/personal.ts).
+    personal: { type: 'boolean', default: false },
+    'five-day-readers': { type: 'string' },
   },
 });
 const N = args.million ? 1_000_000 : Number(args.subscribers ?? 100_000);
@@ -69,6 +76,11 @@ const WORKERS = Number(args.workers);
 const OUTAGE_SECONDS = args.outage === undefined ? 0 : Number(args.outage);
 if (!Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 16) {
   console.error('--workers must be a whole number from 1 to 16');
+  process.exit(2);
+}
+const FIVE_DAY_READERS = Number(args['five-day-readers'] ?? Math.min(N, 2_000));
+if (!Number.isInteger(FIVE_DAY_READERS) || FIVE_DAY_READERS < 1 || FIVE_DAY_READERS > N) {
+  console.error('--five-day-readers must be a whole number from 1 to the number of subscribers');
   process.exit(2);
 }
 if (!Number.isFinite(OUTAGE_SECONDS) || OUTAGE_SECONDS < 0 || OUTAGE_SECONDS > 3600) {
@@ -97,17 +109,6 @@ function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: str
       if (type !== 'listening') child.send({ type, ...extra });
     });
   return ask('listening').then((m) => ({ child, port: m.port as number, ask }));
-}
-
-/** Peak and current resident set of a process, from /proc (Linux). */
-function memoryOf(pid: number): { rss: number; peak: number } {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-    return { rss: kb('VmRSS'), peak: kb('VmHWM') };
-  } catch {
-    return { rss: 0, peak: 0 };
-  }
 }
 
 /** CPU seconds used so far by a process (user + system), from /proc (Linux). */
@@ -287,18 +288,24 @@ async function main() {
     // The senders: `paperboy worker` as their own processes, exactly as deployed, each tied to
     // this bench so none outlives it (bench/worker-process.ts).
     const workerExecArgv = [...(args['worker-flags'] ? args['worker-flags'].split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx'];
-    for (let i = 0; i < WORKERS; i++) {
-      const child = fork(path.join(root, 'bench/worker-process.ts'), [], { cwd: root, execArgv: workerExecArgv, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-      workers.push(child);
-      log(`worker ${i + 1} started (pid ${child.pid})`);
-    }
-    for (;;) {
-      const { count } = await db.selectFrom('delivery_workers').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
-      if (Number(count) >= WORKERS) break;
-      const exited = workers.find((w) => w.exitCode !== null);
-      if (exited) throw new Error(`a worker exited with ${exited.exitCode} before it started`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const startWorkers = async () => {
+      workers.length = 0;
+      for (let i = 0; i < WORKERS; i++) {
+        const child = fork(path.join(root, 'bench/worker-process.ts'), [], { cwd: root, execArgv: workerExecArgv, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        workers.push(child);
+        log(`worker ${i + 1} started (pid ${child.pid})`);
+      }
+      // A stopped worker deletes its delivery_workers row, so this counts the new ones.
+      for (;;) {
+        const { count } = await db.selectFrom('delivery_workers').select((eb) => eb.fn.countAll<string>().as('count')).executeTakeFirstOrThrow();
+        if (Number(count) >= WORKERS) break;
+        const exited = workers.find((w) => w.exitCode !== null);
+        if (exited) throw new Error(`a worker exited with ${exited.exitCode} before it started`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      return [...workers];
+    };
+    await startWorkers();
 
     const workerCpu = () => workers.reduce((total, w) => total + cpuSecondsOf(w.pid!), 0);
     const serversBefore = serverCpuSeconds();
@@ -432,6 +439,17 @@ async function main() {
     log(`worker flags:                          ${args['worker-flags'] || '(Node defaults)'}`);
     process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, workerFlags: args['worker-flags'], ...results })}\n`);
     if (results.duplicatesAtSink !== 0 || counts.sent !== N || results.ledgerVsSinkMismatch !== 0) process.exitCode = 1;
+    if (args.personal) {
+      const personal = await runPersonalScenario({
+        db, config, sink, startWorkers, stopWorkers, log,
+        services: createServices({ config, db, queues, log: createLogger('silent') }),
+        subscribers: N,
+        fiveDayReaders: FIVE_DAY_READERS,
+        uniformSendRate: sendRate,
+      });
+      process.stdout.write(`${JSON.stringify({ connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, ...personal })}\n`);
+      if (!personalTargetsMet(personal)) process.exitCode = 1;
+    }
   } finally {
     await stopWorkers();
     sink.child.send({ type: 'exit' });
