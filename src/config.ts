@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
+import { SNS_HOSTS, type SnsSettings } from './inbound/webhooks/sns.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 import type { RunBudgetSettings } from './delivery/run-budget.ts';
 import { DEFAULT_PROVIDER_RATES, parseDomainRates, type DomainPacingSettings } from './delivery/domain-pacing.ts';
@@ -115,6 +116,12 @@ const envSchema = z.object({
   MAILGUN_WEBHOOK_SIGNING_KEY: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   // Accepted as the password of HTTP basic auth (any user) or as ?token= (Postmark lets either be set in the URL).
   POSTMARK_WEBHOOK_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
+  // Amazon SES through SNS (POST /webhooks/ses): the topic ARNs whose notifications are accepted; off when unset.
+  SES_SNS_TOPIC_ARNS: z.preprocess(emptyAsUndefined, z.string().optional()),
+  // Tests only (ignored unless NODE_ENV=test): the host pattern allowed for SNS certificate and
+  // subscription URLs instead of sns.<region>.amazonaws.com, and a CA file for their local server.
+  SNS_TEST_HOST_PATTERN: z.preprocess(emptyAsUndefined, z.string().optional()),
+  SNS_TEST_CA_FILE: z.preprocess(emptyAsUndefined, z.string().optional()),
   SEND_RATE: z.coerce.number().positive().default(50),
   SMTP_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(100).default(5),
   // Pace per receiving provider (src/delivery/domain-pacing.ts): "google=20,microsoft=10,slow.example=5"
@@ -238,7 +245,7 @@ export interface Config {
     readonly rawRetentionMs: number;
     readonly sweepMs: number;
   };
-  readonly webhooks: { readonly mailgunSigningKey: string | undefined; readonly postmarkToken: string | undefined };
+  readonly webhooks: { readonly mailgunSigningKey: string | undefined; readonly postmarkToken: string | undefined; readonly sns: SnsSettings | undefined };
   readonly secret: string;
   /**
    * No SECRET was given (development, tests): `secret` is a stand-in until the process has read
@@ -474,7 +481,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rawRetentionMs: e.INBOUND_RAW_DAYS * 86_400_000,
       sweepMs: e.INBOUND_SWEEP_SECONDS * 1000,
     }),
-    webhooks: Object.freeze({ mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY, postmarkToken: e.POSTMARK_WEBHOOK_TOKEN }),
+    webhooks: Object.freeze({
+      mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY,
+      postmarkToken: e.POSTMARK_WEBHOOK_TOKEN,
+      sns: e.SES_SNS_TOPIC_ARNS
+        ? Object.freeze({
+            topicArns: Object.freeze(e.SES_SNS_TOPIC_ARNS.split(',').map((a) => a.trim()).filter(Boolean)),
+            hostPattern: e.NODE_ENV === 'test' && e.SNS_TEST_HOST_PATTERN ? new RegExp(e.SNS_TEST_HOST_PATTERN) : SNS_HOSTS,
+            ca: e.NODE_ENV === 'test' && e.SNS_TEST_CA_FILE ? readFileSync(e.SNS_TEST_CA_FILE, 'utf8') : undefined,
+          })
+        : undefined,
+    }),
     // Replaced by the database's development secret when a process opens the database; random
     // until then so that nothing signs with a predictable value.
     secret: e.SECRET ?? randomBytes(32).toString('hex'),

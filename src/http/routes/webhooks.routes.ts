@@ -9,7 +9,9 @@ const query = z.object({ token: z.string().max(500).optional() });
  * authentication is checked before anything is stored; see src/inbound/webhooks/.
  */
 export const webhookRoutes: FastifyPluginAsync = async (app) => {
-  for (const source of ['mailgun', 'postmark'] as const) {
+  // SNS posts its JSON as text/plain.
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 256 * 1024 }, (_req, body, done) => done(null, body));
+  for (const source of ['mailgun', 'postmark', 'ses'] as const) {
     app.post(`/webhooks/${source}`, { schema: { hide: true }, bodyLimit: 256 * 1024 }, async (req, reply) => {
       const q = query.safeParse(req.query);
       const verdict = await receiveWebhook(app.deps, source, {

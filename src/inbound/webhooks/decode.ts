@@ -12,7 +12,7 @@ import type { Decoded, InboundEvent } from '../process-report.ts';
  */
 export async function decodeWebhook(report: InboundReport, db: Executor): Promise<Decoded> {
   const body: unknown = JSON.parse(report.raw?.toString('utf8') ?? 'null');
-  const decoded = report.source === 'mailgun' ? decodeMailgun(body) : report.source === 'postmark' ? decodePostmark(body) : undefined;
+  const decoded = report.source === 'mailgun' ? decodeMailgun(body) : report.source === 'postmark' ? decodePostmark(body) : report.source === 'ses' ? decodeSes(body) : undefined;
   if (!decoded) return { event: { kind: 'ignored', why: `unreadable ${report.source} payload` }, deliveryId: null };
   if (decoded.event.kind === 'ignored') return { event: decoded.event, deliveryId: null };
   return { event: decoded.event, deliveryId: await findDelivery(db, decoded.messageId, decoded.recipient) };
@@ -113,4 +113,44 @@ async function findDelivery(db: Executor, messageId: string | undefined, recipie
     .orderBy('deliveries.id', 'desc')
     .executeTakeFirst();
   return row ? Number(row.id) : null;
+}
+
+const sesNotification = z.object({
+  notificationType: z.string().optional(),
+  eventType: z.string().optional(),
+  bounce: z.object({ bounceType: z.string(), bounceSubType: z.string().optional(), bouncedRecipients: z.array(z.object({ emailAddress: z.string(), status: z.string().optional(), diagnosticCode: z.string().optional() })) }).optional(),
+  complaint: z.object({ complainedRecipients: z.array(z.object({ emailAddress: z.string() })), complaintFeedbackType: z.string().optional() }).optional(),
+  mail: z.object({ commonHeaders: z.object({ messageId: z.string().optional() }).passthrough().optional(), headers: z.array(z.object({ name: z.string(), value: z.string() })).optional() }).passthrough().optional(),
+});
+
+/** SES notifications (documentation "Amazon SNS notification contents for Amazon SES") inside a verified SNS message. */
+function decodeSes(body: unknown): Reading | undefined {
+  const message = z.object({ Message: z.string() }).safeParse(body);
+  if (!message.success) return undefined;
+  let inner: unknown;
+  try {
+    inner = JSON.parse(message.data.Message);
+  } catch {
+    return undefined;
+  }
+  const parsed = sesNotification.safeParse(inner);
+  if (!parsed.success) return undefined;
+  const n = parsed.data;
+  const type = n.notificationType ?? n.eventType;
+  const messageId = n.mail?.headers?.find((h) => h.name.toLowerCase() === 'message-id')?.value ?? n.mail?.commonHeaders?.messageId;
+  if (type === 'Bounce' && n.bounce) {
+    const recipient = n.bounce.bouncedRecipients[0];
+    const base = { messageId, recipient: recipient?.emailAddress };
+    const diagnostic = (recipient?.diagnosticCode ?? '').replace(/^smtp;\s*/i, '');
+    if (n.bounce.bounceType === 'Permanent') {
+      if (/^\d{3}\b/.test(diagnostic)) return { ...base, event: { kind: 'bounce', failure: classifySmtpError({ responseCode: Number(diagnostic.slice(0, 3)), response: diagnostic }) } };
+      return { ...base, event: { kind: 'bounce', failure: classifySmtpError({ responseCode: 550, response: `550 ${recipient?.status ?? '5.1.1'} ${n.bounce.bounceSubType ?? 'permanent bounce'}` }) } };
+    }
+    if (n.bounce.bounceSubType === 'MailboxFull') return { ...base, event: { kind: 'bounce', failure: classifySmtpError({ responseCode: 552, response: `552 5.2.2 ${diagnostic || 'mailbox full'}` }) } };
+    return { ...base, event: { kind: 'ignored', why: `SES ${n.bounce.bounceType} bounce (${n.bounce.bounceSubType ?? '?'}) changes nothing here` } };
+  }
+  if (type === 'Complaint' && n.complaint) {
+    return { messageId, recipient: n.complaint.complainedRecipients[0]?.emailAddress, event: { kind: 'complaint', feedbackType: n.complaint.complaintFeedbackType ?? 'abuse' } };
+  }
+  return { messageId, recipient: undefined, event: { kind: 'ignored', why: `SES notification ${type ?? '?'} changes nothing here` } };
 }
