@@ -110,7 +110,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     let worker = start();
     for (let kill = 0; kill < 4; kill++) {
       const target = acceptedFor(edition).length + 100 + Math.floor(Math.random() * 700);
-      await waitFor(() => acceptedFor(edition).length >= target, { what: `progress before kill ${kill}`, timeoutMs: 60_000, intervalMs: 10 });
+      await waitFor(() => acceptedFor(edition).length >= target, { what: `progress before kill ${kill}`, timeoutMs: 150_000, intervalMs: 10 });
       await worker.kill('SIGKILL');
       worker = start();
     }
@@ -122,12 +122,12 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     // Only what was in flight at each kill can be unknown: at most a few chunks per kill.
     expect(counts.unknown).toBeLessThanOrEqual(4 * 4 * 50);
     await worker.kill('SIGTERM');
-  }, 180_000);
+  }, 400_000);
 
   it('finishes an edition from Postgres after its Redis keys are deleted mid-send, with no duplicate', async () => {
     const edition = await request('2025-12-25');
     const worker = start();
-    await waitFor(() => acceptedFor(edition).length >= 1_000, { what: 'progress before the flush', timeoutMs: 60_000, intervalMs: 10 });
+    await waitFor(() => acceptedFor(edition).length >= 1_000, { what: 'progress before the flush', timeoutMs: 150_000, intervalMs: 10 });
     // Only this test's prefix: other test files share the Redis server.
     await deleteQueuePrefix(testRedisUrl, config.queuePrefix);
     await waitUntilSent(edition, 'edition sent after the Redis flush').catch((error: Error) => {
@@ -136,7 +136,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
     const counts = await expectConsistent(edition);
     expect(counts).toMatchObject({ sent: SUBSCRIBERS, unknown: 0 });
     await worker.kill('SIGTERM');
-  }, 180_000);
+  }, 400_000);
 
   it('lets two worker processes share one edition without sending anything twice', async () => {
     const a = start();
