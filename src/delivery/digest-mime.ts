@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { encodeWords, foldLines, isPlainText } from 'nodemailer/lib/mime-funcs';
 import { splitTemplate } from '../email/templates.ts';
-import type { DkimSigner } from './dkim.ts';
+import type { DkimSigner, PreparedHeaders } from './dkim.ts';
 import { digestMessageId, type MessageContext } from './digest-message.ts';
 import { encodePiece, encodeSplicedValue } from './quoted-printable.ts';
 
@@ -32,8 +32,8 @@ export interface CompiledDigest {
  */
 export interface DigestDkim {
   readonly signer: DkimSigner;
-  /** The header fields inside body[0] (after the List-Unsubscribe value), without the blank line. */
-  readonly headTail: string;
+  /** The shared header fields canonicalised once; the slots are PERSONAL_FIELDS. */
+  readonly headers: PreparedHeaders;
   readonly bodyPrefix: Hash;
   /** body[1..] as the signer must hash them: never dot-stuffed. */
   readonly bodyRest: readonly Buffer[];
@@ -109,7 +109,11 @@ export function compileDigestMime(
     const bodyPrefix = options.dkim.bodyHasher().update(body[0]!.slice(blank + 4), 'latin1');
     // Simple body canonicalisation (RFC 6376 §3.4.3) is the bytes as they are: the body ends in
     // exactly one CRLF (the closing boundary line), so there are no trailing empty lines to drop.
-    dkim = { signer: options.dkim, headTail: body[0]!.slice(0, blank), bodyPrefix, bodyRest: body.slice(1).map((piece) => Buffer.from(piece, 'latin1')) };
+    // One message's header section with stand-in values; only the per-recipient fields change.
+    const sample = `${head0}x${head1}<x@x>${head2}x${head3}x${body[0]!.slice(0, blank)}`;
+    const headers = options.dkim.prepareHeaders(sample, PERSONAL_FIELDS);
+    if (headers.slots.join() !== PERSONAL_FIELDS.join()) throw new Error(`DKIM: per-recipient fields ${headers.slots.join()}, expected ${PERSONAL_FIELDS.join()}`);
+    dkim = { signer: options.dkim, headers, bodyPrefix, bodyRest: body.slice(1).map((piece) => Buffer.from(piece, 'latin1')) };
   }
   const stuffed = body.map((piece, i) => Buffer.from(options.dotStuffed ? dotStuff(piece, i > 0) : piece, 'latin1'));
   if (dkim && !options.dotStuffed) dkim = { ...dkim, bodyRest: stuffed.slice(1) };
@@ -126,6 +130,9 @@ export function compileDigestMime(
     bodyNames: [...text.names, ...html.names],
   };
 }
+
+/** The header fields that differ per recipient, in the DKIM signer's field order (dkim.ts). */
+const PERSONAL_FIELDS = ['to', 'date', 'message-id', 'list-unsubscribe'];
 
 /** Header-safe: printable ASCII without spaces, angle brackets or anything that could fold. */
 const PLAIN_ADDRESS = /^[\x21-\x3b\x3d\x3f-\x7e]{3,320}$/;
@@ -175,11 +182,10 @@ export async function assembleSignedDigestParts(
   if (!message) return undefined;
   const hash = dkim.bodyPrefix.copy();
   for (let i = 0; i < values.length; i++) hash.update(values[i]!, 'latin1').update(dkim.bodyRest[i]!);
-  // parts 0..7 are the header fields around the four per-recipient values (see assemble).
-  let headerBlock = '';
-  for (let i = 0; i < 8; i++) headerBlock += message.parts[i]!.toString('latin1');
-  headerBlock += dkim.headTail;
-  const signature = await dkim.signer.signatureFields(headerBlock, hash.digest());
+  // parts 1, 3, 5 and 7 are the per-recipient header values (see assemble), in PERSONAL_FIELDS order.
+  const p = message.parts;
+  const personal = [p[1]!.toString('latin1'), p[5]!.toString('latin1'), message.messageId, `<${p[7]!.toString('latin1')}>`];
+  const signature = await dkim.signer.signPrepared(dkim.headers, personal, hash.digest());
   message.parts.unshift(Buffer.from(signature, 'latin1'));
   return message;
 }

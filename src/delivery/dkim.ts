@@ -9,7 +9,13 @@ import { createHash, createPrivateKey, createPublicKey, sign, type Hash, type Ke
  * Canonicalisation is `relaxed/simple` (the choice of large senders such as Amazon SES): relaxed
  * headers survive re-folding by relays; the body is quoted-printable with lines under 76
  * characters and no trailing white space, so simple body canonicalisation is byte-exact and can
- * be hashed piece by piece without a canonicaliser in the per-message path.
+ * be hashed piece by piece without a canonicaliser in the per-message path. (Relaxed body
+ * canonicalisation would gain nothing here: with no trailing white space and CRLF line ends its
+ * only change is collapsing runs of spaces inside lines, which no relay that keeps a QP body
+ * intact rewrites, and it would need a canonicaliser that carries state across the splices.)
+ *
+ * The header fields shared by every message of an edition are canonicalised once too
+ * (`prepareHeaders`); a message only canonicalises its own few fields (To, Date, ...).
  */
 
 export type DkimAlgorithm = 'rsa-sha256' | 'ed25519-sha256';
@@ -125,10 +131,14 @@ const NEEDS_RELAXING = /\r\n|\t| {2}/;
 
 /** RFC 6376 §3.4.2 relaxed header canonicalisation of one field, without the trailing CRLF. */
 function relaxedField(name: string, raw: string): string {
-  let value = raw.slice(raw.indexOf(':') + 1);
+  return `${name}:${relaxedValue(raw.slice(raw.indexOf(':') + 1))}`;
+}
+
+/** The value part of relaxed canonicalisation: unfolded, white space runs as one space, trimmed. */
+function relaxedValue(value: string): string {
   // Most fields are one line with single spaces: only the ends need trimming.
   if (NEEDS_RELAXING.test(value)) value = value.replace(/\r\n(?=[ \t])/g, '').replace(/[ \t]+/g, ' ');
-  return `${name}:${value.trim()}`;
+  return value.trim();
 }
 
 /** Folds a tag list at its separators and the long base64 values, never inside a tag name. */
@@ -141,6 +151,23 @@ export function simpleBody(body: Buffer): Buffer {
   let end = body.length;
   while (end >= 2 && body[end - 2] === 0x0d && body[end - 1] === 0x0a) end -= 2;
   return end === 0 ? Buffer.from('\r\n') : Buffer.concat([body.subarray(0, end), Buffer.from('\r\n')]);
+}
+
+interface PreparedKey {
+  key: SigningKey;
+  /** The DKIM-Signature value up to `bh=`, as written. */
+  unsigned: string;
+  /** The same, relaxed-canonicalised with its name, as it is hashed. */
+  canonical: string;
+}
+
+/** Header fields canonicalised once for many messages (see `DkimSigner.prepareHeaders`). */
+export interface PreparedHeaders {
+  /** Canonical shared fields; slot i's field goes between segments[i] and segments[i + 1]. */
+  readonly segments: readonly string[];
+  /** The per-message field names, lower case, in signing order. */
+  readonly slots: readonly string[];
+  readonly keys: readonly PreparedKey[];
 }
 
 export class DkimSigner {
@@ -172,31 +199,63 @@ export class DkimSigner {
    * while receivers adopt the latter.
    */
   async signatureFields(headerBlock: string, bodyHash: Buffer): Promise<string> {
+    return this.signPrepared(this.prepareHeaders(headerBlock, []), [], bodyHash);
+  }
+
+  /**
+   * Canonicalises, once, the header fields that every message of a kind shares. `headerBlock` is
+   * one such message's header section; the fields named in `personal` (lower case, each present
+   * exactly once) differ per message and are left as slots, filled by `signPrepared` in the
+   * order of `prepared.slots`.
+   */
+  prepareHeaders(headerBlock: string, personal: readonly string[]): PreparedHeaders {
     const fields = parseHeaderFields(headerBlock);
+    const segments: string[] = [];
+    const slots: string[] = [];
     let canonical = '';
     let h = '';
     for (const name of SIGNED_FIELDS) {
       const instances = fields.get(name);
       if (!instances) continue;
-      // RFC 6376 §5.4.2: repeated names take the field instances from the bottom up.
-      for (let i = instances.length - 1; i >= 0; i--) {
-        canonical += `${relaxedField(name, instances[i]!)}\r\n`;
-        h += h ? `:${name}` : name;
+      if (personal.includes(name)) {
+        if (instances.length !== 1) throw new Error(`${name}: a per-message header field must occur once, not ${instances.length} times`);
+        segments.push(canonical);
+        slots.push(name);
+        canonical = '';
+      } else {
+        // RFC 6376 §5.4.2: repeated names take the field instances from the bottom up.
+        for (let i = instances.length - 1; i >= 0; i--) canonical += `${relaxedField(name, instances[i]!)}\r\n`;
       }
+      for (let i = 0; i < instances.length; i++) h += h ? `:${name}` : name;
     }
+    segments.push(canonical);
     // Over-signed names come last and contribute nothing to the hash (no instance is left).
     for (const name of SIGNED_FIELDS) if (OVERSIGNED_FIELDS.has(name) && fields.has(name)) h += `:${name}`;
+    const folded = foldColonList(h);
+    const keys = this.keys.map((k) => {
+      const unsigned = `${k.tagPrefix}\r\n h=${folded};\r\n bh=`;
+      // §3.7: the signature field itself, b= empty, canonicalised; relaxed, its folds become
+      // single spaces, so the part before the body hash is the same for every message.
+      return { key: k, unsigned, canonical: relaxedField('dkim-signature', `DKIM-Signature: ${unsigned}`) };
+    });
+    return { segments, slots, keys };
+  }
+
+  /**
+   * The DKIM-Signature fields for a message prepared by `prepareHeaders`: `values` are the raw
+   * values (after the colon) of `prepared.slots`, in that order.
+   */
+  async signPrepared(prepared: PreparedHeaders, values: readonly string[], bodyHash: Buffer): Promise<string> {
+    const { segments, keys } = prepared;
+    let canonical = segments[0]!;
+    for (let i = 0; i < values.length; i++) canonical += `${prepared.slots[i]}:${relaxedValue(values[i]!)}\r\n${segments[i + 1]}`;
     const bh = bodyHash.toString('base64');
-    const signatures = await Promise.all(
-      this.keys.map(async (k) => {
-        const unsigned = `${k.tagPrefix}\r\n h=${foldColonList(h)};\r\n bh=${bh};\r\n b=`;
-        // §3.7: the signature field itself, b= empty, canonicalised and without its CRLF.
-        const data = canonical + relaxedField('dkim-signature', `DKIM-Signature: ${unsigned}`);
-        const b = await signData(k, data);
-        return `DKIM-Signature: ${unsigned}${foldBase64(b.toString('base64'))}\r\n`;
-      }),
-    );
-    return signatures.length === 1 ? signatures[0]! : signatures.join('');
+    const one = async (k: PreparedKey) => {
+      const b = await signData(k.key, `${canonical}${k.canonical}${bh}; b=`);
+      return `DKIM-Signature: ${k.unsigned}${bh};\r\n b=${foldBase64(b.toString('base64'))}\r\n`;
+    };
+    if (keys.length === 1) return one(keys[0]!);
+    return (await Promise.all(keys.map(one))).join('');
   }
 
   /** Signs a complete message (CRLF line ends, not dot-stuffed): the signature fields come first. */
@@ -237,14 +296,13 @@ function foldList(list: string): string {
 
 /**
  * RSA signs the canonical data with SHA-256 (RSASSA-PKCS1-v1_5); Ed25519 signs the SHA-256 of it
- * with PureEdDSA (RFC 8463 §3). Both run on libuv's thread pool (the callback form of
- * crypto.sign), so a millisecond of RSA does not hold up the event loop that feeds the sockets.
+ * with PureEdDSA (RFC 8463 §3). RSA runs on libuv's thread pool (the callback form of
+ * crypto.sign), so its few hundred µs do not hold up the event loop that feeds the sockets.
  */
 function signData(key: SigningKey, data: string): Promise<Buffer> {
-  const input = Buffer.from(data, 'latin1');
+  // Ed25519 takes ~50 µs: handing it to the thread pool costs more CPU than it saves the loop.
+  if (key.algorithm === 'ed25519-sha256') return Promise.resolve(sign(null, createHash('sha256').update(data, 'latin1').digest(), key.key));
   return new Promise((resolve, reject) => {
-    const done = (error: Error | null, signature: Buffer) => (error ? reject(error) : resolve(signature));
-    if (key.algorithm === 'ed25519-sha256') sign(null, createHash('sha256').update(input).digest(), key.key, done);
-    else sign('sha256', input, key.key, done);
+    sign('sha256', Buffer.from(data, 'latin1'), key.key, (error, signature) => (error ? reject(error) : resolve(signature)));
   });
 }

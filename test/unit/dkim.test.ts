@@ -141,6 +141,32 @@ describe('DKIM on the digest fast path (shared pieces, per-message values)', () 
     }
   });
 
+  it('signatures pass for many recipients whose values re-encode differently, and fail once a per-recipient header is altered', async () => {
+    const compiled = compileDigestMime(edition, context, { dotStuffed: true, dkim: signer });
+    // Values that stay literal, that need quoted-printable (spaces, non-ASCII, `=`), that wrap
+    // over several encoded lines, and that start a line with a dot; with and without a mailto:.
+    const odd = ['a b', 'Zoë=ü', `${'x'.repeat(90)} y`, '.dot', '  two  spaces\ttab ', ''];
+    for (let n = 1; n <= 36; n++) {
+      const r = recipient(n);
+      const values = { ...r.values, PREFERENCES_URL: `${r.values.PREFERENCES_URL}${odd[n % odd.length]}${'/q'.repeat(n)}` };
+      const mailto = n % 2 === 0 ? `mailto:u+${n}abc@bounce.news.example.org?subject=unsubscribe` : undefined;
+      const message = (await assembleSignedDigestParts(compiled, { ...r, email: `r${'e'.repeat(n)}@example${n}.com`, values, mailtoUnsubscribe: mailto }))!;
+      const raw = Buffer.concat(message.parts).toString('latin1').replace(/\r\n\.\./g, '\r\n.');
+      expect((await verify(raw)).map((v) => v.status), `recipient ${n}`).toEqual(['pass', 'pass']);
+      if (n % 6 !== 0) continue;
+      const alter = (pattern: RegExp, to: string) => {
+        const altered = raw.replace(pattern, to);
+        expect(altered).not.toBe(raw);
+        return verify(altered);
+      };
+      expect((await alter(/^To: r/m, 'To: x')).map((v) => v.status)).toEqual(['fail', 'fail']);
+      expect((await alter(/^Date: \w+/m, 'Date: Sun')).map((v) => v.status)).toEqual(['fail', 'fail']);
+      expect((await alter(/^Message-ID: <digest/m, 'Message-ID: <other')).map((v) => v.status)).toEqual(['fail', 'fail']);
+      expect((await alter(/^List-Unsubscribe: <https:\/\/news/m, 'List-Unsubscribe: <https://evil')).map((v) => v.status)).toEqual(['fail', 'fail']);
+      if (mailto) expect((await alter(/<mailto:u\+/, '<mailto:x+')).map((v) => v.status)).toEqual(['fail', 'fail']);
+    }
+  });
+
   it('the shared body-prefix hash state is never consumed: signing the same recipient twice gives the same signatures', async () => {
     const compiled = compileDigestMime(edition, context, { dkim: signer });
     const date = 'Mon, 30 Nov 2026 06:00:00 +0000';
