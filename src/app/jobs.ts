@@ -32,7 +32,14 @@ export function deliveryJobs(queues: Queues): DeliveryJobs {
         delay: Math.max(0, Math.ceil(delayMs)),
       });
     },
-    countPendingSendJobs: () => queues.countPendingJobs('send'),
+    async runsWithPendingJobs() {
+      const runs = new Set<number>();
+      for (const id of await queues.pendingJobIds('send')) {
+        const runId = jobIds.runOf(id);
+        if (runId !== undefined) runs.add(runId);
+      }
+      return runs;
+    },
   };
 }
 

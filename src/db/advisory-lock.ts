@@ -35,3 +35,20 @@ export async function withAdvisoryLock<T>(
     }
   });
 }
+
+/**
+ * Whether some session holds the advisory lock named `key` now, read from pg_locks without taking
+ * it (a try-lock and release would make a holder arriving in between step aside). A bigint key
+ * appears in pg_locks as its high and low 32 bits (classid, objid) with objsubid 1.
+ */
+export async function isAdvisoryLockHeld(db: Executor, key: string): Promise<boolean> {
+  const { rows } = await sql<{ held: boolean }>`
+    with k as (select hashtext(${key})::bigint as k)
+    select exists (
+      select 1 from pg_locks l, k
+      where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+        and l.database = (select oid from pg_database where datname = current_database())
+        and l.classid = ((k.k >> 32) & 4294967295)::oid and l.objid = (k.k & 4294967295)::oid
+    ) as held`.execute(db);
+  return rows[0]?.held ?? false;
+}

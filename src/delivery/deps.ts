@@ -52,8 +52,8 @@ export interface DeliveryJobs {
    * job id is per (run, generation, window, round), so a repeat of the same job adds nothing.
    */
   enqueueSendRetry(batch: SendBatch & { round: number }, delayMs: number, retry: SendJobRetry): Promise<void>;
-  /** Planning and send jobs not finished yet (waiting, delayed or running). */
-  countPendingSendJobs(): Promise<number>;
+  /** The runs with a planning or send job not finished yet (waiting, delayed or running). */
+  runsWithPendingJobs(): Promise<Set<number>>;
 }
 
 /**

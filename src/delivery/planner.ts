@@ -12,6 +12,9 @@ import { planPersonalRange, preparePlan } from './personal-plan.ts';
 
 export type PlannerDeps = DeliveryDeps & { edition: EditionSettings };
 
+/** The advisory lock a planner holds while it writes a run's ledger. */
+export const planLockKey = (runId: number) => `plan-run:${runId}`;
+
 /**
  * Writes one ledger row per reader of the run's audience active when planning began, with the
  * variant they get (personal-plan.ts), a range of subscriber ids at a time, then enqueues the send
@@ -25,7 +28,7 @@ export async function planRun(deps: PlannerDeps, runId: number): Promise<{ plann
   let planned = found.planned_count;
   if (!found.planned_at) {
     // One planner per run at a time (a re-delivered or re-enqueued plan job just leaves).
-    const result = await withAdvisoryLock(deps.db, `plan-run:${runId}`, (conn) => planLedger(conn, deps, runId));
+    const result = await withAdvisoryLock(deps.db, planLockKey(runId), (conn) => planLedger(conn, deps, runId));
     if (!result.locked || !result.value) return { planned: 0, batches: 0, planMs: 0 };
     run = result.value.run;
     planned = result.value.planned;

@@ -1,7 +1,8 @@
 import { markAbandonedDeliveriesUnknown, pruneDeliveryWorkers } from './delivery.repository.ts';
 import type { DeliveryDeps } from './deps.ts';
 import { finishIfDone } from './finish.ts';
-import { enqueueQueuedBatches } from './planner.ts';
+import { isAdvisoryLockHeld } from '../db/advisory-lock.ts';
+import { enqueueQueuedBatches, planLockKey } from './planner.ts';
 import { findRunsInFlight, nextEnqueueGeneration } from './send-run.repository.ts';
 
 /**
@@ -17,10 +18,12 @@ export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown
   const reenqueued: number[] = [];
   const runs = await findRunsInFlight(deps.db);
   if (runs.length === 0) return { unknown, reenqueued };
-  // Any send job still waiting, delayed or running means the work is in hand.
-  const pendingJobs = await deps.jobs.countPendingSendJobs();
+  // A run with a job still waiting, delayed or running is in hand, and so is one whose planner is
+  // at work (holding the plan lock) whatever started it; only the others lost their jobs.
+  const pending = await deps.jobs.runsWithPendingJobs();
   for (const run of runs) {
-    if (pendingJobs === 0) {
+    const inHand = pending.has(run.id) || (run.status === 'planning' && (await isAdvisoryLockHeld(deps.db, planLockKey(run.id))));
+    if (!inHand) {
       const generation = await nextEnqueueGeneration(deps.db, run.id);
       if (run.status === 'planning') {
         await deps.jobs.enqueuePlanning(run.id, generation);

@@ -76,6 +76,11 @@ export class Queues {
     return Object.values(counts).reduce((sum, n) => sum + n, 0);
   }
 
+  /** Ids of the jobs of a queue not yet finished, in the same states as countPendingJobs. */
+  async pendingJobIds(queue: QueueName): Promise<string[]> {
+    return this.byName[queue].getRanges(['waiting', 'active', 'delayed', 'prioritized', 'waiting-children'], 0, -1);
+  }
+
   async close(): Promise<void> {
     await Promise.all(Object.values(this.byName).map((q) => q.close()));
   }

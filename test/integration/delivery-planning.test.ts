@@ -3,7 +3,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { planDeliveryRange } from '../../src/delivery/delivery.repository.ts';
-import { planRun } from '../../src/delivery/planner.ts';
+import { planLockKey, planRun } from '../../src/delivery/planner.ts';
+import { isAdvisoryLockHeld, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { pauseSending, resumeSending, RunPauses } from '../../src/delivery/pause.ts';
 import { reconcileDeliveries } from '../../src/delivery/reconciler.ts';
 import { beginPlanning, ensureSendRun, findSendRunById } from '../../src/delivery/send-run.repository.ts';
@@ -139,6 +140,32 @@ describe('planning an edition', () => {
     const batchIds = (await queues.byName.send.getJobs(['waiting'])).map((j) => j.id).filter((id) => id!.startsWith(`send-batch-${run.id}-`));
     expect(batchIds.length).toBe(planned.batches);
     for (const id of batchIds) expect(id).toMatch(new RegExp(`^send-batch-${run.id}-g2-w\\d+$`));
+  });
+
+  it('repairs a run whose jobs were lost while another run still has a job, and leaves alone a run whose planner is at work', async () => {
+    const edition = await buildDailyEdition(t.db, '2025-12-26', { publicUrl: config.publicUrl, maxPapers: 10 });
+    // Three runs of one edition, told apart by their audience (as the hourly ticks are).
+    const [waiting, lost, planning] = await Promise.all(['due:2025-12-26T06', 'due:2025-12-26T07', 'due:2025-12-26T08'].map((a) => ensureSendRun(t.db, edition.id, a)));
+    await queues.byName.send.obliterate({ force: true });
+    for (const run of [waiting!, lost!, planning!]) await beginPlanning(t.db, run.id, 100);
+    // One run's job waits out a backoff: it must not hold back the repair of the others.
+    await deps().jobs.enqueueSendRetry({ runId: waiting!.id, fromDeliveryId: 1, toDeliveryId: 99, generation: 0, round: 1 }, 60_000, { attempts: 1, backoffDelayMs: 1_000, jitter: 0 });
+    // A planner at work without a job of its own (a process planning the run directly).
+    const held = await withAdvisoryLock(t.db, planLockKey(planning!.id), async () => {
+      expect(await isAdvisoryLockHeld(t.db, planLockKey(planning!.id))).toBe(true);
+      return reconcileDeliveries(deps());
+    });
+    expect(held.locked).toBe(true);
+    const repaired = held.locked ? held.value.reenqueued : [];
+    expect(repaired).toContain(lost!.id);
+    expect(repaired).not.toContain(waiting!.id);
+    expect(repaired).not.toContain(planning!.id);
+    const planJobs = (await queues.byName.send.getJobs(['waiting'])).filter((j) => j.name === 'plan-run').map((j) => j.data.runId);
+    expect(planJobs).toContain(lost!.id);
+    expect(planJobs).not.toContain(planning!.id);
+    // Once the planner has stopped, its run is repaired too.
+    expect(await isAdvisoryLockHeld(t.db, planLockKey(planning!.id))).toBe(false);
+    expect((await reconcileDeliveries(deps())).reenqueued).toContain(planning!.id);
   });
 
   it('finishes a run with nobody to send to at once', async () => {
