@@ -3,8 +3,8 @@ import type { Executor } from '../db/database.ts';
 import { utcDayOf } from '../dates.ts';
 import type { EditionSettings } from '../editions/edition.service.ts';
 import type { Edition } from '../editions/edition.table.ts';
-import { isEmptySelection, rankForYou, selectFor, selectionKey, type RankedMatch, type SelectionPools, type TopicMatchRow } from '../editions/personal-selection.ts';
-import { baseSelection, editionPools, ensureVariant, matchTopics } from '../editions/variant.service.ts';
+import { isEmptySelection, rankForYou, selectFor, selectionKey, type RankedMatch, type Selection, type SelectionPools, type TopicMatchRow } from '../editions/personal-selection.ts';
+import { baseSelection, createVariantBuilder, editionPools, ensureVariants, matchTopics, type VariantBuilder } from '../editions/variant.service.ts';
 import { dueHoursInZone, isMonday } from './due.ts';
 
 /**
@@ -40,6 +40,8 @@ export interface PlanContext {
   forYou: Map<string, RankedMatch[]>;
   /** Selection key → variant id (null: the edition's own content). */
   variants: Map<string, number | null>;
+  /** Candidate papers and the parts rendered so far, for the variants still to build. */
+  builder: VariantBuilder;
   counts: { groups: number; notSent: number };
 }
 
@@ -79,6 +81,7 @@ export async function preparePlan(
   const candidates = new Set([...pools.top, ...pools.trending]);
   for (const list of matches.values()) for (const m of list) candidates.add(m.arxivId);
   const receivedFrom = await editionsShowing(db, edition.id, [...candidates]);
+  const builder = await createVariantBuilder(db, edition, settings, [...candidates]);
   return {
     runId: run.id,
     edition,
@@ -91,6 +94,7 @@ export async function preparePlan(
     audience,
     forYou: new Map(),
     variants: new Map(),
+    builder,
     counts: { groups: 0, notSent: 0 },
   };
 }
@@ -160,8 +164,9 @@ export async function planPersonalRange(
     from audience
     group by topics, only_my_topics, papers_per_digest, received`.execute(db);
 
-  const subscriberIds: number[] = [];
-  const variantIds: (number | null)[] = [];
+  // Each group's selection; the variants not built yet are built together, after the loop.
+  const planned: { key: string; ids: number[] }[] = [];
+  const newSelections = new Map<string, Selection>();
   for (const group of groups) {
     ctx.counts.groups++;
     const topicsKey = JSON.stringify(group.topics);
@@ -173,12 +178,18 @@ export async function planPersonalRange(
       continue;
     }
     const key = selectionKey(selection);
-    let variantId = ctx.variants.get(key);
-    if (variantId === undefined) {
-      variantId = key === ctx.baseKey ? null : await ensureVariant(db, ctx.edition, selection, ctx.settings);
-      ctx.variants.set(key, variantId);
-    }
-    for (const id of group.ids) {
+    if (key === ctx.baseKey) ctx.variants.set(key, null);
+    else if (!ctx.variants.has(key)) newSelections.set(key, selection);
+    planned.push({ key, ids: group.ids });
+  }
+  const built = await ensureVariants(db, ctx.builder, [...newSelections.values()]);
+  for (const [key, id] of built) ctx.variants.set(key, id);
+  const subscriberIds: number[] = [];
+  const variantIds: (number | null)[] = [];
+  for (const { key, ids } of planned) {
+    const variantId = ctx.variants.get(key);
+    if (variantId === undefined) throw new Error(`no variant stored for selection ${key}`);
+    for (const id of ids) {
       subscriberIds.push(Number(id));
       variantIds.push(variantId);
     }

@@ -94,8 +94,7 @@ function safeHttpUrl(value: string | null): string | null {
   }
 }
 
-/** Renders a digest once per edition: MJML is compiled here, never per recipient. */
-export async function renderDigest(input: {
+export interface DigestInput {
   digestDate: string;
   sections: DigestSection[];
   publicUrl: string;
@@ -103,20 +102,33 @@ export async function renderDigest(input: {
   archivePath: string;
   /** Instead of the digest day's date (a weekly edition names its week). */
   dateLabel?: string;
-}): Promise<RenderedDigest> {
+}
+
+/**
+ * HTML whitespace as the minifier leaves it in text (runs collapsed, ends trimmed): the head's
+ * title and preheader are then the same whether MJML or digest-splice.ts writes them.
+ */
+const collapseSpace = (text: string) => text.replace(/[ \t\n\r\f]+/g, ' ').trim();
+
+/** What the digest templates are given; digest-splice.ts builds the same view, so both agree. */
+export function digestView(input: DigestInput) {
   const first = input.sections.flatMap((s) => s.papers)[0];
   const dateLabel = input.dateLabel ?? formatDigestDate(input.digestDate);
   const subject = first ? `Trending papers, ${dateLabel}: ${first.title}` : `Trending papers, ${dateLabel}`;
   let number = 0;
-  const view = {
-    subject: defuseMarkers(subject),
+  return {
+    /** As the Subject header carries it: one line, at most 250 characters. */
+    headerSubject: subject.replace(/[\r\n]+/g, ' ').slice(0, 250),
+    subject: defuseMarkers(collapseSpace(subject)),
     heading: 'Trending research papers',
     preheader: defuseMarkers(
-      input.sections
-        .flatMap((s) => s.papers)
-        .slice(0, 3)
-        .map((p) => p.title)
-        .join(' · '),
+      collapseSpace(
+        input.sections
+          .flatMap((s) => s.papers)
+          .slice(0, 3)
+          .map((p) => p.title)
+          .join(' · '),
+      ),
     ),
     dateLabel,
     publicUrl: input.publicUrl,
@@ -126,10 +138,21 @@ export async function renderDigest(input: {
       .filter((s) => s.papers.length > 0)
       .map((s) => ({ title: s.title, papers: s.papers.map((p) => paperView(p, ++number, s.because?.get(p.arxiv_id))) })),
   };
-  const [mjml, text] = await Promise.all([
-    loadTemplate('email/digest.mjml.hbs'),
-    loadTemplate('email/digest.txt.hbs', { escape: false }),
-  ]);
+}
+
+export type DigestView = ReturnType<typeof digestView>;
+
+export function digestTemplates(): Promise<[mjml: HandlebarsTemplateDelegate, text: HandlebarsTemplateDelegate]> {
+  return Promise.all([loadTemplate('email/digest.mjml.hbs'), loadTemplate('email/digest.txt.hbs', { escape: false })]);
+}
+
+/**
+ * Renders a digest with one MJML call for the whole document: an edition's own content. The
+ * variants of an edition are assembled from parts rendered once (digest-splice.ts) and equal this.
+ */
+export async function renderDigest(input: DigestInput): Promise<RenderedDigest> {
+  const view = digestView(input);
+  const [mjml, text] = await digestTemplates();
   const html = await mjmlToHtml(mjml(view));
-  return { subject: subject.replace(/[\r\n]+/g, ' ').slice(0, 250), html, text: text(view) };
+  return { subject: view.headerSubject, html, text: text(view) };
 }

@@ -1,14 +1,14 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import { paperColumns } from '../papers/paper.repository.ts';
-import type { Paper } from '../papers/paper.table.ts';
-import { trendingScoreSql } from '../papers/trending.ts';
+import { findCardSignals, trendingScoreSql } from '../papers/trending.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import { archivePath } from './archive-urls.ts';
-import { editionAsOf, editionDateLabel, editionDays, sectionsOf, withCardSignals, type EditionSettings } from './edition.service.ts';
+import { DigestSplicer } from './digest-splice.ts';
+import { editionAsOf, editionDateLabel, editionDays, sectionsOf, type EditionSettings } from './edition.service.ts';
 import type { Edition } from './edition.table.ts';
 import { selectFor, selectionKey, selectionPaperIds, type Selection, type SelectionPools, type TopicMatchRow } from './personal-selection.ts';
-import { renderDigest } from './render-digest.ts';
+import type { DigestPaper } from './render-digest.ts';
 
 /** ts_rank_cd weights in {D, C, B, A} order, as the topic feeds (src/papers/topic-search.ts). */
 const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
@@ -53,51 +53,97 @@ export async function matchTopics(db: Executor, edition: Pick<Edition, 'kind' | 
   return byTopic;
 }
 
-async function findPapers(db: Executor, ids: readonly string[]): Promise<Map<string, Paper>> {
-  if (ids.length === 0) return new Map();
-  const rows = await db.selectFrom('papers').select(paperColumns).where('arxiv_id', 'in', [...ids]).execute();
-  return new Map(rows.map((p) => [p.arxiv_id, p]));
+/**
+ * What planning one edition needs to build its variants: every candidate paper with its card
+ * signals as of the edition's end (read once, not per variant) and the parts rendered so far.
+ */
+export interface VariantBuilder {
+  edition: Edition;
+  papers: Map<string, DigestPaper>;
+  splicer: DigestSplicer;
 }
 
+export async function createVariantBuilder(db: Executor, edition: Edition, settings: EditionSettings, candidates: readonly string[]): Promise<VariantBuilder> {
+  const builder: VariantBuilder = {
+    edition,
+    papers: new Map(),
+    splicer: new DigestSplicer({
+      digestDate: edition.digest_date,
+      publicUrl: settings.publicUrl,
+      archivePath: archivePath(edition.kind, edition.digest_date),
+      dateLabel: editionDateLabel(edition.kind, edition.digest_date),
+    }),
+  };
+  await loadPapers(db, builder, candidates);
+  return builder;
+}
+
+async function loadPapers(db: Executor, builder: VariantBuilder, ids: readonly string[]): Promise<void> {
+  const missing = ids.filter((id) => !builder.papers.has(id));
+  if (missing.length === 0) return;
+  const rows = await db.selectFrom('papers').select(paperColumns).where(sql<boolean>`arxiv_id = any(${missing}::text[])`).execute();
+  const signals = await findCardSignals(db, missing, editionAsOf(builder.edition.kind, builder.edition.digest_date));
+  for (const paper of rows) builder.papers.set(paper.arxiv_id, { ...paper, ...signals.get(paper.arxiv_id) });
+}
+
+/** Variant rows per INSERT: each holds ~80 kB of templates. */
+const INSERT_CHUNK = 100;
+
 /**
- * The variant of `edition` showing `selection`: rendered (MJML) the first time that selection is
- * asked for, found by its key afterwards, by any process. Returns its id.
+ * The variants of the builder's edition showing `selections`, by selection key: each selection
+ * not stored yet is assembled from parts rendered once (digest-splice.ts; MJML only for cards not
+ * seen before, many per call) and stored; one already stored, by any process, is found by its key.
  */
-export async function ensureVariant(db: Executor, edition: Edition, selection: Selection, settings: EditionSettings): Promise<number> {
-  const key = selectionKey(selection);
-  const found = await db.selectFrom('edition_variants').select('id').where('edition_id', '=', edition.id).where('selection_key', '=', key).executeTakeFirst();
-  if (found) return found.id;
-  const papers = await findPapers(db, selectionPaperIds(selection));
-  const sections = sectionsOf(edition.kind, selection, await withCardSignals(db, edition.kind, edition.digest_date, selection, papers));
+export async function ensureVariants(db: Executor, builder: VariantBuilder, selections: readonly Selection[]): Promise<Map<string, number>> {
+  const edition = builder.edition;
+  const byKey = new Map(selections.map((selection) => [selectionKey(selection), selection]));
+  const ids = new Map<string, number>();
+  if (byKey.size === 0) return ids;
+  const findIds = async (keys: string[]) => {
+    const rows = await db
+      .selectFrom('edition_variants')
+      .select(['id', 'selection_key'])
+      .where('edition_id', '=', edition.id)
+      .where(sql<boolean>`selection_key = any(${keys}::text[])`)
+      .execute();
+    for (const row of rows) ids.set(row.selection_key, row.id);
+  };
+  await findIds([...byKey.keys()]);
+  const missing = [...byKey].filter(([key]) => !ids.has(key));
+  if (missing.length === 0) return ids;
+  await loadPapers(db, builder, missing.flatMap(([, selection]) => selectionPaperIds(selection)));
+  const sections = missing.map(([, selection]) => sectionsOf(edition.kind, selection, builder.papers));
   const endRender = processInstruments().renderSeconds.startTimer();
-  const rendered = await renderDigest({
-    digestDate: edition.digest_date,
-    sections,
-    publicUrl: settings.publicUrl,
-    archivePath: archivePath(edition.kind, edition.digest_date),
-    dateLabel: editionDateLabel(edition.kind, edition.digest_date),
-  });
+  await builder.splicer.prepare(sections);
   endRender();
-  variantsRendered++;
-  await db
-    .insertInto('edition_variants')
-    .values({
-      edition_id: edition.id,
-      selection_key: key,
-      paper_ids: sections.flatMap((s) => s.papers.map((p) => p.arxiv_id)),
-      for_you: JSON.stringify(selection.forYou),
-      subject: rendered.subject,
-      html_template: rendered.html,
-      text_template: rendered.text,
-    })
-    .onConflict((oc) => oc.columns(['edition_id', 'selection_key']).doNothing())
-    .execute();
-  const stored = await db.selectFrom('edition_variants').select('id').where('edition_id', '=', edition.id).where('selection_key', '=', key).executeTakeFirstOrThrow();
-  return stored.id;
+  for (let i = 0; i < missing.length; i += INSERT_CHUNK) {
+    const rows = [];
+    for (let j = i; j < Math.min(i + INSERT_CHUNK, missing.length); j++) {
+      const [key, selection] = missing[j]!;
+      const rendered = await builder.splicer.render(sections[j]!);
+      variantsRendered++;
+      rows.push({
+        edition_id: edition.id,
+        selection_key: key,
+        paper_ids: sections[j]!.flatMap((s) => s.papers.map((p) => p.arxiv_id)),
+        for_you: JSON.stringify(selection.forYou),
+        subject: rendered.subject,
+        html_template: rendered.html,
+        text_template: rendered.text,
+      });
+    }
+    await db
+      .insertInto('edition_variants')
+      .values(rows)
+      .onConflict((oc) => oc.columns(['edition_id', 'selection_key']).doNothing())
+      .execute();
+  }
+  await findIds(missing.map(([key]) => key));
+  return ids;
 }
 
 let variantsRendered = 0;
-/** Variants this process rendered (the bench compares it with the distinct selections). */
+/** Variants this process built, each from its parts (the bench compares it with the distinct selections). */
 export function countVariantsRendered(): number {
   return variantsRendered;
 }
