@@ -21,11 +21,11 @@ export interface SelectionPools {
   trending: readonly string[];
 }
 
-/** One topic matching one paper of the period (migrations/…0500: papers.search). */
+/** One topic matching one paper of the period (src/papers/topic-search.ts). */
 export interface TopicMatchRow {
   arxivId: string;
   topic: string;
-  /** ts_rank_cd, normalised rank/(rank+1). */
+  /** topicRelevanceSql (src/papers/topic-search.ts): 0 < relevance < 1. */
   relevance: number;
   trendingScore: number;
 }

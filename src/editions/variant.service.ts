@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import { paperColumns } from '../papers/paper.repository.ts';
+import { topicMatchSql, topicRelevanceSql } from '../papers/topic-search.ts';
 import { findCardSignals, trendingScoreSql } from '../papers/trending.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import { archivePath } from './archive-urls.ts';
@@ -9,9 +10,6 @@ import { editionAsOf, editionDateLabel, editionDays, sectionsOf, type EditionSet
 import type { Edition } from './edition.table.ts';
 import { selectFor, selectionKey, selectionPaperIds, type Selection, type SelectionPools, type TopicMatchRow } from './personal-selection.ts';
 import type { DigestPaper } from './render-digest.ts';
-
-/** ts_rank_cd weights in {D, C, B, A} order, as the topic feeds (src/papers/topic-search.ts). */
-const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
 
 /** The candidates an edition was cut from; editions built before variants: their own sections. */
 export async function editionPools(db: Executor, edition: Edition): Promise<SelectionPools> {
@@ -28,9 +26,9 @@ export function baseSelection(pools: SelectionPools, settings: EditionSettings):
 /**
  * Every paper of the edition's period matching each of `topics`, in one statement for all the
  * topics of a send (set-based: never a query per reader). websearch_to_tsquery never raises, whatever
- * the topic; one with nothing to search for matches nothing. Relevance is ts_rank_cd over the
- * weighted `search` column (title > keywords > abstract), momentum the trending score as of the
- * end of the period, so every run of the edition ranks alike.
+ * the topic; one with nothing to search for matches nothing. Matching and relevance are the topic
+ * feeds' (src/papers/topic-search.ts), momentum the trending score as of the end of the period,
+ * so every run of the edition ranks alike.
  */
 export async function matchTopics(db: Executor, edition: Pick<Edition, 'kind' | 'digest_date'>, topics: readonly string[]): Promise<Map<string, TopicMatchRow[]>> {
   const byTopic = new Map<string, TopicMatchRow[]>();
@@ -39,11 +37,11 @@ export async function matchTopics(db: Executor, edition: Pick<Edition, 'kind' | 
   const asOf = editionAsOf(edition.kind, edition.digest_date);
   const { rows } = await sql<{ topic: string; arxiv_id: string; relevance: number; trending_score: number }>`
     select t.topic, papers.arxiv_id,
-      ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, q.query, 32) as relevance,
+      ${topicRelevanceSql(sql`q.query`)} as relevance,
       ${trendingScoreSql(asOf)} as trending_score
     from unnest(${[...topics]}::text[]) as t(topic)
     cross join lateral (select websearch_to_tsquery('english', t.topic) as query) q
-    join papers on papers.search @@ q.query
+    join papers on ${topicMatchSql(sql`q.query`)}
     where papers.featured_on = any(${days}::date[]) and papers.withdrawn_at is null`.execute(db);
   for (const row of rows) {
     const list = byTopic.get(row.topic) ?? [];

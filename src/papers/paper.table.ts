@@ -16,6 +16,8 @@ export interface PapersTable {
   thumbnail_url: string | null;
   withdrawn_at: Date | null;
   search: ColumnType<string, never, never>;
+  /** Title and keywords only, for ranking topic matches (migrations/2026-11-30T1100_topic_rank_vector.ts). */
+  rank_search: ColumnType<string, never, never>;
   first_seen_at: Generated<Date>;
   updated_at: Generated<Date>;
   // Added by 2026-11-27T0002_paper_stats: arXiv enrichment and optional Daily Papers fields.
@@ -31,9 +33,9 @@ export interface PapersTable {
 /** Columns added after the first schema; kept out of `Paper` so existing readers keep their shape. */
 export type PaperEnrichmentColumn = 'categories' | 'primary_category' | 'doi' | 'ai_summary' | 'ai_keywords' | 'github_stars';
 
-export type Paper = Omit<Selectable<PapersTable>, 'search' | PaperEnrichmentColumn>;
+export type Paper = Omit<Selectable<PapersTable>, 'search' | 'rank_search' | PaperEnrichmentColumn>;
 /** A paper with its arXiv enrichment and optional Daily Papers fields. */
-export type PaperDetails = Omit<Selectable<PapersTable>, 'search'>;
+export type PaperDetails = Omit<Selectable<PapersTable>, 'search' | 'rank_search'>;
 
 /** One poll's view of a paper's signals, for growth ("upvotes in the last 24 hours"). */
 export interface PaperStatsTable {

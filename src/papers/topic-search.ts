@@ -1,23 +1,50 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import { paperColumns } from './paper.repository.ts';
 import type { Paper } from './paper.table.ts';
 import { trendingScoreSql } from './trending.ts';
 
 /**
- * Matching papers to a reader's topic: PostgreSQL full-text search over `papers.search` (title
- * weight A, Daily Papers keywords B, abstract C; migrations/2026-11-30T0500_web_archive.ts), the
- * topic parsed by websearch_to_tsquery (quoted phrases, `or`, `-exclusion`, as web search users
- * expect, and it never raises a syntax error), ranked by relevance combined with momentum.
- * The topic feeds use it, and so will the personal "for you" section.
+ * Matching papers to a reader's topic: PostgreSQL full-text search, the topic parsed by
+ * websearch_to_tsquery (quoted phrases, `or`, `-exclusion`, as web search users expect, and it
+ * never raises a syntax error). A paper matches when its title, Daily Papers keywords or abstract
+ * do (`papers.search`, migrations/2026-11-30T0500_web_archive.ts); it is ranked by relevance on
+ * its title and keywords (`papers.rank_search`, migrations/2026-11-30T1100_topic_rank_vector.ts)
+ * combined with momentum. The topic feeds, the topic preview and the personal "for you" section
+ * (src/editions/variant.service.ts) all match and rank through topicMatchSql/topicRelevanceSql.
  */
 
 /** Longer than any topic a person types; the limit keeps hostile input away from the planner. */
 export const MAX_TOPIC_LENGTH = 200;
 /** Featured days searched, ending with the newest featured day in the table. */
 export const TOPIC_WINDOW_DAYS = 30;
-/** ts_rank_cd weights in {D, C, B, A} order: title 1.0 > keywords 0.4 > abstract 0.2. */
+/** ts_rank_cd weights in {D, C, B, A} order: title 1.0 > keywords 0.4 (rank_search has no C or D). */
 const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
+/**
+ * Relevance of a paper whose title and keywords alone do not match the topic: it matches only
+ * through its abstract. Below what ts_rank_cd gives a title or keyword match of a short topic
+ * (one title word 0.5, one keyword 0.29, two words split between a long title and a keyword about
+ * 0.02), so a paper about the topic stays above one merely mentioning it, and such papers are
+ * ordered among themselves by momentum. Ranking on the abstract too would read each match's
+ * ~2.4 kB `search` vector: the cost of the topic feed (BENCHMARKS.md, web).
+ */
+export const ABSTRACT_ONLY_RELEVANCE = 0.01;
+
+/** Whether the row `papers` matches the tsquery `query` (GIN index papers_search_idx). */
+export function topicMatchSql(query: RawBuilder<unknown>) {
+  return sql<boolean>`papers.search @@ ${query}`;
+}
+
+/**
+ * The relevance of the row `papers` to the tsquery `query` it matches, 0 < relevance < 1:
+ * ts_rank_cd over title and keywords, normalised rank/(rank+1), or ABSTRACT_ONLY_RELEVANCE.
+ */
+export function topicRelevanceSql(query: RawBuilder<unknown>) {
+  return sql<number>`case when papers.rank_search @@ ${query}
+    then ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.rank_search, ${query}, 32)
+    else ${ABSTRACT_ONLY_RELEVANCE}::float4 end`;
+}
+
 /**
  * Momentum multiplies relevance by 1 + ln(1 + MOMENTUM_SCALE × trending score): a paper about
  * the topic stays above one merely mentioning it, and among similar matches the one the community
@@ -45,7 +72,7 @@ export function normaliseTopic(raw: string): TopicCheck {
 }
 
 export interface TopicMatch extends Paper {
-  /** ts_rank_cd with rank/(rank+1) normalisation: 0 ≤ relevance < 1. */
+  /** topicRelevanceSql: 0 < relevance < 1. */
   relevance: number;
   trendingScore: number;
   /** relevance × momentum factor; the order of the results. */
@@ -85,8 +112,8 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
     ? sql<string>`${options.lastDay}::date`
     : sql<string>`(select max(featured_on) from papers where withdrawn_at is null)`;
   // Momentum as of the end of the window's last day, so a feed read twice the same day ranks alike.
-  // The inner query ranks the matches by id alone (each ts_rank_cd detoasts a tsvector: it runs
-  // once per match); only the best `limit` rows are joined back for their columns.
+  // The inner query ranks the matches by id alone; only the best `limit` rows are joined back for
+  // their columns (the abstract is the widest), so the sort carries narrow rows.
   const ranked = db
     .with('win', (qb) =>
       qb.selectNoFrom([
@@ -98,10 +125,10 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
     .selectFrom(['papers', 'win'])
     .select([
       'papers.arxiv_id',
-      sql<number>`ts_rank_cd(${RANK_WEIGHTS}::float4[], papers.search, win.query, 32)`.as('relevance'),
+      topicRelevanceSql(sql`win.query`).as('relevance'),
       sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score'),
     ])
-    .where(sql<boolean>`papers.search @@ win.query`)
+    .where(topicMatchSql(sql`win.query`))
     .where(sql<boolean>`papers.featured_on between win.last_day - ${days - 1}::int and win.last_day`)
     .where('papers.withdrawn_at', 'is', null);
   const rank = sql<number>`m.relevance * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * m.trending_score))`;
