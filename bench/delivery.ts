@@ -12,6 +12,7 @@
  *   npm run bench -- --outage 60                   the relay refuses connections for 60 s mid-send
  *   npm run bench -- --personal                    then the personal scenario in the same run (bench/personal.ts)
  *   npm run bench -- --personal --subscribers 10000 --five-day-readers 1000
+ *   npm run bench -- --dkim --subscribers 20000    then the same edition signed, RSA-2048 and Ed25519 (bench/dkim.ts)
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server; a
  * fresh database is created and dropped. REDIS_URL defaults to redis://127.0.0.1:6379.
@@ -41,8 +42,9 @@ import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
 import { createServices } from '../src/app/services.ts';
 import { createRedis, Queues } from '../src/queue/queues.ts';
 import { createSubscriberToken } from '../src/subscribers/tokens.ts';
+import { dkimTargetsMet, runDkimScenario } from './dkim.ts';
 import { personalTargetsMet, runPersonalScenario } from './personal.ts';
-import { memoryOf } from './process-stats.ts';
+import { cpuSecondsOf, machineCpuSeconds, memoryOf } from './process-stats.ts';
 
 const root = path.join(import.meta.dirname, '..');
 /**
@@ -67,6 +69,8 @@ const { values: args } = parseArgs({
     // After the uniform send, the personal scenario of issue #10 (bench/personal.ts).
     personal: { type: 'boolean', default: false },
     'five-day-readers': { type: 'string' },
+    // After the unsigned send, the same edition DKIM-signed by the workers (bench/dkim.ts).
+    dkim: { type: 'boolean', default: false },
   },
 });
 const N = args.million ? 1_000_000 : Number(args.subscribers ?? 100_000);
@@ -111,16 +115,6 @@ function startSink(): Promise<{ child: ChildProcess; port: number; ask(type: str
   return ask('listening').then((m) => ({ child, port: m.port as number, ask }));
 }
 
-/** CPU seconds used so far by a process (user + system), from /proc (Linux). */
-function cpuSecondsOf(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
-
 /** Pids of the processes whose command name is `name` (e.g. every Postgres backend), from /proc. */
 function pidsNamed(name: string): number[] {
   const pids: number[] = [];
@@ -139,13 +133,6 @@ function pidsNamed(name: string): number[] {
 function serverCpuSeconds(): { postgres: number; redis: number } {
   const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuSecondsOf(pid), 0);
   return { postgres: sum(pidsNamed('postgres')), redis: sum(pidsNamed('redis-server')) };
-}
-
-/** CPU seconds used by the whole machine (all cores, not idle), from /proc/stat. */
-function machineCpuSeconds(): number {
-  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
-  const n = values.map(Number);
-  return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100;
 }
 
 async function main() {
@@ -288,10 +275,10 @@ async function main() {
     // The senders: `paperboy worker` as their own processes, exactly as deployed, each tied to
     // this bench so none outlives it (bench/worker-process.ts).
     const workerExecArgv = [...(args['worker-flags'] ? args['worker-flags'].split(' ') : []), ...(process.env.BENCH_WORKER_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_WORKER_PROFILE}`] : []), '--import', 'tsx'];
-    const startWorkers = async () => {
+    const startWorkers = async (extraEnv: Record<string, string> = {}) => {
       workers.length = 0;
       for (let i = 0; i < WORKERS; i++) {
-        const child = fork(path.join(root, 'bench/worker-process.ts'), [], { cwd: root, execArgv: workerExecArgv, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+        const child = fork(path.join(root, 'bench/worker-process.ts'), [], { cwd: root, execArgv: workerExecArgv, env: { PATH: process.env.PATH ?? '', ...(process.env.UV_THREADPOOL_SIZE ? { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE } : {}), ...env, ...extraEnv }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
         workers.push(child);
         log(`worker ${i + 1} started (pid ${child.pid})`);
       }
@@ -439,6 +426,17 @@ async function main() {
     log(`worker flags:                          ${args['worker-flags'] || '(Node defaults)'}`);
     process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, workerFlags: args['worker-flags'], ...results })}\n`);
     if (results.duplicatesAtSink !== 0 || counts.sent !== N || results.ledgerVsSinkMismatch !== 0) process.exitCode = 1;
+    if (args.dkim) {
+      const dkim = await runDkimScenario({
+        db, config, sink, startWorkers, stopWorkers, log,
+        services: createServices({ config, db, queues, log: createLogger('silent') }),
+        editionId: edition.id,
+        runId: run.id,
+        unsigned: { sendRate, workerCpuMicrosPerMessage: results.workerCpuMicrosPerMessage as number, sent: counts.sent },
+      });
+      process.stdout.write(`${JSON.stringify({ subscribers: N, connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, ...dkim })}\n`);
+      if (!dkimTargetsMet(dkim, N)) process.exitCode = 1;
+    }
     if (args.personal) {
       const personal = await runPersonalScenario({
         db, config, sink, startWorkers, stopWorkers, log,

@@ -10,3 +10,20 @@ export function memoryOf(pid: number): { rss: number; peak: number } {
     return { rss: 0, peak: 0 };
   }
 }
+
+/** CPU seconds used so far by a process (user + system), from /proc (Linux). */
+export function cpuSecondsOf(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds used by the whole machine (all cores, not idle), from /proc/stat. */
+export function machineCpuSeconds(): number {
+  const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+  const n = values.map(Number);
+  return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100;
+}

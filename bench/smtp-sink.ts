@@ -55,6 +55,11 @@ export function messageIdOf(head: string): string | undefined {
  * its Message-ID once the whole message has arrived.
  */
 export function readMessageId(stream: Readable): Promise<string | undefined> {
+  return readMessageHead(stream).then(messageIdOf);
+}
+
+/** The head of a message from its DATA stream (at most 16 kB), once the whole message arrived. */
+export function readMessageHead(stream: Readable): Promise<string> {
   return new Promise((resolve, reject) => {
     let head = '';
     let inHead = true;
@@ -66,12 +71,14 @@ export function readMessageId(stream: Readable): Promise<string | undefined> {
       else if (head.length >= HEAD_LIMIT) inHead = false;
     });
     stream.on('error', reject);
-    stream.on('end', () => resolve(messageIdOf(head)));
+    stream.on('end', () => resolve(head));
   });
 }
 
 export interface SinkStats {
   accepted: number;
+  /** Accepted messages whose first header field is a DKIM-Signature (the DKIM bench scenario). */
+  signed: number;
   duplicates: number;
   digests: number;
   firstAt: number;
@@ -96,6 +103,7 @@ export interface BenchSink {
 export async function startBenchSink(port = 0): Promise<BenchSink> {
   const ids = new MessageIdLedger();
   let accepted = 0;
+  let signed = 0;
   let firstAt = 0;
   let lastAt = 0;
   let refused = 0;
@@ -105,8 +113,10 @@ export async function startBenchSink(port = 0): Promise<BenchSink> {
     logger: false,
     maxClients: 1000,
     onData(stream, _session, callback) {
-      readMessageId(stream).then((id) => {
+      readMessageHead(stream).then((head) => {
+        const id = messageIdOf(head);
         if (id?.startsWith('<digest.')) ids.record(id);
+        if (head.startsWith('DKIM-Signature:')) signed++;
         accepted++;
         lastAt = performance.now();
         if (firstAt === 0) firstAt = lastAt;
@@ -120,9 +130,10 @@ export async function startBenchSink(port = 0): Promise<BenchSink> {
   const connections = (server as unknown as { connections: Set<{ _socket: { destroy(): void } }> }).connections;
   return {
     port: bound,
-    stats: () => ({ accepted, duplicates: ids.duplicates, digests: ids.size, firstAt, lastAt, rss: process.memoryUsage().rss, refused }),
+    stats: () => ({ accepted, signed, duplicates: ids.duplicates, digests: ids.size, firstAt, lastAt, rss: process.memoryUsage().rss, refused }),
     reset() {
       accepted = 0;
+      signed = 0;
       firstAt = 0;
       lastAt = 0;
     },
