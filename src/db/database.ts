@@ -33,7 +33,14 @@ export function createDatabase(
   // 'error' event that ends the process; heard, the query in flight fails with the error, the
   // pool drops the broken client, and the next query opens a new connection.
   pool.on('error', onError);
-  pool.on('connect', (client) => client.on('error', onError));
+  pool.on('connect', (client) => {
+    client.on('error', onError);
+    // No JIT compilation: every statement here is short or a set-based bulk one, and the cost
+    // estimates that trigger JIT overshoot while a run's ledger grows faster than its statistics.
+    // Measured on planning 1,000,000 readers: JIT took 1.4 s of a 2.2 s statement per range.
+    // Queued on the client before the caller's first query, so it applies to it too.
+    client.query('set jit = off').catch(onError);
+  });
   return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
 }
 
