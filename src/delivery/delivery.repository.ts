@@ -4,32 +4,6 @@ import type { DeliveryStatus } from './delivery.table.ts';
 
 export const deliveryStatuses: readonly DeliveryStatus[] = ['queued', 'sending', 'sent', 'failed', 'bounced', 'complained', 'skipped', 'unknown'];
 
-/**
- * Plans one range of subscriber ids in a single statement (no ids travel to the client) and
- * advances the run's plan cursor in the same statement, so a planner that restarts resumes
- * after the last committed range. Only subscribers active, and confirmed, before planning began.
- */
-export async function planDeliveryRange(
-  db: Executor,
-  runId: number,
-  range: { afterSubscriberId: number; throughSubscriberId: number; cutoff: Date },
-): Promise<number> {
-  const result = await sql<{ n: number }>`
-    with planned as (
-      insert into deliveries (run_id, subscriber_id)
-      select ${runId}, s.id from subscribers s
-      where s.id > ${range.afterSubscriberId} and s.id <= ${range.throughSubscriberId}
-        and s.status = 'active' and coalesce(s.confirmed_at, s.created_at) <= ${range.cutoff}
-      order by s.id
-      on conflict (run_id, subscriber_id) do nothing
-      returning 1
-    ), cursor as (
-      update send_runs set plan_cursor = ${range.throughSubscriberId} where id = ${runId}
-    )
-    select count(*)::int as n from planned`.execute(db);
-  return result.rows[0]?.n ?? 0;
-}
-
 /** Whether any row of the run is still queued or sending (an index probe, not a count). */
 export async function hasUnfinishedDeliveries(db: Executor, runId: number): Promise<boolean> {
   const row = await db

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
-import { planDeliveryRange } from '../../src/delivery/delivery.repository.ts';
+import { planPersonalRange, preparePlan } from '../../src/delivery/personal-plan.ts';
 import { planLockKey, planRun } from '../../src/delivery/planner.ts';
 import { isAdvisoryLockHeld, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { pauseSending, resumeSending, RunPauses } from '../../src/delivery/pause.ts';
@@ -88,7 +88,8 @@ describe('planning an edition', () => {
     await t.db.insertInto('subscribers').values({ email: 'late@example.org', status: 'active', confirmed_at: new Date(Date.now() + 1_000) }).execute();
     // And an older pending subscriber who confirms now.
     await t.db.updateTable('subscribers').set({ status: 'active', confirmed_at: new Date(Date.now() + 1_000) }).where('email', '=', 'p10@example.org').execute();
-    await planDeliveryRange(t.db, run.id, { afterSubscriberId: 0, throughSubscriberId: 10_000_000, cutoff: begun.plan_started_at! });
+    const context = await preparePlan(t.db, begun, edition, { publicUrl: config.publicUrl, maxPapers: 10 }, begun.plan_started_at!);
+    await planPersonalRange(t.db, context, { afterSubscriberId: 0, throughSubscriberId: 10_000_000, cutoff: begun.plan_started_at! });
     const emails = await t.db
       .selectFrom('deliveries')
       .innerJoin('subscribers', 'subscribers.id', 'deliveries.subscriber_id')

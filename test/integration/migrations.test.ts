@@ -21,7 +21,7 @@ describe('migrations', () => {
     expect(await migrateToLatest(testDb.db)).toEqual([]);
   });
 
-  it('rejects a second ledger row for the same run and subscriber', async () => {
+  it('rejects a second ledger row for the same run and subscriber (one per reader and edition)', async () => {
     const db = testDb.db;
     const sub = await db.insertInto('subscribers').values({ email: 'a@example.com', status: 'active' }).returning('id').executeTakeFirstOrThrow();
     const ed = await db
@@ -32,7 +32,7 @@ describe('migrations', () => {
     const run = await db.insertInto('send_runs').values({ edition_id: ed.id, status: 'ready' }).returning('id').executeTakeFirstOrThrow();
     await db.insertInto('deliveries').values({ run_id: run.id, subscriber_id: sub.id }).execute();
     await expect(db.insertInto('deliveries').values({ run_id: run.id, subscriber_id: sub.id }).execute()).rejects.toThrow(
-      /deliveries_run_subscriber_key/,
+      /deliveries_subscriber_edition_key/,
     );
     // And one run per edition and audience.
     await expect(db.insertInto('send_runs').values({ edition_id: ed.id, status: 'ready' }).execute()).rejects.toThrow(/send_runs_edition_audience_key/);
