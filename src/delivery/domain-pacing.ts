@@ -12,7 +12,8 @@ import type { SmtpFailure } from './smtp-errors.ts';
  * send-rate.ts), and a slow-down reply halves that group's rate only (multiplicative decrease),
  * which then climbs back linearly (additive increase) over DOMAIN_RECOVERY_SECONDS.
  * Rows of a group with no token are not held in the batch: they go back to the queue with a
- * retry_at spread at the group's rate, attempt not counted, and the other groups carry on.
+ * retry_at spread at the group's rate behind the group's rows already waiting, attempt not
+ * counted, their SEND_RATE tokens given back, and the other groups carry on (sender.ts).
  */
 
 /** Domains that share one provider's limits. Grouping custom domains by MX host is not done (yet). */
@@ -79,6 +80,9 @@ export function isSlowDown(failure: SmtpFailure): boolean {
 // One bucket per group with its own current rate. The rate recovers linearly with time since its
 // last update; a slow-down multiplies it and empties the bucket. Burst is a fifth of a second, twice
 // the global bucket's: a group at the full SEND_RATE never denies what the global bucket granted.
+// `queued` counts the group's rows already deferred and not yet due, draining at the group's rate:
+// new deferrals line up behind them, so each deferred row comes back in a slot of its own instead
+// of all at the next token, to be deferred again (which kept send jobs busy re-deferring them).
 const PACE = `
 local max = tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
@@ -89,7 +93,7 @@ local floor = tonumber(ARGV[6])
 local ttl = tonumber(ARGV[7])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'rate')
+local s = redis.call('HMGET', KEYS[1], 'tokens', 'ts', 'rate', 'queued')
 local rate = tonumber(s[3]) or max
 local ts = tonumber(s[2]) or now
 local elapsed = math.max(0, now - ts)
@@ -97,6 +101,7 @@ rate = math.min(max, rate + elapsed * recoverPerMs)
 local burst = math.max(1, math.ceil(rate / 5))
 local tokens = tonumber(s[1]) or burst
 tokens = math.min(burst, tokens + elapsed * rate / 1000)
+local queued = math.max(0, (tonumber(s[4]) or 0) - elapsed * rate / 1000)
 local granted = 0
 local wait = 0
 if slow == 1 then
@@ -105,9 +110,12 @@ if slow == 1 then
 else
   granted = math.min(want, math.floor(tokens))
   if granted >= 1 then tokens = tokens - granted else granted = 0 end
-  if granted < want then wait = math.ceil((1 - (tokens - math.floor(tokens))) * 1000 / rate) end
+  if granted < want then
+    wait = math.ceil((1 - (tokens - math.floor(tokens)) + queued) * 1000 / rate)
+    queued = queued + want - granted
+  end
 end
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.17g', now), 'rate', string.format('%.17g', rate))
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.17g', tokens), 'ts', string.format('%.17g', now), 'rate', string.format('%.17g', rate), 'queued', string.format('%.17g', queued))
 redis.call('PEXPIRE', KEYS[1], ttl)
 return {granted, wait, string.format('%.17g', rate)}
 `;

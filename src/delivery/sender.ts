@@ -190,6 +190,11 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       if (paced.later.length > 0) {
         await durably('defer paced rows', () => deferPacedDeliveries(deps.db, paced.later.map((x) => ({ id: x.row.id, delayMs: x.delayMs, group: x.group }))));
         counts.paced += paced.later.length;
+        // Their share of SEND_RATE goes to rows of other providers, here or in other windows.
+        await deps.rate.giveBack(paced.later.length);
+        // Only waiting rows are due here now: the job gives its slot to other windows and comes
+        // back when the first of them is due, rather than claiming each as it comes due to defer it again.
+        if (paced.now.length === 0) return;
       }
       const outcomes: DeliveryOutcome[] = [];
       const sends: Promise<void>[] = [];

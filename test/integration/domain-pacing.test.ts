@@ -57,5 +57,15 @@ describe('pacing per receiving domain (issue #11 item 6)', () => {
       expect(delays).toEqual([...delays].sort((p, q) => p - q));
       expect(delays.at(-1)! - delays[0]!).toBeGreaterThanOrEqual(4 * (1000 / 1.01) - 1);
     });
+
+    it('lines deferred rows up behind those already waiting, so each comes back in a slot of its own', async () => {
+      // Still about 1/s after the slow-downs above: each row deferred earlier holds a second of the queue.
+      const first = await a!.admit(rows('slow.example', 3, 200));
+      const second = await b!.admit(rows('slow.example', 3, 300));
+      expect(first.now).toEqual([]);
+      expect(second.now).toEqual([]);
+      // The second worker's rows wait behind the first's three (and the five of the test above), not beside them.
+      expect(second.later[0]!.delayMs).toBeGreaterThanOrEqual(first.later.at(-1)!.delayMs + 500);
+    });
   });
 });

@@ -33,4 +33,19 @@ describe('the shared send rate', () => {
     expect(taken).toBeLessThanOrEqual(perSecond * seconds + perSecond / 10 + 6 * limiters[0]!.maxChunk);
     expect(taken).toBeGreaterThanOrEqual(perSecond * (durationMs / 1000) * 0.8);
   });
+
+  it('takes back tokens given back (rows that did not go), up to the burst', async () => {
+    const other = `${key}-give-back`;
+    // 2/s: a token takes half a second to refill, far more than the calls below.
+    const limiter = createSendRateLimiter(connections[0]!, { key: other, perSecond: 2 });
+    const tokens = async () => Number((await connections[0]!.hmget(other, 'tokens'))[0]);
+    expect(await limiter.take(1)).toBe(1);
+    expect(await tokens()).toBeLessThan(0.5);
+    await limiter.giveBack(1);
+    expect(await tokens()).toBeGreaterThanOrEqual(1);
+    // Giving back more than was taken never exceeds the burst (one token at 2/s).
+    await limiter.giveBack(50);
+    expect(await tokens()).toBeLessThanOrEqual(1);
+    await connections[0]!.del(other);
+  });
 });
