@@ -258,6 +258,24 @@ export async function recordSoftBounce(
   return { consecutive: row.consecutive, suppress: row.consecutive >= bounce.limit && row.old_enough };
 }
 
+/** recordSoftBounce for many people in one statement (inbound reports in batches); subscribers must be distinct. */
+export async function recordSoftBounces(
+  db: Executor,
+  bounces: readonly { subscriberId: number; editionId: number; response: string }[],
+  policy: { limit: number; minDays: number },
+): Promise<Map<number, { consecutive: number; suppress: boolean }>> {
+  if (bounces.length === 0) return new Map();
+  const result = await sql<{ subscriber_id: string; consecutive: number; old_enough: boolean }>`
+    insert into soft_bounces (subscriber_id, consecutive, first_at, last_at, last_edition_id, last_response)
+    select u.subscriber_id, 1, now(), now(), u.edition_id, u.response
+    from unnest(${bounces.map((b) => b.subscriberId)}::bigint[], ${bounces.map((b) => b.editionId)}::bigint[], ${bounces.map((b) => b.response.slice(0, 1000))}::text[]) as u(subscriber_id, edition_id, response)
+    on conflict (subscriber_id) do update set
+      consecutive = soft_bounces.consecutive + case when soft_bounces.last_edition_id = excluded.last_edition_id then 0 else 1 end,
+      last_at = now(), last_edition_id = excluded.last_edition_id, last_response = excluded.last_response
+    returning subscriber_id, consecutive, first_at <= now() - make_interval(days => 0, secs => ${policy.minDays * 86400}) as old_enough`.execute(db);
+  return new Map(result.rows.map((row) => [Number(row.subscriber_id), { consecutive: row.consecutive, suppress: row.consecutive >= policy.limit && row.old_enough }]));
+}
+
 export async function registerDeliveryWorker(db: Executor, worker: { id: string; host: string; pid: number }): Promise<void> {
   await db
     .insertInto('delivery_workers')

@@ -32,19 +32,6 @@ export async function storeReports(db: Executor, reports: readonly NewReport[]):
   return rows.map((r) => Number(r.id));
 }
 
-/** Oldest first; the processor claims each one under a row lock. */
-export async function findPendingReportIds(db: Executor, limit: number, afterId = 0): Promise<number[]> {
-  const rows = await db
-    .selectFrom('inbound_reports')
-    .select('id')
-    .where('processed_at', 'is', null)
-    .where('id', '>', afterId)
-    .orderBy('id')
-    .limit(limit)
-    .execute();
-  return rows.map((r) => Number(r.id));
-}
-
 export async function countPendingReports(db: Executor): Promise<number> {
   const row = await db.selectFrom('inbound_reports').select((eb) => eb.fn.countAll<string>().as('n')).where('processed_at', 'is', null).executeTakeFirstOrThrow();
   return Number(row.n);

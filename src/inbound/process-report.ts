@@ -51,7 +51,7 @@ export async function processReport(deps: ReportDeps, id: number): Promise<Proce
     return await deps.db.transaction().execute(async (trx) => {
       const report = await trx.selectFrom('inbound_reports').selectAll().where('id', '=', id).where('processed_at', 'is', null).forUpdate().skipLocked().executeTakeFirst();
       if (!report) return undefined;
-      const decoded = report.source === 'smtp' ? decodeMail(deps, report) : deps.decodeWebhook ? await deps.decodeWebhook(report, trx) : ignored('no decoder for this source');
+      const decoded = await decodeReport(deps, report, trx);
       const result = await applyEvent(trx, deps, decoded);
       await trx
         .updateTable('inbound_reports')
@@ -76,6 +76,10 @@ export async function processReport(deps: ReportDeps, id: number): Promise<Proce
       .execute();
     return undefined;
   }
+}
+
+export async function decodeReport(deps: ReportDeps, report: InboundReport, trx: Executor): Promise<Decoded> {
+  return report.source === 'smtp' ? decodeMail(deps, report) : deps.decodeWebhook ? await deps.decodeWebhook(report, trx) : ignored('no decoder for this source');
 }
 
 const ignored = (why: string, deliveryId: number | null = null): Decoded => ({ event: { kind: 'ignored', why }, deliveryId });
@@ -112,14 +116,14 @@ function decodeMail(deps: ReportDeps, report: InboundReport): Decoded {
   }
 }
 
-interface LinkedDelivery {
+export interface LinkedDelivery {
   id: number;
   subscriber_id: number;
   edition_id: number;
   status: string;
 }
 
-async function applyEvent(trx: Executor, deps: ReportDeps, decoded: Decoded): Promise<ProcessResult> {
+export async function applyEvent(trx: Executor, deps: ReportDeps, decoded: Decoded): Promise<ProcessResult> {
   const { event } = decoded;
   if (event.kind === 'ignored') return { kind: 'ignored', outcome: event.why, deliveryId: decoded.deliveryId };
   const delivery =
@@ -127,9 +131,7 @@ async function applyEvent(trx: Executor, deps: ReportDeps, decoded: Decoded): Pr
       ? undefined
       : ((await trx.selectFrom('deliveries').select(['id', 'subscriber_id', 'edition_id', 'status']).where('id', '=', decoded.deliveryId).forUpdate().executeTakeFirst()) as LinkedDelivery | undefined);
   const kind = event.kind === 'bounce' ? event.failure.kind : event.kind;
-  if (!delivery) {
-    return { kind, outcome: decoded.deliveryId === null ? 'not linked to any delivery: nothing changed' : 'the delivery no longer exists (its person was erased): nothing changed', deliveryId: null };
-  }
+  if (!delivery) return unlinkedResult(kind, decoded.deliveryId);
   const result = (outcome: string): ProcessResult => ({ kind, outcome, deliveryId: delivery.id });
   switch (event.kind) {
     case 'unsubscribe': {
@@ -143,6 +145,12 @@ async function applyEvent(trx: Executor, deps: ReportDeps, decoded: Decoded): Pr
   }
 }
 
+export const unlinkedResult = (kind: string, deliveryId: number | null): ProcessResult => ({
+  kind,
+  outcome: deliveryId === null ? 'not linked to any delivery: nothing changed' : 'the delivery no longer exists (its person was erased): nothing changed',
+  deliveryId: null,
+});
+
 /** Only a delivery that went out can bounce later; a second report of the same one changes nothing. */
 async function markDelivery(trx: Executor, delivery: LinkedDelivery, status: 'bounced' | 'failed' | 'complained', reason: string, failure?: SmtpFailure): Promise<boolean> {
   const from = status === 'complained' ? ['sent', 'unknown', 'failed', 'bounced'] : ['sent', 'unknown'];
@@ -155,35 +163,54 @@ async function markDelivery(trx: Executor, delivery: LinkedDelivery, status: 'bo
   return changed.numUpdatedRows > 0n;
 }
 
-async function applyBounce(trx: Executor, deps: ReportDeps, delivery: LinkedDelivery, failure: SmtpFailure): Promise<string> {
+/** What a later bounce does to its delivery and person (shared with the batch path, process-batch.ts). */
+export interface BouncePlan {
+  status: 'bounced' | 'failed';
+  reason: string;
+  /** suppress: the person is bounced; count: a soft bounce toward SOFT_BOUNCE_LIMIT; none: the person is kept. */
+  effect: 'suppress' | 'count' | 'none';
+  outcome: string;
+}
+
+export function planBounce(failure: SmtpFailure): BouncePlan {
   const code = failure.enhancedCode ?? failure.responseCode ?? '';
   switch (failure.kind) {
     case 'hard_bounce':
-      if (!(await markDelivery(trx, delivery, 'bounced', `hard bounce ${code} (reported later): address suppressed`, failure))) return `delivery already ${delivery.status}: nothing changed`;
-      await markSubscriberBounced(trx, delivery.subscriber_id);
-      return 'delivery bounced, subscriber suppressed';
+      return { status: 'bounced', reason: `hard bounce ${code} (reported later): address suppressed`, effect: 'suppress', outcome: 'delivery bounced, subscriber suppressed' };
     case 'soft_bounce':
-    case 'transient': {
-      if (!(await markDelivery(trx, delivery, 'failed', `${failure.kind === 'soft_bounce' ? 'soft bounce' : 'gave up after retries'} ${code} (reported later)`, failure))) {
-        return `delivery already ${delivery.status}: nothing changed`;
-      }
+    case 'transient':
       // Like a 4xx that never cleared (failure-policy.ts): counted only when it is about the mailbox.
-      if (failure.kind === 'transient' && !failure.softIfFinal) return 'delivery failed';
-      const { consecutive, suppress } = await recordSoftBounce(trx, {
-        subscriberId: delivery.subscriber_id,
-        editionId: delivery.edition_id,
-        response: failure.response,
-        limit: deps.softBounceLimit,
-        minDays: deps.softBounceDays,
-      });
-      if (suppress) await markSubscriberBounced(trx, delivery.subscriber_id);
-      return suppress ? `delivery failed; soft bounce ${consecutive}: subscriber suppressed` : `delivery failed; soft bounce ${consecutive} counted`;
-    }
+      return {
+        status: 'failed',
+        reason: `${failure.kind === 'soft_bounce' ? 'soft bounce' : 'gave up after retries'} ${code} (reported later)`,
+        effect: failure.kind === 'transient' && !failure.softIfFinal ? 'none' : 'count',
+        outcome: 'delivery failed',
+      };
     case 'policy':
     case 'permanent':
     case 'maybe_delivered':
-      return (await markDelivery(trx, delivery, 'failed', `${failure.kind} failure ${code} (reported later): recipient kept`, failure)) ? 'delivery failed, recipient kept' : `delivery already ${delivery.status}: nothing changed`;
+      return { status: 'failed', reason: `${failure.kind} failure ${code} (reported later): recipient kept`, effect: 'none', outcome: 'delivery failed, recipient kept' };
   }
+}
+
+export const softBounceOutcome = (consecutive: number, suppress: boolean) =>
+  suppress ? `delivery failed; soft bounce ${consecutive}: subscriber suppressed` : `delivery failed; soft bounce ${consecutive} counted`;
+export const unchangedOutcome = (status: string) => `delivery already ${status}: nothing changed`;
+
+async function applyBounce(trx: Executor, deps: ReportDeps, delivery: LinkedDelivery, failure: SmtpFailure): Promise<string> {
+  const plan = planBounce(failure);
+  if (!(await markDelivery(trx, delivery, plan.status, plan.reason, failure))) return unchangedOutcome(delivery.status);
+  if (plan.effect === 'suppress') await markSubscriberBounced(trx, delivery.subscriber_id);
+  if (plan.effect !== 'count') return plan.outcome;
+  const { consecutive, suppress } = await recordSoftBounce(trx, {
+    subscriberId: delivery.subscriber_id,
+    editionId: delivery.edition_id,
+    response: failure.response,
+    limit: deps.softBounceLimit,
+    minDays: deps.softBounceDays,
+  });
+  if (suppress) await markSubscriberBounced(trx, delivery.subscriber_id);
+  return softBounceOutcome(consecutive, suppress);
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Logger } from '../logger.ts';
-import { findPendingReportIds, purgeOldRaw } from './inbound-report.repository.ts';
+import { purgeOldRaw } from './inbound-report.repository.ts';
+import { processReportBatch } from './process-batch.ts';
 import { pruneReplayKeys } from './webhooks/verify.ts';
-import { processReport, type ReportDeps } from './process-report.ts';
+import type { ReportDeps } from './process-report.ts';
 
 export interface ReportProcessor {
   /** Process what is pending now (called after each stored report). */
@@ -11,14 +12,16 @@ export interface ReportProcessor {
   stop(): Promise<void>;
 }
 
-const BATCH = 200;
-const CONCURRENCY = 4;
+// Reports per transaction (process-batch.ts): large enough that statements and commits are few,
+// small enough that a kill loses little work and a batch's locks are short.
+const BATCH = 250;
 const PURGE_EVERY_MS = 3_600_000;
 
 /**
  * Works through stored reports: on a kick and every `sweepMs` (which picks up what a crashed
  * process left), and purges raw messages older than `rawRetentionMs` once an hour. Several
- * processes may run this at once: each report is claimed under a row lock (process-report.ts).
+ * processes may run this at once: reports are claimed under row locks, skipping locked ones
+ * (process-batch.ts).
  */
 export function startReportProcessor(deps: ReportDeps & { log: Logger }, options: { sweepMs: number; rawRetentionMs: number }): ReportProcessor {
   let running: Promise<void> | undefined;
@@ -32,15 +35,9 @@ export function startReportProcessor(deps: ReportDeps & { log: Logger }, options
       let after = 0;
       for (;;) {
         if (stopped) return;
-        const ids = await findPendingReportIds(deps.db, BATCH, after);
+        const ids = await processReportBatch(deps, BATCH, after);
         if (ids.length === 0) break;
         after = ids[ids.length - 1]!;
-        let next = 0;
-        await Promise.all(
-          Array.from({ length: Math.min(CONCURRENCY, ids.length) }, async () => {
-            while (next < ids.length && !stopped) await processReport(deps, ids[next++]!);
-          }),
-        );
       }
     } while (again && !stopped);
     if (Date.now() - lastPurge > PURGE_EVERY_MS) {

@@ -174,3 +174,17 @@ export async function markSubscriberBounced(db: Executor, id: number): Promise<v
     insert into consent_events (subscriber_id, kind, source)
     select id, 'bounced', 'hard bounce' from changed where previous <> 'bounced'`.execute(db);
 }
+
+/** markSubscriberBounced for many people in one statement (inbound reports in batches); ids must be distinct. */
+export async function markSubscribersBounced(db: Executor, ids: readonly number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await sql`
+    with previous as (select id, status from subscribers where id = any(${ids}::bigint[]) for update),
+    changed as (
+      update subscribers s set status = 'bounced', bounce_count = s.bounce_count + 1, last_bounce_at = now(), updated_at = now()
+      from previous where s.id = previous.id
+      returning s.id, previous.status as previous
+    )
+    insert into consent_events (subscriber_id, kind, source)
+    select id, 'bounced', 'hard bounce' from changed where previous <> 'bounced'`.execute(db);
+}

@@ -8,7 +8,8 @@ import { deleteQueuePrefix, testRedisUrl } from '../helpers/service.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 import { spawnPaperboy, stopAllWorkers } from '../helpers/worker-process.ts';
 
-const REPORTS = 1000;
+// Several batches of process-batch.ts, so the kill lands with some committed and some not.
+const REPORTS = 2000;
 const DOMAIN = 'bounces.papers.example.test';
 
 describe('inbound processing survives a kill -9 mid-batch: no report lost, none applied twice', () => {
