@@ -1,42 +1,103 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 
 export interface SmtpReply {
   code: number;
   text: string;
 }
 
-/**
- * A bare SMTP client over a socket, so a test sees every reply the listener gives (a library
- * client hides a 550 at RCPT behind its own error handling): MAIL FROM, each RCPT, then DATA
- * only if some recipient was accepted.
- */
-export async function sendSmtp(port: number, envelope: { from: string; to: string[] }, data: string | Buffer): Promise<{ mail: SmtpReply; rcpt: SmtpReply[]; data?: SmtpReply }> {
-  const socket = connect(port, '127.0.0.1');
-  socket.setNoDelay(true);
-  const replies = replyReader(socket);
-  try {
-    await replies.next(); // greeting
-    await command(socket, replies, 'EHLO test.example');
-    const mail = await command(socket, replies, `MAIL FROM:<${envelope.from}>`);
-    const rcpt: SmtpReply[] = [];
-    if (mail.code !== 250) return { mail, rcpt };
-    for (const to of envelope.to) rcpt.push(await command(socket, replies, `RCPT TO:<${to}>`));
-    if (!rcpt.some((r) => r.code === 250)) return { mail, rcpt };
-    const go = await command(socket, replies, 'DATA');
-    if (go.code !== 354) return { mail, rcpt, data: go };
-    const body = (Buffer.isBuffer(data) ? data.toString('latin1') : data).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
-    socket.write(Buffer.from(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1'));
-    const done = await replies.next();
-    await command(socket, replies, 'QUIT').catch(() => undefined);
-    return { mail, rcpt, data: done };
-  } finally {
-    socket.destroy();
-  }
+export interface SmtpResult {
+  mail: SmtpReply;
+  rcpt: SmtpReply[];
+  data?: SmtpReply;
 }
 
-async function command(socket: Socket, replies: ReturnType<typeof replyReader>, line: string): Promise<SmtpReply> {
-  socket.write(`${line}\r\n`);
-  return replies.next();
+export interface SmtpSession {
+  /** The reply to EHLO (its lines list the extensions, e.g. STARTTLS). */
+  ehlo: SmtpReply;
+  /** Whether the session runs over TLS (after starttls()). */
+  readonly secure: boolean;
+  /** STARTTLS (RFC 3207), then EHLO again over the encrypted connection; returns the 220 or the refusal. */
+  starttls(options?: ConnectionOptions): Promise<SmtpReply>;
+  /** One message: MAIL FROM, each RCPT, then DATA only if some recipient was accepted; RSET after a refusal. */
+  send(envelope: { from: string; to: string[] }, data: string | Buffer): Promise<SmtpResult>;
+  /** QUIT and close. */
+  close(): Promise<void>;
+}
+
+/**
+ * A bare SMTP client over a socket, so a test sees every reply the listener gives (a library
+ * client hides a 550 at RCPT behind its own error handling). A session carries any number of
+ * messages over one connection, as an MTA with a connection cache does.
+ */
+export async function openSmtpSession(port: number): Promise<SmtpSession> {
+  let socket: Socket | TLSSocket = connect(port, '127.0.0.1');
+  socket.setNoDelay(true);
+  // A listener that stops answering fails the call instead of hanging the test.
+  socket.setTimeout(60_000, () => socket.destroy(new Error('no reply from the SMTP server within 60 s')));
+  let replies = replyReader(socket);
+  let secure = false;
+  const command = async (line: string): Promise<SmtpReply> => {
+    socket.write(`${line}\r\n`);
+    return replies.next();
+  };
+  const greeting = await replies.next();
+  if (greeting.code !== 220) {
+    socket.destroy();
+    throw new Error(`no SMTP greeting: ${greeting.code} ${greeting.text}`);
+  }
+  const session: SmtpSession = {
+    ehlo: await command('EHLO test.example'),
+    get secure() {
+      return secure;
+    },
+    async starttls(options = {}) {
+      const go = await command('STARTTLS');
+      if (go.code !== 220) return go;
+      const plain = socket;
+      plain.removeAllListeners('data');
+      socket = await new Promise<TLSSocket>((resolve, reject) => {
+        const upgraded = tlsConnect({ socket: plain, servername: 'localhost', ...options }, () => resolve(upgraded));
+        upgraded.once('error', reject);
+      });
+      socket.setNoDelay(true);
+      socket.setTimeout(60_000, () => socket.destroy(new Error('no reply from the SMTP server within 60 s')));
+      replies = replyReader(socket);
+      secure = true;
+      session.ehlo = await command('EHLO test.example');
+      return go;
+    },
+    async send(envelope, data) {
+      const mail = await command(`MAIL FROM:<${envelope.from}>`);
+      const rcpt: SmtpReply[] = [];
+      if (mail.code !== 250) return { mail, rcpt };
+      for (const to of envelope.to) rcpt.push(await command(`RCPT TO:<${to}>`));
+      if (!rcpt.some((r) => r.code === 250)) {
+        await command('RSET');
+        return { mail, rcpt };
+      }
+      const go = await command('DATA');
+      if (go.code !== 354) return { mail, rcpt, data: go };
+      const body = (Buffer.isBuffer(data) ? data.toString('latin1') : data).replace(/\r?\n/g, '\r\n').replace(/^\./gm, '..');
+      socket.write(Buffer.from(`${body}${body.endsWith('\r\n') ? '' : '\r\n'}.\r\n`, 'latin1'));
+      return { mail, rcpt, data: await replies.next() };
+    },
+    async close() {
+      await command('QUIT').catch(() => undefined);
+      socket.destroy();
+    },
+  };
+  return session;
+}
+
+/** One message over its own connection. */
+export async function sendSmtp(port: number, envelope: { from: string; to: string[] }, data: string | Buffer): Promise<SmtpResult> {
+  const session = await openSmtpSession(port);
+  try {
+    return await session.send(envelope, data);
+  } finally {
+    await session.close();
+  }
 }
 
 function replyReader(socket: Socket) {
