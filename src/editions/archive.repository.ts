@@ -28,6 +28,8 @@ export interface ArchivePaper extends Paper {
   /** As mailed (the `upvotes`/`comments` fields are today's). */
   mailedUpvotes: number;
   mailedComments: number;
+  /** Upvotes gained in the 24 hours before the edition's end, as mailed. */
+  mailedUpvoteGrowth24h: number;
 }
 
 export interface ArchiveEdition extends ArchiveEntry {
@@ -38,7 +40,7 @@ export interface ArchiveEdition extends ArchiveEntry {
 export async function recordEditionPapers(
   db: Executor,
   editionId: number,
-  sections: readonly { key: EditionSection; papers: readonly Pick<Paper, 'arxiv_id' | 'upvotes' | 'comments'>[] }[],
+  sections: readonly { key: EditionSection; papers: readonly (Pick<Paper, 'arxiv_id' | 'upvotes' | 'comments'> & { upvoteGrowth24h?: number })[] }[],
 ): Promise<void> {
   const rows = sections.flatMap((s) => s.papers.map((p) => ({ section: s.key, paper: p })));
   if (rows.length === 0) return;
@@ -52,6 +54,7 @@ export async function recordEditionPapers(
         arxiv_id: r.paper.arxiv_id,
         upvotes: r.paper.upvotes,
         comments: r.paper.comments,
+        upvote_growth_24h: r.paper.upvoteGrowth24h ?? 0,
       })),
     )
     .onConflict((oc) => oc.columns(['edition_id', 'position']).doNothing())
@@ -142,14 +145,14 @@ async function findArchivePapers(db: Executor, editionIds: readonly number[]): P
     .selectFrom('edition_papers as ep')
     .innerJoin('papers', 'papers.arxiv_id', 'ep.arxiv_id')
     .select(paperColumns.map((c) => `papers.${c}` as const))
-    .select(['ep.edition_id', 'ep.position', 'ep.section', 'ep.upvotes as mailed_upvotes', 'ep.comments as mailed_comments'])
+    .select(['ep.edition_id', 'ep.position', 'ep.section', 'ep.upvotes as mailed_upvotes', 'ep.comments as mailed_comments', 'ep.upvote_growth_24h as mailed_growth'])
     .where(sql<boolean>`ep.edition_id = any(${[...editionIds]}::bigint[])`)
     .orderBy('ep.edition_id')
     .orderBy('ep.position')
     .execute();
-  for (const { edition_id, position, section, mailed_upvotes, mailed_comments, ...paper } of rows) {
+  for (const { edition_id, position, section, mailed_upvotes, mailed_comments, mailed_growth, ...paper } of rows) {
     const list = byEdition.get(edition_id) ?? [];
-    list.push({ ...paper, position, section, mailedUpvotes: mailed_upvotes, mailedComments: mailed_comments });
+    list.push({ ...paper, position, section, mailedUpvotes: mailed_upvotes, mailedComments: mailed_comments, mailedUpvoteGrowth24h: mailed_growth });
     byEdition.set(edition_id, list);
   }
   return byEdition;

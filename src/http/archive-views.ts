@@ -29,7 +29,7 @@ export function editionSections(edition: ArchiveEdition) {
       section = { key: paper.section, title: sectionTitles[paper.section], papers: [] };
       sections.push(section);
     }
-    section.papers.push(paperView({ ...paper, upvotes: paper.mailedUpvotes, comments: paper.mailedComments }, paper.position));
+    section.papers.push(paperView({ ...paper, upvotes: paper.mailedUpvotes, comments: paper.mailedComments, upvoteGrowth24h: paper.mailedUpvoteGrowth24h }, paper.position));
   }
   return sections;
 }

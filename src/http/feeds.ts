@@ -111,7 +111,7 @@ function editionContentHtml(edition: ArchiveEdition): string {
         `<h3>${escapeHtml(section.title)}</h3><ol>${section.papers
           .map(
             (p) =>
-              `<li><a href="${escapeHtml(p.paperUrl)}">${escapeHtml(p.title)}</a><br>${escapeHtml(p.authors)} · ▲ ${p.upvotes} ${p.upvoteWord}${p.comments ? ` · ${p.comments} ${p.commentWord}` : ''}</li>`,
+              `<li><a href="${escapeHtml(p.paperUrl)}">${escapeHtml(p.title)}</a><br>${escapeHtml(p.authors)} · ▲ ${p.upvotes} ${p.upvoteWord}${p.momentum ? ` (${escapeHtml(p.momentum)})` : ''}${p.comments ? ` · ${p.comments} ${p.commentWord}` : ''}</li>`,
           )
           .join('')}</ol>`,
     )

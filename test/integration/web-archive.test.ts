@@ -2,6 +2,7 @@ import { request } from 'node:http';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
+import { insertPaperStats } from '../../src/papers/paper.repository.ts';
 import { sendDigestTo } from '../helpers/send-digest.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
@@ -309,5 +310,31 @@ describe('the digest on the web: archive, feeds, JSON API', () => {
     for (const line of ['Disallow: /u/', 'Disallow: /p/', 'Disallow: /confirm/', 'Disallow: /admin', 'Sitemap: https://papers.example.test/sitemap.xml']) {
       expect(robots.split('\n')).toContain(line);
     }
+  });
+
+  // Last: it publishes another edition, which the counts above do not expect.
+  it('shows each card with the momentum it was mailed with, after the snapshots are gone', async () => {
+    const db = t.service.db;
+    await db
+      .insertInto('papers')
+      .values({ arxiv_id: '2512.77777', title: 'Rising paper', abstract: 'rises', authors: ['A. Author'], featured_on: '2025-12-28', upvotes: 50, comments: 0 })
+      .execute();
+    // The edition of 2025-12-28 ranks as of 2025-12-29T00:00Z: 12 upvotes a day and a half before, 50 an hour before.
+    await insertPaperStats(db, [{ arxivId: '2512.77777', upvotes: 12, comments: 0 }], new Date('2025-12-27T12:00:00Z'));
+    await insertPaperStats(db, [{ arxivId: '2512.77777', upvotes: 50, comments: 0 }], new Date('2025-12-28T23:00:00Z'));
+    await buildDailyEdition(db, '2025-12-28', { publicUrl: t.config.publicUrl, maxPapers: 10 });
+    const mailed = await db.selectFrom('editions').select('html_template').where('digest_date', '=', '2025-12-28').executeTakeFirstOrThrow();
+    expect(mailed.html_template).toContain('<span class="momentum">+38 upvotes today</span>');
+    await db.deleteFrom('paper_stats').where('arxiv_id', '=', '2512.77777').execute();
+
+    const page = await (await get('/archive/2025-12-28')).text();
+    expect(page).toContain('▲ 50 upvotes (<span class="momentum">+38 upvotes today</span>)');
+    const feed = parseAtom(await (await get('/feed.xml')).text());
+    const entry = feed.entry!.find((e) => e.id.endsWith('/2025-12-28'))!;
+    expect(JSON.stringify(entry.content ?? entry.summary)).toContain('+38 upvotes today');
+    const api = (await (await fetch(`${t.baseUrl}/api/editions/2025-12-28`)).json()) as { papers: { arxiv_id: string; upvote_growth_24h: number }[] };
+    expect(api.papers.find((p) => p.arxiv_id === '2512.77777')!.upvote_growth_24h).toBe(38);
+    // A card without a rise shows none.
+    expect(await (await get('/archive/2025-12-26')).text()).not.toContain('upvotes today');
   });
 });

@@ -46,6 +46,7 @@ export const editionsApiRoutes: FastifyPluginAsyncZod = async (app) => {
       featured_on: p.featured_on,
       upvotes: p.mailedUpvotes,
       comments: p.mailedComments,
+      upvote_growth_24h: p.mailedUpvoteGrowth24h,
       hf_url: `https://huggingface.co/papers/${encodeURIComponent(p.arxiv_id)}`,
       arxiv_url: `https://arxiv.org/abs/${encodeURIComponent(p.arxiv_id)}`,
       github_url: p.github_url,
