@@ -12,7 +12,7 @@
  *   npm run bench -- --outage 60                   the relay refuses connections for 60 s mid-send
  *   npm run bench -- --personal                    then the personal scenario in the same run (bench/personal.ts)
  *   npm run bench -- --personal --subscribers 10000 --five-day-readers 1000
- *   npm run bench -- --dkim --subscribers 20000    then the same edition signed, RSA-2048 and Ed25519 (bench/dkim.ts)
+ *   npm run bench -- --dkim --subscribers 20000    then the same edition signed (RSA-2048, Ed25519), then unsigned again (bench/dkim.ts)
  *
  * BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/postgres) names the server; a
  * fresh database is created and dropped. REDIS_URL defaults to redis://127.0.0.1:6379.
