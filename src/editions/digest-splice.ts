@@ -4,8 +4,9 @@ import { digestTemplates, digestView, renderDigest, type DigestInput, type Diges
 /**
  * An edition's variants assembled from parts rendered once (issue #10, "render each variant
  * once"): MJML compiles the frame (head, the two top sections, the footer), each section title and
- * each paper card once per edition; a variant's HTML is then a join of those strings, with its
- * subject and preheader put into the head. No MJML call per variant.
+ * each paper card once per edition (with a "because you follow" label: once per paper, the topic a
+ * slot); a variant's HTML is then a join of those strings, with its subject, preheader and labels
+ * put in. No MJML call per variant.
  *
  * This relies on how MJML writes a body: every mj-section is rendered on its own, and two
  * consecutive ones are joined by one Outlook conditional that closes the previous section's
@@ -20,16 +21,24 @@ const SECTION_JOIN = /<!--\[if mso \| IE\]><\/td><\/tr><\/table><table [^>]*><tr
 /** Stand-ins for the variant's own head values; letters only, so no escaping or minifying touches them. */
 const SUBJECT_SLOT = 'PbSlotSubjectQx';
 const PREHEADER_SLOT = 'PbSlotPreheaderQx';
+/** A card's "because you follow" topic: a paper's card is rendered once with it, whatever the topic. */
+const BECAUSE_SLOT = 'PbSlotBecauseQx';
 /** Cards per MJML call: the catalogue document (and its memory) stays a few hundred kB. */
-const CARDS_PER_RENDER = 200;
+const CARDS_PER_RENDER = 100;
 
 type CardView = DigestView['sections'][number]['papers'][number];
 
-/** What a card's HTML depends on: everything it shows (its number appears in the text part only). */
+/**
+ * What a card's HTML depends on: everything it shows but its label's topic (a slot) and its number
+ * (the text part's only).
+ */
 function cardKey(card: CardView): string {
-  const { number: _number, ...shown } = card;
-  return JSON.stringify(shown);
+  const { number: _number, because, ...shown } = card;
+  return `${because ? 'labelled' : 'plain'}:${JSON.stringify(shown)}`;
 }
+
+/** A card's HTML; a labelled one around its topic's slot. */
+type CardParts = readonly [string] | readonly [string, string];
 
 interface Frame {
   join: string;
@@ -42,7 +51,7 @@ interface Frame {
 export class DigestSplicer {
   private frame: Frame | undefined;
   private readonly titles = new Map<string, string>();
-  private readonly cards = new Map<string, string>();
+  private readonly cards = new Map<string, CardParts>();
   private templates: Awaited<ReturnType<typeof digestTemplates>> | undefined;
   /** MJML calls made (each renders many parts); the bench reports it. */
   mjmlRenders = 0;
@@ -53,7 +62,7 @@ export class DigestSplicer {
     return this.cards.size;
   }
 
-  /** Renders every card and section title of `digests` not rendered yet: one MJML call per 200 cards. */
+  /** Renders every card and section title of `digests` not rendered yet: one MJML call per 100 cards. */
   async prepare(digests: readonly DigestSection[][]): Promise<void> {
     this.templates ??= await digestTemplates();
     const titles = new Set<string>();
@@ -63,7 +72,7 @@ export class DigestSplicer {
         if (!this.titles.has(section.title)) titles.add(section.title);
         for (const card of section.papers) {
           const key = cardKey(card);
-          if (!this.cards.has(key)) cards.set(key, card);
+          if (!this.cards.has(key)) cards.set(key, card.because ? { ...card, because: BECAUSE_SLOT } : card);
         }
       }
     }
@@ -102,7 +111,12 @@ export class DigestSplicer {
       footer: pieces[pieces.length - 1]!,
     };
     titles.forEach((title, i) => this.titles.set(title, pieces[2 + i]!));
-    cards.forEach(([key], i) => this.cards.set(key, pieces[2 + titles.length + 1 + i]!));
+    cards.forEach(([key, card], i) => {
+      const piece = pieces[2 + titles.length + 1 + i]!;
+      const parts = card.because ? piece.split(BECAUSE_SLOT) : [piece];
+      if (parts.length !== (card.because ? 2 : 1)) throw new Error('digest-splice: a card shows its label other than once');
+      this.cards.set(key, parts as unknown as CardParts);
+    });
   }
 
   /** The digest of `sections`, equal to renderDigest's; parts not yet rendered are rendered first. */
@@ -121,7 +135,10 @@ export class DigestSplicer {
     const pieces = [head, frame.heading];
     for (const section of view.sections) {
       pieces.push(this.titles.get(section.title)!);
-      for (const card of section.papers) pieces.push(this.cards.get(cardKey(card))!);
+      for (const card of section.papers) {
+        const parts = this.cards.get(cardKey(card))!;
+        pieces.push(parts.length === 1 ? parts[0] : parts[0] + escapeText(card.because!) + parts[1]);
+      }
     }
     pieces.push(frame.footer);
     return { subject: view.headerSubject, html: pieces.join(frame.join), text: this.templates![1](view) };
@@ -142,8 +159,8 @@ function splitSlots(head: string): Frame['head'] {
 }
 
 /**
- * As the template escapes `{{subject}}` and `{{preheader}}`; the minifier then collapses
- * whitespace in the head's text as in any text.
+ * As the templates escape `{{subject}}`, `{{preheader}}` and `{{because}}`; their whitespace is
+ * already as the minifier leaves it (render-digest.ts collapseSpace).
  */
 function escapeText(value: string): string {
   return handlebars.Utils.escapeExpression(value);

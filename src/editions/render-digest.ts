@@ -59,12 +59,18 @@ export function momentumLabel(growth: number | undefined): string | null {
   return `+${growth} ${plural(growth, 'upvote', 'upvotes')} today`;
 }
 
+/**
+ * HTML whitespace as the minifier leaves it in text (runs collapsed, ends trimmed): the head's
+ * title and preheader and a card's label are then the same whether MJML or digest-splice.ts writes them.
+ */
+const collapseSpace = (text: string) => text.replace(/[ \t\n\r\f]+/g, ' ').trim();
+
 export function paperView(paper: DigestPaper, number: number, because?: string) {
   const id = encodeURIComponent(paper.arxiv_id);
   const aiSummary = paper.aiSummary?.replace(/\s+/g, ' ').trim();
   return {
     number,
-    because: because ? defuseMarkers(because) : null,
+    because: because ? defuseMarkers(collapseSpace(because)) || null : null,
     title: defuseMarkers(paper.title),
     authors: defuseMarkers(formatAuthors(paper.authors)),
     organization: paper.organization ? defuseMarkers(paper.organization) : null,
@@ -103,12 +109,6 @@ export interface DigestInput {
   /** Instead of the digest day's date (a weekly edition names its week). */
   dateLabel?: string;
 }
-
-/**
- * HTML whitespace as the minifier leaves it in text (runs collapsed, ends trimmed): the head's
- * title and preheader are then the same whether MJML or digest-splice.ts writes them.
- */
-const collapseSpace = (text: string) => text.replace(/[ \t\n\r\f]+/g, ' ').trim();
 
 /** What the digest templates are given; digest-splice.ts builds the same view, so both agree. */
 export function digestView(input: DigestInput) {
