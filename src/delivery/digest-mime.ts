@@ -3,6 +3,7 @@ import { encodeWords, foldLines, isPlainText } from 'nodemailer/lib/mime-funcs';
 import { splitTemplate } from '../email/templates.ts';
 import type { DkimSigner, PreparedHeaders } from './dkim.ts';
 import { digestMessageId, type MessageContext } from './digest-message.ts';
+import { encodeSharedPiece } from './encoded-pieces.ts';
 import { encodePiece, encodeSplicedValue } from './quoted-printable.ts';
 
 /**
@@ -95,9 +96,9 @@ export function compileDigestMime(
   // Body pieces, a value spliced between each two: the text part's, then the html part's.
   const text = splitTemplate(edition.text_template);
   const html = splitTemplate(edition.html_template);
-  const encodeAll = (parts: readonly string[]) => parts.map((part, i) => encodePiece(part, i === parts.length - 1));
-  const textPieces = encodeAll(text.parts);
-  const htmlPieces = encodeAll(html.parts);
+  const textPieces = text.parts.map((part, i) => encodePiece(part, i === text.parts.length - 1));
+  // The HTML of an edition's variants is mostly the same cards: their encoding is shared.
+  const htmlPieces = html.parts.map((part, i) => encodeSharedPiece(part, i === html.parts.length - 1));
   const body = [...textPieces];
   body[0] = afterUnsubscribe + body[0]!;
   const textEnd = body.pop()!;

@@ -58,14 +58,15 @@ export interface DigestTransportOptions {
 
 interface CompiledEdition {
   compiled: CompiledDigest;
-  prepared: PreparedEdition;
+  /** For the full MIME builder, made only when an address needs it (rare): a second copy of the templates otherwise. */
+  prepared(): PreparedEdition;
 }
 
 /**
  * Only a handful of editions and variants are in flight at once (ledger rows are ordered by
- * variant); the cache must not grow without bound.
+ * variant); the least recently used go first, so memory does not grow with a send's variants.
  */
-const EDITIONS_KEPT = 32;
+const EDITIONS_KEPT = 24;
 
 export function createDigestTransport(options: DigestTransportOptions): DigestTransport {
   const { mailer, context, fastPath, dkim } = options;
@@ -77,12 +78,15 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
   const compiledFor = (edition: DigestContent): CompiledEdition => {
     const key = `${edition.id}/${edition.variantId ?? ''}`;
     let found = editions.get(key);
-    if (!found) {
+    if (found) {
+      editions.delete(key);
+    } else {
       // The MIME of the whole edition is built once per process; per message only splicing.
-      found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: prepareEdition(edition) };
+      let prepared: PreparedEdition | undefined;
+      found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: () => (prepared ??= prepareEdition(edition)) };
       if (editions.size >= EDITIONS_KEPT) editions.delete(editions.keys().next().value!);
-      editions.set(key, found);
     }
+    editions.set(key, found);
     return found;
   };
 
@@ -107,7 +111,7 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
       if (assembled) return mailer.sendRaw(envelope, Buffer.concat(assembled.parts));
       // An address that cannot go into a header as it is takes the full MIME builder instead.
       const bounce = message.mailtoUnsubscribe ? { returnPath: envelope.from, mailtoUnsubscribe: message.mailtoUnsubscribe } : undefined;
-      const { response } = await mailer.send(buildDigestMessage(prepared, message, context, bounce));
+      const { response } = await mailer.send(buildDigestMessage(prepared(), message, context, bounce));
       return { response };
     },
     drain: () => pool?.drain(),

@@ -68,27 +68,46 @@ export class Semaphore {
   }
 }
 
-/** A run's edition and the variants of it, kept per process; neither changes once built. */
+/**
+ * A run's edition and the variants of it, kept per process; neither changes once built. Ledger
+ * rows are planned in variant order, so a chunk of claimed rows mostly shares one variant: a few
+ * dozen recently used variants (LRU, ~150 kB each as strings) cover the batches in flight, and
+ * the worker's memory does not grow with the number of variants of a send.
+ */
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
   private readonly variants = new Map<number, DigestContent>();
-  constructor(private readonly size = 16) {}
+  constructor(
+    private readonly size = 16,
+    private readonly variantsKept = 24,
+  ) {}
   /** What a ledger row sends: its variant (edition_variants), or the edition's own content. */
   async content(db: Executor, edition: Edition, variantId: number | null): Promise<DigestContent> {
     if (variantId === null) return edition;
-    let content = this.variants.get(variantId);
-    if (!content) {
-      const row = await db
-        .selectFrom('edition_variants')
-        .select(['subject', 'html_template', 'text_template'])
-        .where('id', '=', variantId)
-        .executeTakeFirstOrThrow();
-      content = { id: edition.id, variantId, ...row };
-      // Ledger rows are ordered by variant, so a batch needs few at a time; 64 bound the memory.
-      if (this.variants.size >= 64) this.variants.delete(this.variants.keys().next().value!);
-      this.variants.set(variantId, content);
+    const cached = this.variants.get(variantId);
+    if (cached) {
+      this.variants.delete(variantId);
+      this.variants.set(variantId, cached);
+      return cached;
     }
-    return content;
+    await this.load(db, edition, [variantId]);
+    const loaded = this.variants.get(variantId);
+    if (!loaded) throw new Error(`variant ${variantId} of edition ${edition.id} not found`);
+    return loaded;
+  }
+  /** Reads the variants of a claimed chunk that are not kept yet, in one statement. */
+  async load(db: Executor, edition: Edition, variantIds: readonly (number | null)[]): Promise<void> {
+    const missing = [...new Set(variantIds)].filter((id): id is number => id !== null && !this.variants.has(id));
+    if (missing.length === 0) return;
+    const rows = await db
+      .selectFrom('edition_variants')
+      .select(['id', 'subject', 'html_template', 'text_template'])
+      .where('id', 'in', missing)
+      .execute();
+    for (const { id, ...row } of rows) {
+      if (this.variants.size >= this.variantsKept) this.variants.delete(this.variants.keys().next().value!);
+      this.variants.set(id, { id: edition.id, variantId: id, ...row });
+    }
   }
   async get(db: Executor, runId: number): Promise<Edition | undefined> {
     let edition = this.runs.get(runId);
@@ -186,6 +205,8 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
       // The claim only takes rows of a run that is `sending`: a fresher fact than a pause seen before.
       deps.pauses.claimed(batch.runId, claimStarted);
       // Rows whose provider has no room now wait in the queue; the other providers' rows go on.
+      // The chunk's variants not kept yet, read in one statement rather than one per variant.
+      await durably('read the variants', () => deps.editions.load(deps.db, edition, rows.map((r) => r.variantId)));
       const paced = await deps.pacing.admit(rows);
       if (paced.later.length > 0) {
         await durably('defer paced rows', () => deferPacedDeliveries(deps.db, paced.later.map((x) => ({ id: x.row.id, delayMs: x.delayMs, group: x.group }))));
