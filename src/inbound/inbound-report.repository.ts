@@ -32,6 +32,38 @@ export async function storeReports(db: Executor, reports: readonly NewReport[]):
   return rows.map((r) => Number(r.id));
 }
 
+/**
+ * storeReports for a listener with many connections: reports that arrive while an insert is
+ * running are written together by the next one, so under load there is one statement and one
+ * commit per group rather than per message, and a quiet listener still writes each one at once.
+ * Each caller's promise resolves only once its own reports are committed. A failed group is
+ * retried report by report, so one bad message cannot fail the others' transactions.
+ */
+export function createReportWriter(db: Executor): (reports: readonly NewReport[]) => Promise<void> {
+  let waiting: { reports: readonly NewReport[]; done: (error?: unknown) => void }[] = [];
+  let writing = false;
+  const write = async () => {
+    writing = true;
+    while (waiting.length > 0) {
+      const group = waiting;
+      waiting = [];
+      try {
+        await storeReports(db, group.flatMap((g) => g.reports));
+        for (const g of group) g.done();
+      } catch (error) {
+        if (group.length === 1) group[0]!.done(error);
+        else for (const g of group) await storeReports(db, g.reports).then(() => g.done(), (e: unknown) => g.done(e));
+      }
+    }
+    writing = false;
+  };
+  return (reports) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ reports, done: (error) => (error === undefined ? resolve() : reject(error)) });
+      if (!writing) void write();
+    });
+}
+
 export async function countPendingReports(db: Executor): Promise<number> {
   const row = await db.selectFrom('inbound_reports').select((eb) => eb.fn.countAll<string>().as('n')).where('processed_at', 'is', null).executeTakeFirstOrThrow();
   return Number(row.n);
