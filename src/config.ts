@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { CronExpressionParser } from 'cron-parser';
 import { isKnownTimeZone } from './dates.ts';
 import { MAKE_A_SECRET, secretWeakness } from './secret-strength.ts';
+import { parseInboundTls, type InboundTls } from './inbound/tls-settings.ts';
 import { SNS_HOSTS, type SnsSettings } from './inbound/webhooks/sns.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 import type { RunBudgetSettings } from './delivery/run-budget.ts';
@@ -112,6 +113,9 @@ const envSchema = z.object({
   INBOUND_RAW_DAYS: z.coerce.number().min(0).max(3650).default(30),
   // How often the listener's processor looks for reports left unprocessed (a crash, an error).
   INBOUND_SWEEP_SECONDS: z.coerce.number().min(0.2).max(3600).default(30),
+  // STARTTLS on the listener (src/inbound/tls-settings.ts): PEM text or file paths, both or neither.
+  INBOUND_TLS_KEY: optionalString,
+  INBOUND_TLS_CERT: optionalString,
   // Webhooks of hosted relays (POST /webhooks/mailgun, /webhooks/postmark); each off when unset.
   MAILGUN_WEBHOOK_SIGNING_KEY: z.preprocess(emptyAsUndefined, z.string().min(16, 'at least 16 characters').optional()),
   // Accepted as the password of HTTP basic auth (any user) or as ?token= (Postmark lets either be set in the URL).
@@ -244,6 +248,8 @@ export interface Config {
     readonly rateLimits: readonly RateLimit[];
     readonly rawRetentionMs: number;
     readonly sweepMs: number;
+    /** Undefined: no STARTTLS offered. */
+    readonly tls: InboundTls | undefined;
   };
   readonly webhooks: { readonly mailgunSigningKey: string | undefined; readonly postmarkToken: string | undefined; readonly sns: SnsSettings | undefined };
   readonly secret: string;
@@ -451,6 +457,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   );
   if (e.NODE_ENV === 'production' && !e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production');
   const dkim = parseDkimSettings(e, mailFrom, problems);
+  const inboundTls = parseInboundTls(e, problems);
   // BullMQ's scripts touch several keys of a queue at once; on a Cluster they must share a slot.
   if (e.REDIS_CLUSTER === 'true' && !/\{[^{}]+\}/.test(e.QUEUE_PREFIX)) {
     problems.push(`QUEUE_PREFIX: on Redis Cluster it needs a hash tag so each queue's keys share a slot, e.g. QUEUE_PREFIX={${e.QUEUE_PREFIX.replace(/[{}]/g, '') || 'paperboy'}}`);
@@ -480,6 +487,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       rateLimits: parseRateList(e.INBOUND_RATE_LIMIT)!,
       rawRetentionMs: e.INBOUND_RAW_DAYS * 86_400_000,
       sweepMs: e.INBOUND_SWEEP_SECONDS * 1000,
+      tls: inboundTls,
     }),
     webhooks: Object.freeze({
       mailgunSigningKey: e.MAILGUN_WEBHOOK_SIGNING_KEY,

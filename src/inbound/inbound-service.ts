@@ -35,9 +35,9 @@ export async function startInbound(config: Config, db: Database, log: Logger, op
   try {
     const listener = await startInboundListener(
       { db, log, onStored: () => processor.kick() },
-      { port: config.inbound.port, host: config.inbound.host, maxBytes: config.inbound.maxBytes, rateLimits: config.inbound.rateLimits, verp: deps.verp },
+      { port: config.inbound.port, host: config.inbound.host, maxBytes: config.inbound.maxBytes, rateLimits: config.inbound.rateLimits, verp: deps.verp, tls: config.inbound.tls },
     );
-    log.info({ port: listener.port, host: config.inbound.host, domain: config.bounce!.domain }, 'inbound listener started');
+    log.info({ port: listener.port, host: config.inbound.host, domain: config.bounce!.domain, starttls: config.inbound.tls !== undefined }, 'inbound listener started');
     return {
       port: listener.port,
       processor,

@@ -4,8 +4,9 @@ import type { RateLimit } from '../config.ts';
 import type { Executor } from '../db/database.ts';
 import { parseVerpAddress, type VerpSettings } from '../delivery/verp.ts';
 import type { Logger } from '../logger.ts';
-import { storeReports, type NewReport } from './inbound-report.repository.ts';
+import { createReportWriter, type NewReport } from './inbound-report.repository.ts';
 import type { ReportPurpose } from './inbound-report.table.ts';
+import type { InboundTls } from './tls-settings.ts';
 
 export interface ListenerSettings {
   port: number;
@@ -13,6 +14,10 @@ export interface ListenerSettings {
   maxBytes: number;
   rateLimits: readonly RateLimit[];
   verp: VerpSettings;
+  /** Connections open at once from one address (default MAX_CONNECTIONS_PER_IP). */
+  maxConnectionsPerIp?: number;
+  /** STARTTLS with this key and certificate; plain SMTP only without. */
+  tls?: InboundTls | undefined;
 }
 
 export interface InboundListener {
@@ -22,6 +27,9 @@ export interface InboundListener {
 
 // One message names one delivery; a few recipients cover a report copied to two of our addresses.
 const MAX_RECIPIENTS = 10;
+// A relay opens a handful of connections to one destination (Postfix: 20 by default); more from
+// one address is a flood that would take the listener's 200 slots from everyone else.
+const MAX_CONNECTIONS_PER_IP = 40;
 
 type SmtpError = Error & { responseCode: number };
 const reply = (code: number, text: string): SmtpError => Object.assign(new Error(text), { responseCode: code });
@@ -41,14 +49,18 @@ export async function startInboundListener(
   settings: ListenerSettings,
 ): Promise<InboundListener> {
   const limiter = createIpLimiter(settings.rateLimits);
+  const store = createReportWriter(deps.db);
+  const open = new Map<string, Set<string>>();
+  const maxPerIp = settings.maxConnectionsPerIp ?? MAX_CONNECTIONS_PER_IP;
   const bare = `${settings.verp.local}@${settings.verp.domain}`.toLowerCase();
   const server = new SMTPServer({
     name: settings.verp.domain,
     banner: 'Paperboy inbound reports',
     authOptional: true,
-    // No TLS certificate of ours here: reports are not secret enough to justify a self-signed one
-    // (smtp-server's default), and senders fall back to plain SMTP (RFC 3207 §4).
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    // STARTTLS only with the operator's certificate (INBOUND_TLS_*), never smtp-server's built-in
+    // test one; without it senders deliver in plain text (RFC 3207 §4). No AUTH: nobody logs in here.
+    disabledCommands: settings.tls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
+    ...(settings.tls ? { key: settings.tls.key, cert: settings.tls.cert, minVersion: 'TLSv1.2' as const } : {}),
     logger: false,
     // A reverse DNS look-up per connection would only slow bounces down: nothing here trusts it.
     disableReverseLookup: true,
@@ -56,6 +68,20 @@ export async function startInboundListener(
     maxClients: 200,
     socketTimeout: 60_000,
     closeTimeout: 5_000,
+    onConnect(session, callback) {
+      const ip = session.remoteAddress;
+      const mine = open.get(ip) ?? new Set<string>();
+      if (mine.size >= maxPerIp) {
+        deps.log.warn({ ip, open: mine.size }, 'inbound: too many connections from one address');
+        return callback(reply(421, '4.7.0 Too many connections from your address, try again later'));
+      }
+      open.set(ip, mine.add(session.id));
+      callback();
+    },
+    onClose(session) {
+      const mine = open.get(session.remoteAddress);
+      if (mine?.delete(session.id) && mine.size === 0) open.delete(session.remoteAddress);
+    },
     onMailFrom(_address, session, callback) {
       if (!limiter.take(session.remoteAddress)) {
         deps.log.warn({ ip: session.remoteAddress }, 'inbound: rate limit reached');
@@ -99,7 +125,7 @@ export async function startInboundListener(
             raw,
           };
         });
-        storeReports(deps.db, reports).then(
+        store(reports).then(
           () => {
             callback();
             deps.onStored();

@@ -30,8 +30,8 @@ export interface SmtpSession {
  * client hides a 550 at RCPT behind its own error handling). A session carries any number of
  * messages over one connection, as an MTA with a connection cache does.
  */
-export async function openSmtpSession(port: number): Promise<SmtpSession> {
-  let socket: Socket | TLSSocket = connect(port, '127.0.0.1');
+export async function openSmtpSession(port: number, options: { localAddress?: string } = {}): Promise<SmtpSession> {
+  let socket: Socket | TLSSocket = connect({ port, host: '127.0.0.1', ...options });
   socket.setNoDelay(true);
   // A listener that stops answering fails the call instead of hanging the test.
   socket.setTimeout(60_000, () => socket.destroy(new Error('no reply from the SMTP server within 60 s')));
