@@ -16,6 +16,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import { sql } from 'kysely';
 import { createLogger } from '../src/logger.ts';
+import { cpuSecondsOf } from './process-stats.ts';
 import { storeReports } from '../src/inbound/inbound-report.repository.ts';
 import { startReportProcessor } from '../src/inbound/processor.ts';
 import { createTestDatabase, type TestDatabase } from '../test/helpers/db.ts';
@@ -115,18 +116,25 @@ async function endToEnd(shape: Shape) {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+    // The messages are ready before the clock starts, as in an MTA's queue.
+    const messages = rows.map((row, i) => dsnFor(verp, row, files[i % files.length]));
     const dead = new Set<number>();
     const queue = rows.map((_, i) => i);
     let accepted = 0;
     let refused = 0;
     let retried = 0;
     let killedAfter: number | undefined;
+    const listenerCpu = () => children.reduce((sum, c) => sum + cpuSecondsOf(c.child.pid!), 0);
+    let cpuAtKill = 0;
+    const cpuBefore = listenerCpu();
+    const senderCpu = process.cpuUsage();
     const started = performance.now();
     const killer = shape.killAt
       ? (async () => {
           while ((await count(t, false)) < n * shape.killAt!) await new Promise((r) => setTimeout(r, 10));
           dead.add(ports[0]!);
           killedAfter = performance.now() - started;
+          cpuAtKill = cpuSecondsOf(children[0]!.child.pid!);
           await children[0]!.kill('SIGKILL');
         })()
       : Promise.resolve();
@@ -146,7 +154,7 @@ async function endToEnd(shape: Shape) {
           }
           const i = queue.shift();
           if (i === undefined) break;
-          const { returnPath, raw } = dsnFor(verp, rows[i]!, files[i % files.length]);
+          const { returnPath, raw } = messages[i]!;
           const result = await session.send({ from: '', to: [returnPath] }, raw);
           const code = result.data?.code ?? result.rcpt[0]?.code ?? result.mail.code;
           if (code === 250) accepted++;
@@ -171,6 +179,8 @@ async function endToEnd(shape: Shape) {
     await killer;
     await waitDone(t);
     const ms = performance.now() - started;
+    const cpu = listenerCpu() + cpuAtKill - cpuBefore;
+    const sender = cpuSeconds(process.cpuUsage(senderCpu));
     const outcome = await sql<{ bounced_or_failed: string; still_sent: string; reports: string; twice: string }>`
       select (select count(*) from deliveries where status in ('bounced', 'failed')) as bounced_or_failed,
              (select count(*) from deliveries where status = 'sent') as still_sent,
@@ -180,6 +190,7 @@ async function endToEnd(shape: Shape) {
     console.log(
       `end to end, ${shape.label}: ${n} DSNs accepted in ${(acceptedMs / 1000).toFixed(2)} s, all processed after ${(ms / 1000).toFixed(2)} s = ${Math.round(n / (ms / 1000))}/s; ` +
         `accepted ${accepted}, refused ${refused}, retried by the sender ${retried}${killedAfter === undefined ? '' : `, listener killed at ${(killedAfter / 1000).toFixed(2)} s`}; ` +
+        `CPU: listener${shape.listeners > 1 ? 's' : ''} ${cpu.toFixed(2)} s (${((cpu / n) * 1000).toFixed(2)} ms per DSN), sender ${sender.toFixed(2)} s; ` +
         `reports stored ${o.reports}; deliveries bounced or failed ${o.bounced_or_failed}, still sent ${o.still_sent}, people bounced twice ${o.twice}; load ${load()}`,
     );
     if (ms > TARGET_MS) missed.push(`${shape.label}: ${(ms / 1000).toFixed(2)} s (target < ${TARGET_MS / 1000} s)`);
