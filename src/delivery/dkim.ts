@@ -247,6 +247,7 @@ export class DkimSigner {
    */
   async signPrepared(prepared: PreparedHeaders, values: readonly string[], bodyHash: Buffer): Promise<string> {
     const { segments, keys } = prepared;
+    if (values.length !== prepared.slots.length) throw new Error(`DKIM: ${values.length} per-message values for ${prepared.slots.length} fields`);
     let canonical = segments[0]!;
     for (let i = 0; i < values.length; i++) canonical += `${prepared.slots[i]}:${relaxedValue(values[i]!)}\r\n${segments[i + 1]}`;
     const bh = bodyHash.toString('base64');
