@@ -10,6 +10,7 @@ import { SNS_HOSTS, type SnsSettings } from './inbound/webhooks/sns.ts';
 import { parseDkimKey, splitPemKeys, type DkimConfig } from './delivery/dkim.ts';
 import type { RunBudgetSettings } from './delivery/run-budget.ts';
 import { DEFAULT_PROVIDER_RATES, parseDomainRates, type DomainPacingSettings } from './delivery/domain-pacing.ts';
+import { DEFAULT_MX_GROUPING, parseDnsServers } from './delivery/mx-groups.ts';
 
 const emptyAsUndefined = (value: unknown) => (value === '' ? undefined : value);
 /** True for a cron expression BullMQ's job schedulers accept (they use the same parser). */
@@ -140,6 +141,16 @@ const envSchema = z.object({
   // A 421 / 4.7.x "slow down" multiplies that group's rate by this; it climbs back over DOMAIN_RECOVERY_SECONDS.
   DOMAIN_SLOWDOWN_FACTOR: z.coerce.number().min(0.05).max(0.95).default(0.5),
   DOMAIN_RECOVERY_SECONDS: z.coerce.number().min(1).max(86_400).default(300),
+  // Custom domains paced with their MX provider (e.g. a Google Workspace domain with google), looked up on DNS_SERVERS.
+  DOMAIN_MX_GROUPING: z.enum(['true', 'false']).default('true'),
+  // The DNS servers for those lookups ("127.0.0.1:53,10.0.0.2"); the system's when unset.
+  DNS_SERVERS: z.preprocess(emptyAsUndefined, z.string().optional()).superRefine((text, ctx) => {
+    try {
+      parseDnsServers(text);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  }),
   // Absolute SMTP deadlines: one reply, and one whole transaction (a dripping relay cannot hang a send).
   SMTP_COMMAND_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(600).default(60),
   SMTP_TRANSACTION_TIMEOUT_SECONDS: z.coerce.number().min(0.1).max(1800).default(120),
@@ -535,6 +546,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultRate: e.SEND_RATE,
       slowDownFactor: e.DOMAIN_SLOWDOWN_FACTOR,
       recoveryMs: e.DOMAIN_RECOVERY_SECONDS * 1000,
+      mx: e.DOMAIN_MX_GROUPING === 'true' ? Object.freeze({ ...DEFAULT_MX_GROUPING, servers: parseDnsServers(e.DNS_SERVERS) }) : undefined,
     }),
     runBudget: Object.freeze({
       maxBounceRate: e.RUN_MAX_BOUNCE_RATE,

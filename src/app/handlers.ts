@@ -9,6 +9,7 @@ import { planRun } from '../delivery/planner.ts';
 import { RunContentCache, Semaphore, sendBatch, type SenderDeps } from '../delivery/sender.ts';
 import { createSendRateLimiter } from '../delivery/send-rate.ts';
 import { createDomainPacer } from '../delivery/domain-pacing.ts';
+import { createMxGrouping } from '../delivery/mx-groups.ts';
 import { DAY_MS } from '../dates.ts';
 import { digestDayForRun } from '../editions/digest-day.ts';
 import { daysToPoll, enrichDayFromArxiv, ingestDay } from '../papers/paper-jobs.ts';
@@ -44,7 +45,11 @@ export function senderDeps(deps: WorkerDeps): SenderDeps {
     pauses: new RunPauses(),
     budget: new RunBudgetChecks(deps.config.runBudget),
     transport: deps.transport,
-    pacing: createDomainPacer(deps.redis, { keyPrefix: `${deps.config.queuePrefix}:pace`, settings: deps.config.domainPacing }),
+    pacing: createDomainPacer(deps.redis, {
+      keyPrefix: `${deps.config.queuePrefix}:pace`,
+      settings: deps.config.domainPacing,
+      mx: deps.config.domainPacing.mx && createMxGrouping(deps.config.domainPacing.mx),
+    }),
     rate: createSendRateLimiter(deps.redis, { key: `${deps.config.queuePrefix}:send-rate`, perSecond: deps.config.sendRate }),
     secret: deps.config.secret,
     mailFrom: deps.config.mailFrom,

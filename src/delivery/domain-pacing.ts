@@ -1,13 +1,15 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import type { RedisConnection as Redis } from '../redis-connection.ts';
+import type { MxGrouping, MxGroupingSettings } from './mx-groups.ts';
 import type { SmtpFailure } from './smtp-errors.ts';
 
 /*
  * Pacing per receiving provider. Large mailbox providers rate-limit a sender per provider, not per
  * relay: Gmail answers "421 4.7.0 Try again later" or "450 4.7.28 … rate limited" when one sender
  * pushes too fast, and keeps doing so for a while. So recipients are grouped by provider (domains
- * sharing one, e.g. gmail.com and googlemail.com; any other domain is its own group), each group
+ * sharing one, e.g. gmail.com and googlemail.com, and custom domains whose MX is the provider's,
+ * mx-groups.ts; any other domain is its own group), each group
  * has a token bucket in Redis shared by all workers (on top of the global SEND_RATE bucket,
  * send-rate.ts), and a slow-down reply halves that group's rate only (multiplicative decrease),
  * which then climbs back linearly (additive increase) over DOMAIN_RECOVERY_SECONDS.
@@ -16,7 +18,7 @@ import type { SmtpFailure } from './smtp-errors.ts';
  * counted, their SEND_RATE tokens given back, and the other groups carry on (sender.ts).
  */
 
-/** Domains that share one provider's limits. Grouping custom domains by MX host is not done (yet). */
+/** The big providers' own domains: known without a DNS lookup. Custom domains go by their MX (mx-groups.ts). */
 export const PROVIDER_DOMAINS: Readonly<Record<string, string>> = {
   'gmail.com': 'google',
   'googlemail.com': 'google',
@@ -49,12 +51,20 @@ export interface DomainPacingSettings {
   slowDownFactor: number;
   /** Milliseconds to climb back from the floor to the group's full rate. */
   recoveryMs: number;
+  /** Custom domains grouped by their MX provider (mx-groups.ts); undefined: each domain on its own. */
+  mx?: Readonly<MxGroupingSettings> | undefined;
 }
 
-/** The group of a recipient: its provider, else its domain (lower-cased). */
-export function domainGroup(email: string): string {
-  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
-  return PROVIDER_DOMAINS[domain] ?? domain;
+const domainOf = (email: string) => email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+
+/**
+ * The group of a recipient: its provider, else (given the MX cache) the provider its domain's MX
+ * belongs to, else its domain (lower-cased). A domain named in DOMAIN_RATES (`rates`) keeps its
+ * own group, as the operator asked for its own pace.
+ */
+export function domainGroup(email: string, mx?: Pick<MxGrouping, 'providerOf'>, rates: Readonly<Record<string, number>> = {}): string {
+  const domain = domainOf(email);
+  return PROVIDER_DOMAINS[domain] ?? (Object.hasOwn(rates, domain) ? domain : mx?.providerOf(domain)) ?? domain;
 }
 
 /** "google=20,slow.example=5" → { google: 20, 'slow.example': 5 }; throws with the bad part. */
@@ -130,6 +140,8 @@ export interface PacedRow {
 }
 
 export interface DomainPacer {
+  /** The group a recipient is paced in (the MX cache as it is now). */
+  group(email: string): string;
   /** Splits claimed rows into those that may go now and those deferred (ms from now), one Redis call per group. */
   admit<R extends PacedRow>(rows: readonly R[]): Promise<{ now: R[]; later: { row: R; delayMs: number; group: string }[] }>;
   /** The receiving side asked to slow down: the recipient's group only. */
@@ -138,7 +150,7 @@ export interface DomainPacer {
   currentRate(group: string): Promise<number>;
 }
 
-export function createDomainPacer(redis: Redis, options: { keyPrefix: string; settings: DomainPacingSettings }): DomainPacer {
+export function createDomainPacer(redis: Redis, options: { keyPrefix: string; settings: DomainPacingSettings; mx?: MxGrouping | undefined }): DomainPacer {
   const r = redis as RedisWithPace;
   if (typeof r.paperboyPace !== 'function') redis.defineCommand('paperboyPace', { numberOfKeys: 1, lua: PACE });
   const { settings } = options;
@@ -150,14 +162,19 @@ export function createDomainPacer(redis: Redis, options: { keyPrefix: string; se
     const ttl = Math.ceil(settings.recoveryMs + 60_000);
     return r.paperboyPace(`${options.keyPrefix}:${group}`, max, want, (max - floor) / Math.max(1, settings.recoveryMs), slow ? 1 : 0, settings.slowDownFactor, floor, ttl);
   };
+  const { mx } = options;
+  const group = (email: string) => domainGroup(email, mx, settings.rates);
   return {
+    group,
     async admit(rows) {
+      // Custom domains met for the first time are looked up here, all at once, bounded by a short timeout.
+      if (mx) await mx.prepare(rows.map((row) => domainOf(row.email)).filter((d) => PROVIDER_DOMAINS[d] === undefined && !Object.hasOwn(settings.rates, d)));
       const groups = new Map<string, (typeof rows)[number][]>();
       for (const row of rows) {
-        const group = domainGroup(row.email);
-        const list = groups.get(group);
+        const name = group(row.email);
+        const list = groups.get(name);
         if (list) list.push(row);
-        else groups.set(group, [row]);
+        else groups.set(name, [row]);
       }
       const now: (typeof rows)[number][] = [];
       const later: { row: (typeof rows)[number]; delayMs: number; group: string }[] = [];
@@ -173,7 +190,7 @@ export function createDomainPacer(redis: Redis, options: { keyPrefix: string; se
       return { now, later };
     },
     async slowDown(email) {
-      const [, , rate] = await call(domainGroup(email), 0, true);
+      const [, , rate] = await call(group(email), 0, true);
       return Number(rate);
     },
     async currentRate(group) {

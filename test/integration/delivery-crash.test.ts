@@ -53,6 +53,7 @@ describe('delivery survives crashes, Redis loss and concurrent workers', () => {
       DELIVERY_LEASE_SECONDS: '2',
       RECONCILE_INTERVAL_SECONDS: '0.5',
       JOB_LOCK_SECONDS: '2',
+      DOMAIN_MX_GROUPING: 'false',
     };
     config = loadConfig(env);
     queues = new Queues(createRedis({ url: testRedisUrl, role: 'producer' }), config.queuePrefix);

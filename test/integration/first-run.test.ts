@@ -62,7 +62,8 @@ describe('first run', () => {
       .values({ email: 'reader@example.com', status: 'active', confirmed_at: new Date() })
       .returning('id')
       .executeTakeFirstOrThrow();
-    const env = { DATABASE_URL: testDb.url, REDIS_URL: testRedisUrl, QUEUE_PREFIX: prefix, SMTP_URL: sink.url, PUBLIC_URL: 'http://localhost:3000' };
+    // DOMAIN_MX_GROUPING off: a test never asks the internet's DNS (the first run does, for example.com's MX).
+    const env = { DATABASE_URL: testDb.url, REDIS_URL: testRedisUrl, QUEUE_PREFIX: prefix, SMTP_URL: sink.url, PUBLIC_URL: 'http://localhost:3000', DOMAIN_MX_GROUPING: 'false' };
 
     const sent = await paperboy(['send', '--date', '2025-12-26'], env);
     expect(sent.stderr).toBe('');
