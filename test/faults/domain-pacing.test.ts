@@ -3,9 +3,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startFaultDrill, type DrillRun, type FaultDrill } from '../helpers/fault-drill.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
-const SUBSCRIBERS = 800;
-// Every fourth reader is at slow.example, the others at fast.example: every batch holds both.
-const SLOW = SUBSCRIBERS / 4;
+const SUBSCRIBERS = 1400;
+// Every seventh reader is at slow.example, the others at fast.example: every batch holds both.
+// Enough fast.example readers that the first second (slow.example's bucket still full, its 421s
+// closing connections until its rate comes down) weighs little in fast.example's rate.
+const SLOW = SUBSCRIBERS / 7;
 const FAST = SUBSCRIBERS - SLOW;
 const SEND_RATE = 200;
 // The receiving side of slow.example takes one message per this many ms and answers the rest
@@ -51,7 +53,7 @@ describe('fault drill: pacing per receiving domain', () => {
     });
     const d = drill;
     const db = d.testDb.db;
-    await sql`update subscribers set email = 'reader' || id || '@' || case when id % 4 = 0 then 'slow.example' else 'fast.example' end`.execute(db);
+    await sql`update subscribers set email = 'reader' || id || '@' || case when id % 7 = 0 then 'slow.example' else 'fast.example' end`.execute(db);
     d.startWorker();
     const received = (run: DrillRun, domain: string) => d.sink.messages.filter((m) => m.messageId.includes(`digest.e${run.editionId}.`) && m.to[0]!.endsWith(`@${domain}`));
 
