@@ -12,6 +12,7 @@ import { importPapersFile, sampleDataFile } from '../src/papers/import-file.ts';
 import { buildEdition } from '../src/editions/edition.service.ts';
 import { preparePlan, planPersonalRange } from '../src/delivery/personal-plan.ts';
 import { ensureSendRun, beginPlanning } from '../src/delivery/send-run.repository.ts';
+import { spliceCounts } from '../src/editions/digest-splice.ts';
 import { countVariantsRendered } from '../src/editions/variant.service.ts';
 
 const t = await createTestDatabase();
@@ -58,7 +59,8 @@ try {
     ['matching all topics of the run (one statement)', `${tMatch} ms`, '< 10 s'],
     ['planning every daily reader (match, group, select, render, ledger)', `${tPlan} ms`, '—'],
     ['ledger rows', String(planned), '—'],
-    ['variants rendered / distinct selections', `${countVariantsRendered()} / ${distinct.rows[0]!.n}`, '≤ 1 each'],
+    ['variants built (spliced from parts) / distinct selections', `${countVariantsRendered()} / ${distinct.rows[0]!.n}`, '≤ 1 each'],
+    ['MJML calls / cards rendered', `${spliceCounts.mjmlCalls} / ${spliceCounts.cards}`, '—'],
     ['bench process RSS', `${Math.round(process.memoryUsage().rss / 1e6)} MB`, '—'],
   ];
   for (const [what, value, ceiling] of rows) console.log(`${what.padEnd(70)} ${value.padStart(14)}   ceiling ${ceiling}`);

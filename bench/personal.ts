@@ -22,6 +22,7 @@ import { countDeliveriesByStatus } from '../src/delivery/delivery.repository.ts'
 import { planRun } from '../src/delivery/planner.ts';
 import { ensureSendRun, findSendRunById } from '../src/delivery/send-run.repository.ts';
 import { buildEdition } from '../src/editions/edition.service.ts';
+import { spliceCounts } from '../src/editions/digest-splice.ts';
 import { countVariantsRendered, matchTopics } from '../src/editions/variant.service.ts';
 import { memoryOf } from './process-stats.ts';
 import { benchReaders } from './topic-sets.ts';
@@ -118,6 +119,7 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   // as the uniform one does (its planning takes under a second).
   await ctx.sink.ask('reset');
   const renderedBefore = countVariantsRendered();
+  const spliceBefore = { ...spliceCounts };
   const runs = [await ensureSendRun(db, daily.id), await ensureSendRun(db, weekly.id)];
   t0 = performance.now();
   let planMs = 0;
@@ -152,6 +154,8 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   results.uniformSendMessagesPerSecond = Math.round(ctx.uniformSendRate);
   results.ratioToUniform = Number((sendRate / ctx.uniformSendRate).toFixed(3));
   results.variantsRendered = countVariantsRendered() - renderedBefore;
+  results.mjmlCalls = spliceCounts.mjmlCalls - spliceBefore.mjmlCalls;
+  results.cardsRendered = spliceCounts.cards - spliceBefore.cards;
   results.distinctSelections = sel.selections;
   results.variantsStored = sel.stored;
   results.variantsUsed = sel.variants;
@@ -199,7 +203,8 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   line('planning both runs (match, select, render variants, ledger)', `${fmt(planMs)} ms`, '—');
   line('personal send rate (first → last accepted)', `${fmt(sendRate)} msg/s`, '—');
   line('personal / uniform send rate, same run', `${results.ratioToUniform} (uniform ${fmt(ctx.uniformSendRate)})`, '≥ 0.9');
-  line('variants rendered (MJML) / distinct selections', `${results.variantsRendered} / ${sel.selections}`, '≤ 1 each');
+  line('variants built (spliced from parts) / distinct selections', `${results.variantsRendered} / ${sel.selections}`, '≤ 1 each');
+  line('  (MJML calls / cards rendered, planning both runs)', `${results.mjmlCalls} / ${results.cardsRendered}`, '—');
   line('  (variant rows stored / variants used by the ledger)', `${sel.stored} / ${sel.variants}`, 'equal');
   line('worker peak RSS (personal send / five days, planning too)', `${results.workerPeakRssMB} / ${results.fiveDayWorkerPeakRssMB} MB`, '< 200 MB');
   line('duplicates at the sink (personal send / five days)', `${results.duplicatesAtSink} / ${results.fiveDayDuplicatesAtSink}`, '0');
