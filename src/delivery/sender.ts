@@ -70,7 +70,7 @@ export class Semaphore {
 
 /**
  * A run's edition and the variants of it, kept per process; neither changes once built. Ledger
- * rows are planned in variant order, so a chunk of claimed rows mostly shares one variant: a few
+ * rows are planned in variant order, so a chunk of claimed rows mostly shares one variant: a
  * dozen recently used variants (LRU, ~150 kB each as strings) cover the batches in flight, and
  * the worker's memory does not grow with the number of variants of a send.
  */
@@ -79,7 +79,7 @@ export class RunContentCache {
   private readonly variants = new Map<number, DigestContent>();
   constructor(
     private readonly size = 16,
-    private readonly variantsKept = 24,
+    private readonly variantsKept = 12,
   ) {}
   /** What a ledger row sends: its variant (edition_variants), or the edition's own content. */
   async content(db: Executor, edition: Edition, variantId: number | null): Promise<DigestContent> {
