@@ -51,7 +51,7 @@ try {
   const tMatch = Date.now() - t0;
   let planned = 0;
   for (let c = 0; c < begun.plan_max_subscriber_id!; c += 20_000) {
-    planned += await planPersonalRange(t.db, ctx, { afterSubscriberId: c, throughSubscriberId: Math.min(c + 20_000, begun.plan_max_subscriber_id!), cutoff: begun.plan_started_at! });
+    planned += (await planPersonalRange(t.db, ctx, { afterSubscriberId: c, throughSubscriberId: Math.min(c + 20_000, begun.plan_max_subscriber_id!), cutoff: begun.plan_started_at! })).planned;
   }
   const tPlan = Date.now() - t0;
   const distinct = await sql<{ n: number }>`select count(distinct coalesce(variant_id, 0))::int as n from deliveries where run_id = ${run.id}`.execute(t.db);

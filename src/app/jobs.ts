@@ -33,10 +33,10 @@ export function deliveryJobs(queues: Queues): DeliveryJobs {
       });
     },
     async runsWithPendingJobs() {
-      const runs = new Set<number>();
+      const runs = { planning: new Set<number>(), sending: new Set<number>() };
       for (const id of await queues.pendingJobIds('send')) {
-        const runId = jobIds.runOf(id);
-        if (runId !== undefined) runs.add(runId);
+        const of = jobIds.runOf(id);
+        if (of) (of.job === 'plan-run' ? runs.planning : runs.sending).add(of.runId);
       }
       return runs;
     },

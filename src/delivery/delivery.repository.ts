@@ -26,12 +26,19 @@ export async function countDeliveries(db: Executor, runId: number): Promise<numb
  * row waiting out its backoff is not due before its retry_at). A batch is a fixed window of
  * ledger ids (id / batchSize), so whoever cuts batches, now or after a crash, cuts the same ones.
  */
-export async function findQueuedBatchWindows(db: Executor, runId: number, batchSize: number): Promise<{ window: number; delayMs: number }[]> {
+export async function findQueuedBatchWindows(
+  db: Executor,
+  runId: number,
+  batchSize: number,
+  windows: { from?: number; through?: number } = {},
+): Promise<{ window: number; delayMs: number }[]> {
+  const fromId = (windows.from ?? 0) * batchSize;
+  const throughId = windows.through === undefined ? Number.MAX_SAFE_INTEGER : (windows.through + 1) * batchSize - 1;
   const result = await sql<{ w: number; delay_ms: number }>`
     select id / ${batchSize}::bigint as w,
       greatest(0, extract(epoch from min(coalesce(retry_at, now())) - now()) * 1000)::float8 as delay_ms
     from deliveries
-    where run_id = ${runId} and status = 'queued'
+    where run_id = ${runId} and status = 'queued' and id between ${fromId} and ${throughId}
     group by w
     order by w`.execute(db);
   return result.rows.map((r) => ({ window: Number(r.w), delayMs: Math.ceil(Number(r.delay_ms)) }));
@@ -79,7 +86,8 @@ export async function claimQueuedDeliveries(
       select d.id from deliveries d
       where d.run_id = ${claim.runId} and d.id between ${claim.fromId} and ${claim.toId} and d.status = 'queued'
         and (d.retry_at is null or d.retry_at <= now())
-        and exists (select 1 from send_runs r where r.id = ${claim.runId} and r.status = 'sending')
+        -- A run still planning sends the windows planned so far (planner.ts).
+        and exists (select 1 from send_runs r where r.id = ${claim.runId} and r.status in ('planning', 'sending'))
       order by d.id
       limit ${claim.limit}
       for update skip locked

@@ -52,8 +52,8 @@ export interface DeliveryJobs {
    * job id is per (run, generation, window, round), so a repeat of the same job adds nothing.
    */
   enqueueSendRetry(batch: SendBatch & { round: number }, delayMs: number, retry: SendJobRetry): Promise<void>;
-  /** The runs with a planning or send job not finished yet (waiting, delayed or running). */
-  runsWithPendingJobs(): Promise<Set<number>>;
+  /** The runs with a planning job, and those with a send job, not finished yet (waiting, delayed or running). */
+  runsWithPendingJobs(): Promise<{ planning: Set<number>; sending: Set<number> }>;
 }
 
 /**

@@ -12,10 +12,10 @@ export const PAUSE_STATE_TTL_MS = 1_000;
  * Postgres, which any process may change (a worker pauses, `paperboy resume` or the admin API
  * resumes): nothing here is the truth, only a view of it no older than `ttlMs`.
  *
- * The claim itself claims rows of `sending` runs only (claimQueuedDeliveries), so this view only
+ * The claim itself claims rows of `planning` or `sending` runs only (claimQueuedDeliveries), so this view only
  * decides about rows already claimed when a pause lands: they go back to `queued` unsent. Two
  * facts refresh it without a read: this process paused the run, and a claim that began after the
- * last fact returned rows (so the run was `sending` again; e.g. resumed by another process).
+ * last fact returned rows (so the run was not paused any more; e.g. resumed by another process).
  */
 export class RunPauses {
   private readonly known = new Map<number, { paused: boolean; at: number }>();

@@ -128,13 +128,13 @@ interface GroupRow {
  * Plans one range of subscriber ids: groups its readers in one statement, picks each group's
  * variant, writes the ledger rows (ordered by variant, so a send batch mostly shares one) and
  * advances the plan cursor. A reader this edition already reached (by any run) is left out, as is
- * one with nothing to be shown. Returns the rows written.
+ * one with nothing to be shown. Returns the rows written and the highest ledger id among them.
  */
 export async function planPersonalRange(
   db: Executor,
   ctx: PlanContext,
   range: { afterSubscriberId: number; throughSubscriberId: number; cutoff: Date },
-): Promise<number> {
+): Promise<{ planned: number; lastId: number | undefined }> {
   // Both lookups into the ledger are scalar subqueries on purpose: Postgres runs them once per
   // reader through the (subscriber_id, edition_id) index. As joins, the planner sizes them from
   // statistics taken before this run wrote its rows, so a million-reader plan chose a full scan
@@ -194,17 +194,18 @@ export async function planPersonalRange(
       variantIds.push(variantId);
     }
   }
-  const result = await sql<{ n: number }>`
+  const result = await sql<{ n: number; last_id: number | null }>`
     with planned as (
       insert into deliveries (run_id, subscriber_id, edition_id, variant_id)
       select ${ctx.runId}, u.sid, ${ctx.edition.id}, u.vid
       from unnest(${subscriberIds}::bigint[], ${variantIds}::bigint[]) as u(sid, vid)
       order by u.vid nulls first, u.sid
       on conflict do nothing
-      returning 1
+      returning id
     ), cursor as (
       update send_runs set plan_cursor = ${range.throughSubscriberId} where id = ${ctx.runId}
     )
-    select count(*)::int as n from planned`.execute(db);
-  return result.rows[0]?.n ?? 0;
+    select count(*)::int as n, max(id) as last_id from planned`.execute(db);
+  const row = result.rows[0];
+  return { planned: row?.n ?? 0, lastId: row?.last_id ?? undefined };
 }

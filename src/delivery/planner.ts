@@ -17,8 +17,11 @@ export const planLockKey = (runId: number) => `plan-run:${runId}`;
 
 /**
  * Writes one ledger row per reader of the run's audience active when planning began, with the
- * variant they get (personal-plan.ts), a range of subscriber ids at a time, then enqueues the send
- * batches. A planner that crashes resumes from the run's plan cursor with the same cutoff.
+ * variant they get (personal-plan.ts), a range of subscriber ids at a time. Sending starts while
+ * planning goes on: after each range, the batch windows no later range can add rows to get their
+ * send jobs, and the senders claim rows of a run that is `planning` as of one that is `sending`
+ * (a million readers: planning overlaps the send instead of preceding it). A planner that crashes
+ * resumes from the run's plan cursor with the same cutoff.
  */
 export async function planRun(deps: PlannerDeps, runId: number): Promise<{ planned: number; batches: number; planMs: number }> {
   const found = await findSendRunById(deps.db, runId);
@@ -49,10 +52,22 @@ async function planLedger(db: Executor, deps: PlannerDeps, runId: number): Promi
   const edition = await findEditionById(db, begun.edition_id);
   if (!edition) return undefined;
   const context = await preparePlan(db, begun, edition, deps.edition, begun.plan_started_at ?? new Date());
+  const batchSize = begun.batch_size ?? deps.delivery.batchSize;
+  // Windows below this one have their jobs (or had no rows); 0 after a restart: enqueueing a
+  // window again under the same generation adds nothing.
+  let nextWindow = 0;
   for (let cursor = begun.plan_cursor; cursor < max; ) {
     const through = Math.min(cursor + rangeSize, max);
-    await planPersonalRange(db, context, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
+    const { lastId } = await planPersonalRange(db, context, { afterSubscriberId: cursor, throughSubscriberId: through, cutoff: begun.plan_started_at! });
     cursor = through;
+    // Paused meanwhile (its first rows may have been refused): stop here; resuming plans on from the cursor.
+    if ((await findSendRunById(db, runId))?.status !== 'planning') return undefined;
+    // Ids only grow, so the window holding the last id may still get rows; those before it not.
+    const complete = lastId === undefined ? nextWindow - 1 : Math.floor(lastId / batchSize) - 1;
+    if (cursor < max && complete >= nextWindow) {
+      await enqueueQueuedBatches({ ...deps, db }, begun, begun.enqueue_generation, { from: nextWindow, through: complete });
+      nextWindow = complete + 1;
+    }
   }
   deps.log.info({ runId, audience: begun.audience, groups: context.counts.groups, variants: context.variants.size, notSent: context.counts.notSent }, 'personal selections planned');
   const planned = await countDeliveries(db, runId);
@@ -65,9 +80,14 @@ async function planLedger(db: Executor, deps: PlannerDeps, runId: number): Promi
  * row is due (rows waiting out a backoff). A batch is a fixed window of ledger ids, so whoever
  * cuts batches, now or after a crash, cuts the same ones.
  */
-export async function enqueueQueuedBatches(deps: DeliveryDeps, run: Pick<SendRun, 'id' | 'batch_size'>, generation: number): Promise<number> {
+export async function enqueueQueuedBatches(
+  deps: Pick<DeliveryDeps, 'jobs' | 'delivery'> & { db: Executor },
+  run: Pick<SendRun, 'id' | 'batch_size'>,
+  generation: number,
+  only: { from?: number; through?: number } = {},
+): Promise<number> {
   const batchSize = run.batch_size ?? deps.delivery.batchSize;
-  const windows = await findQueuedBatchWindows(deps.db, run.id, batchSize);
+  const windows = await findQueuedBatchWindows(deps.db, run.id, batchSize, only);
   const retry = sendJobRetry(deps.delivery);
   for (let i = 0; i < windows.length; i += 1000) {
     await deps.jobs.enqueueSendBatches(

@@ -18,11 +18,15 @@ export async function reconcileDeliveries(deps: DeliveryDeps): Promise<{ unknown
   const reenqueued: number[] = [];
   const runs = await findRunsInFlight(deps.db);
   if (runs.length === 0) return { unknown, reenqueued };
-  // A run with a job still waiting, delayed or running is in hand, and so is one whose planner is
-  // at work (holding the plan lock) whatever started it; only the others lost their jobs.
+  // A run still planning is in hand while its planning job waits or runs, or a planner holds its
+  // plan lock whatever started it (its send jobs, planning goes on sending, do not count); a run
+  // planned is in hand while any of its jobs waits, is delayed or runs. The others lost their jobs.
   const pending = await deps.jobs.runsWithPendingJobs();
   for (const run of runs) {
-    const inHand = pending.has(run.id) || (run.status === 'planning' && (await isAdvisoryLockHeld(deps.db, planLockKey(run.id))));
+    const inHand =
+      run.status === 'planning'
+        ? pending.planning.has(run.id) || (await isAdvisoryLockHeld(deps.db, planLockKey(run.id)))
+        : pending.planning.has(run.id) || pending.sending.has(run.id);
     if (!inHand) {
       const generation = await nextEnqueueGeneration(deps.db, run.id);
       if (run.status === 'planning') {

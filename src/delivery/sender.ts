@@ -252,7 +252,7 @@ async function comeBackWhenDue(deps: SenderDeps, batch: SendBatch): Promise<void
   const delayMs = await retryOnConnectionLoss(() => findNextDueInWindow(deps.db, window), { log: deps.log, what: 'find the next retry' });
   if (delayMs === undefined) return;
   const run = await retryOnConnectionLoss(() => findSendRunById(deps.db, batch.runId), { log: deps.log, what: 'read the run' });
-  if (run?.status !== 'sending') return;
+  if (run?.status !== 'sending' && run?.status !== 'planning') return;
   // A few ms late rather than early: the claim compares with the database's clock.
   await deps.jobs.enqueueSendRetry({ ...batch, round: (batch.round ?? 0) + 1 }, delayMs + 20, sendJobRetry(deps.delivery));
 }

@@ -50,10 +50,10 @@ export const jobIds = {
   sendBatch: (runId: number, generation: number, window: number) => `send-batch-${runId}-g${generation}-w${window}`,
   /** The n-th delayed return of a window's job after transient failures (window named by its first ledger id). */
   sendBatchRetry: (runId: number, generation: number, fromDeliveryId: number, round: number) => `send-batch-${runId}-g${generation}-d${fromDeliveryId}-r${round}`,
-  /** The send run a plan-run or send-batch job id belongs to (undefined for any other id). */
-  runOf: (jobId: string): number | undefined => {
-    const match = /^(?:plan-run|send-batch)-(\d+)(?:-|$)/.exec(jobId);
-    return match ? Number(match[1]) : undefined;
+  /** The send run a plan-run or send-batch job id belongs to, and which of the two it is. */
+  runOf: (jobId: string): { runId: number; job: 'plan-run' | 'send-batch' } | undefined => {
+    const match = /^(plan-run|send-batch)-(\d+)(?:-|$)/.exec(jobId);
+    return match ? { runId: Number(match[2]), job: match[1] as 'plan-run' | 'send-batch' } : undefined;
   },
   confirmationEmail: (subscriberId: number) => `confirmation-email-${subscriberId}`,
   /** Used as a deduplication id: one welcome per confirmation burst (the ledger makes it once per edition). */

@@ -3,11 +3,12 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { planPersonalRange, preparePlan } from '../../src/delivery/personal-plan.ts';
+import { claimQueuedDeliveries, recordDeliveryOutcomes } from '../../src/delivery/delivery.repository.ts';
 import { planLockKey, planRun } from '../../src/delivery/planner.ts';
 import { isAdvisoryLockHeld, withAdvisoryLock } from '../../src/db/advisory-lock.ts';
 import { pauseSending, resumeSending, RunPauses } from '../../src/delivery/pause.ts';
 import { reconcileDeliveries } from '../../src/delivery/reconciler.ts';
-import { beginPlanning, ensureSendRun, findSendRunById } from '../../src/delivery/send-run.repository.ts';
+import { beginPlanning, ensureSendRun, findSendRunById, finishPlanning } from '../../src/delivery/send-run.repository.ts';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
 import { createLogger } from '../../src/logger.ts';
 import { importPapersFile, sampleDataFile } from '../../src/papers/import-file.ts';
@@ -80,6 +81,43 @@ describe('planning an edition', () => {
     expect(Number(duplicates.rows[0]!.n)).toBe(0);
   });
 
+  it('hands each completed batch window to the senders while planning goes on, and the senders claim from a run still planning', async () => {
+    const edition = await buildDailyEdition(t.db, '2025-12-26', { publicUrl: config.publicUrl, maxPapers: 10 });
+    // The first test sent this edition to everyone: start it afresh.
+    await t.db.deleteFrom('send_runs').where('edition_id', '=', edition.id).execute();
+    const run = await ensureSendRun(t.db, edition.id);
+    await queues.byName.send.obliterate({ force: true });
+    // The planner dies in its third range (ranges of 300 subscriber ids, batches of 100 ledger ids).
+    await sql`create function fail_late_rows() returns trigger language plpgsql as $$
+      begin if new.subscriber_id > 600 then raise exception 'planner killed'; end if; return new; end $$`.execute(t.db);
+    await sql`create trigger fail_late_rows before insert on deliveries for each row execute function fail_late_rows()`.execute(t.db);
+    try {
+      await expect(planRun(deps(), run.id)).rejects.toThrow(/planner killed/);
+    } finally {
+      await sql`drop trigger fail_late_rows on deliveries`.execute(t.db);
+      await sql`drop function fail_late_rows()`.execute(t.db);
+    }
+    expect((await findSendRunById(t.db, run.id))!.status).toBe('planning');
+    const planned = await t.db.selectFrom('deliveries').select(['id']).where('run_id', '=', run.id).orderBy('id').execute();
+    expect(planned.length).toBe(540);
+    const lastId = planned.at(-1)!.id;
+    // Every window below the one holding the last row written has its job already; that one not yet.
+    const windowsWithRows = [...new Set(planned.map((r) => Math.floor(r.id / 100)))];
+    const jobIdsNow = (await queues.byName.send.getJobs(['waiting'])).map((j) => j.id);
+    expect(jobIdsNow.sort()).toEqual(windowsWithRows.filter((w) => w < Math.floor(lastId / 100)).map((w) => `send-batch-${run.id}-g0-w${w}`).sort());
+    // A sender claims rows of the run while it is still planning.
+    const claimed = await claimQueuedDeliveries(t.db, { runId: run.id, fromId: planned[0]!.id, toId: planned[0]!.id + 99, limit: 5, workerId: 'test' });
+    expect(claimed.length).toBe(5);
+    await recordDeliveryOutcomes(t.db, 'test', claimed.map((c) => ({ id: c.id, status: 'sent' as const, messageId: `<${c.id}@test>` })));
+    // The planner resumes from its cursor; its last windows get their jobs, none twice.
+    const resumed = await planRun(deps(), run.id);
+    expect(resumed.planned).toBe(900);
+    const jobIdsAfter = (await queues.byName.send.getJobs(['waiting'])).map((j) => j.id!);
+    expect(new Set(jobIdsAfter).size).toBe(jobIdsAfter.length);
+    const allWindows = (await t.db.selectFrom('deliveries').select('id').where('run_id', '=', run.id).where('status', '=', 'queued').execute()).map((r) => Math.floor(r.id / 100));
+    expect(jobIdsAfter.sort()).toEqual([...new Set(allWindows)].map((w) => `send-batch-${run.id}-g0-w${w}`).sort());
+  });
+
   it('leaves out whoever joined or confirmed after planning began', async () => {
     const edition = await buildDailyEdition(t.db, '2025-12-25', { publicUrl: config.publicUrl, maxPapers: 10 });
     const run = await ensureSendRun(t.db, edition.id);
@@ -146,11 +184,17 @@ describe('planning an edition', () => {
   it('repairs a run whose jobs were lost while another run still has a job, and leaves alone a run whose planner is at work', async () => {
     const edition = await buildDailyEdition(t.db, '2025-12-26', { publicUrl: config.publicUrl, maxPapers: 10 });
     // Three runs of one edition, told apart by their audience (as the hourly ticks are).
-    const [waiting, lost, planning] = await Promise.all(['due:2025-12-26T06', 'due:2025-12-26T07', 'due:2025-12-26T08'].map((a) => ensureSendRun(t.db, edition.id, a)));
+    const [waiting, lost, planning, orphan] = await Promise.all(
+      ['due:2025-12-26T06', 'due:2025-12-26T07', 'due:2025-12-26T08', 'due:2025-12-26T09'].map((a) => ensureSendRun(t.db, edition.id, a)),
+    );
     await queues.byName.send.obliterate({ force: true });
-    for (const run of [waiting!, lost!, planning!]) await beginPlanning(t.db, run.id, 100);
+    for (const run of [waiting!, lost!, planning!, orphan!]) await beginPlanning(t.db, run.id, 100);
+    await finishPlanning(t.db, waiting!.id, 0);
     // One run's job waits out a backoff: it must not hold back the repair of the others.
-    await deps().jobs.enqueueSendRetry({ runId: waiting!.id, fromDeliveryId: 1, toDeliveryId: 99, generation: 0, round: 1 }, 60_000, { attempts: 1, backoffDelayMs: 1_000, jitter: 0 });
+    const retry = { attempts: 1, backoffDelayMs: 1_000, jitter: 0 };
+    await deps().jobs.enqueueSendRetry({ runId: waiting!.id, fromDeliveryId: 1, toDeliveryId: 99, generation: 0, round: 1 }, 60_000, retry);
+    // A run still planning that has send jobs (planning sends as it goes) but no planner any more.
+    await deps().jobs.enqueueSendRetry({ runId: orphan!.id, fromDeliveryId: 1, toDeliveryId: 99, generation: 0, round: 1 }, 60_000, retry);
     // A planner at work without a job of its own (a process planning the run directly).
     const held = await withAdvisoryLock(t.db, planLockKey(planning!.id), async () => {
       expect(await isAdvisoryLockHeld(t.db, planLockKey(planning!.id))).toBe(true);
@@ -159,10 +203,12 @@ describe('planning an edition', () => {
     expect(held.locked).toBe(true);
     const repaired = held.locked ? held.value.reenqueued : [];
     expect(repaired).toContain(lost!.id);
+    expect(repaired).toContain(orphan!.id);
     expect(repaired).not.toContain(waiting!.id);
     expect(repaired).not.toContain(planning!.id);
     const planJobs = (await queues.byName.send.getJobs(['waiting'])).filter((j) => j.name === 'plan-run').map((j) => j.data.runId);
     expect(planJobs).toContain(lost!.id);
+    expect(planJobs).toContain(orphan!.id);
     expect(planJobs).not.toContain(planning!.id);
     // Once the planner has stopped, its run is repaired too.
     expect(await isAdvisoryLockHeld(t.db, planLockKey(planning!.id))).toBe(false);
