@@ -15,6 +15,7 @@ export interface ReportProcessor {
 // Reports per transaction (process-batch.ts): large enough that statements and commits are few,
 // small enough that a kill loses little work and a batch's locks are short.
 const BATCH = 250;
+const KICK_DELAY_MS = 50;
 const PURGE_EVERY_MS = 3_600_000;
 
 /**
@@ -25,21 +26,21 @@ const PURGE_EVERY_MS = 3_600_000;
  */
 export function startReportProcessor(deps: ReportDeps & { log: Logger }, options: { sweepMs: number; rawRetentionMs: number }): ReportProcessor {
   let running: Promise<void> | undefined;
+  let pending: NodeJS.Timeout | undefined;
   let again = false;
   let stopped = false;
   let lastPurge = 0;
 
   const drain = async () => {
-    do {
-      again = false;
-      let after = 0;
-      for (;;) {
-        if (stopped) return;
-        const ids = await processReportBatch(deps, BATCH, after);
-        if (ids.length === 0) break;
-        after = ids[ids.length - 1]!;
-      }
-    } while (again && !stopped);
+    again = false;
+    let after = 0;
+    for (;;) {
+      if (stopped) return;
+      const ids = await processReportBatch(deps, BATCH, after);
+      // A short batch means nothing more was pending; what arrived meanwhile kicked again.
+      if (ids.length < BATCH) break;
+      after = ids[ids.length - 1]!;
+    }
     if (Date.now() - lastPurge > PURGE_EVERY_MS) {
       lastPurge = Date.now();
       const purged = await purgeOldRaw(deps.db, options.rawRetentionMs);
@@ -47,17 +48,21 @@ export function startReportProcessor(deps: ReportDeps & { log: Logger }, options
       if (purged > 0) deps.log.info({ purged }, 'inbound: raw reports past their retention cleared');
     }
   };
-  const kick = () => {
-    if (stopped) return;
-    if (running) {
-      again = true;
-      return;
-    }
+  const run = () => {
+    pending = undefined;
     running = drain()
       .catch((error: unknown) => deps.log.error({ err: error }, 'inbound: processing sweep failed'))
       .finally(() => {
         running = undefined;
+        if (again) kick();
       });
+  };
+  // A kick waits KICK_DELAY_MS for more reports, so that mail arriving one message at a time is
+  // still processed in batches (a batch of one costs as many statements as a batch of 250).
+  const kick = () => {
+    if (stopped) return;
+    if (running) again = true;
+    else pending ??= setTimeout(run, KICK_DELAY_MS);
   };
   const timer = setInterval(kick, options.sweepMs);
   timer.unref();
@@ -65,11 +70,13 @@ export function startReportProcessor(deps: ReportDeps & { log: Logger }, options
   return {
     kick,
     async idle() {
-      while (running) await running;
+      while (running || pending) await (running ?? new Promise((resolve) => setTimeout(resolve, KICK_DELAY_MS)));
     },
     async stop() {
       stopped = true;
       clearInterval(timer);
+      clearTimeout(pending);
+      pending = undefined;
       await running;
     },
   };
