@@ -16,7 +16,8 @@ import {
 import type { RedisConnection as Redis } from '../redis-connection.ts';
 import type { AppServices } from '../app/services.ts';
 import type { Queues } from '../queue/queues.ts';
-import { isLoopbackHost, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
+import { isLoopbackHost } from '../config/loopback-host.ts';
 import type { Database } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import { boundRequestId, logContext, type Logger } from '../logger.ts';

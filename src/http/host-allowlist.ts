@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { isLoopbackHost, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
+import { isLoopbackHost } from '../config/loopback-host.ts';
 import { DomainError } from '../errors.ts';
 
 /** The lower-case host name of a Host value ("Example.com:3000" → "example.com", "[::1]:80" → "[::1]"). */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { normalizeIP, type FastifyRateLimitOptions } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { RedisConnection as Redis } from '../redis-connection.ts';
-import type { RateLimit } from '../config.ts';
+import type { RateLimit } from '../config/rate-list.ts';
 import { DomainError } from '../errors.ts';
 
 /**

@@ -1,4 +1,5 @@
-import { verificationSecrets, type Config } from '../config.ts';
+import type { Config } from '../config.ts';
+import { verificationSecrets } from '../config/secrets.ts';
 import type { Database } from '../db/database.ts';
 import type { Logger } from '../logger.ts';
 import { startInboundListener } from './listener.ts';

@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer, type SMTPServerAddress, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
-import type { RateLimit } from '../config.ts';
+import type { RateLimit } from '../config/rate-list.ts';
 import type { Executor } from '../db/database.ts';
 import { parseVerpAddress, type VerpSettings } from '../delivery/verp.ts';
 import type { Logger } from '../logger.ts';

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { RateLimit } from '../config.ts';
+import type { RateLimit } from '../config/rate-list.ts';
 import type { Database, Executor } from '../db/database.ts';
 import { DomainError } from '../errors.ts';
 import type { Mailer } from '../delivery/mailer.ts';

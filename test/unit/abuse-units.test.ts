@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseRateList, parseTrustProxy, verificationSecrets } from '../../src/config.ts';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+import { parseRateList } from '../../src/config/rate-list.ts';
+import { parseTrustProxy } from '../../src/config/trust-proxy.ts';
+import { verificationSecrets } from '../../src/config/secrets.ts';
 import { isAdminAuthorized } from '../../src/http/admin-auth.ts';
 import { isSameOriginRequest } from '../../src/http/same-origin.ts';
 import { suppressionHash } from '../../src/subscribers/suppression.repository.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTrustProxy } from '../../src/config.ts';
+import { parseTrustProxy } from '../../src/config/trust-proxy.ts';
 import { cleanForwardedFor } from '../../src/http/http-server.ts';
 import { acceptWeight, isJsonMediaType, mediaTypeOf, prefersHtml, prefersJson } from '../../src/http/media-type.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { verificationSecrets } from '../../config.ts';
+import { verificationSecrets } from '../../config/secrets.ts';
 import { DATA_ACCESS_VALID_MINUTES } from '../../subscribers/data-access-email.ts';
 import { openPreferenceCentre, savePreferences, StaleFormError, todayFor, type PreferenceCentre, type PreferencesForm } from '../../subscribers/preference-centre.ts';
 import { PreferenceError } from '../../subscribers/preferences.ts';

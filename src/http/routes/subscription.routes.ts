@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { verificationSecrets } from '../../config.ts';
+import { verificationSecrets } from '../../config/secrets.ts';
 import { DomainError } from '../../errors.ts';
 import {
   erasePersonalData,
