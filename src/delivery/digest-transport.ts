@@ -66,7 +66,7 @@ interface CompiledEdition {
  * Only a handful of editions and variants are in flight at once (ledger rows are ordered by
  * variant); the least recently used go first, so memory does not grow with a send's variants.
  */
-const EDITIONS_KEPT = 12;
+const EDITIONS_KEPT = 32;
 
 export function createDigestTransport(options: DigestTransportOptions): DigestTransport {
   const { mailer, context, fastPath, dkim } = options;

@@ -15,7 +15,7 @@ const CUT = '<!--[if mso | IE]></td></tr></table><table';
 /** Below this a piece is encoded each time: cheaper than keeping it. */
 const SHARED_MIN = 512;
 /** ~10 kB each with its key: a few MB for the cards of the editions in flight. */
-const PIECES_KEPT = 500;
+const PIECES_KEPT = 1_000;
 
 const encoded = new Map<string, string>();
 let hits = 0;

@@ -70,16 +70,17 @@ export class Semaphore {
 
 /**
  * A run's edition and the variants of it, kept per process; neither changes once built. Ledger
- * rows are planned in variant order, so a chunk of claimed rows mostly shares one variant: a
- * dozen recently used variants (LRU, ~150 kB each as strings) cover the batches in flight, and
- * the worker's memory does not grow with the number of variants of a send.
+ * rows are planned in variant order, so a chunk of claimed rows shares a few variants; the 2 send
+ * jobs × 2 lanes in flight need ~15 with ~20 readers a variant. 32 recently used (LRU, ~150 kB
+ * each as strings) cover them with room to spare (12 thrashed: a 20,000-reader send at a third
+ * of the uniform rate), and memory does not grow with the number of variants of a send.
  */
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
   private readonly variants = new Map<number, DigestContent>();
   constructor(
     private readonly size = 16,
-    private readonly variantsKept = 12,
+    private readonly variantsKept = 32,
   ) {}
   /** What a ledger row sends: its variant (edition_variants), or the edition's own content. */
   async content(db: Executor, edition: Edition, variantId: number | null): Promise<DigestContent> {
