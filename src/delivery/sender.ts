@@ -72,8 +72,8 @@ export class Semaphore {
  * A run's edition and the variants of it, kept per process; neither changes once built. Ledger
  * rows are planned in variant order, so a chunk of claimed rows shares a few variants; the 2 send
  * jobs × 2 lanes in flight need ~15 with ~20 readers a variant. 32 recently used (LRU, ~150 kB
- * each as strings) cover them with room to spare (12 thrashed: a 20,000-reader send at a third
- * of the uniform rate), and memory does not grow with the number of variants of a send.
+ * each as strings) cover them with room to spare, and memory does not grow with the number of
+ * variants of a send.
  */
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
