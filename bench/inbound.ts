@@ -103,6 +103,14 @@ async function endToEnd(shape: Shape) {
       ['inbound'],
     ),
   );
+  // A listener that dies by itself (not the one this scenario kills) is a crash: show why.
+  let killing = false;
+  let finished = false;
+  children.forEach((c, i) =>
+    void c.exited.then(({ code, signal }) => {
+      if (!(killing && i === 0) && !finished) console.log(`paperboy inbound ${i} exited by itself (${code ?? signal}): ${c.output()}`);
+    }),
+  );
   try {
     const { rows } = await seedSentDeliveries(t.db, n);
     for (const [i, port] of ports.entries()) {
@@ -135,6 +143,7 @@ async function endToEnd(shape: Shape) {
           dead.add(ports[0]!);
           killedAfter = performance.now() - started;
           cpuAtKill = cpuSecondsOf(children[0]!.child.pid!);
+          killing = true;
           await children[0]!.kill('SIGKILL');
         })()
       : Promise.resolve();
@@ -143,7 +152,8 @@ async function endToEnd(shape: Shape) {
         let session: SmtpSession | undefined;
         let sent = 0;
         while (queue.length > 0) {
-          const alive = ports.filter((p) => !dead.has(p));
+          const alive = ports.filter((p, i) => !dead.has(p) && children[i]!.child.exitCode === null && children[i]!.child.signalCode === null);
+          if (alive.length === 0) throw new Error('no listener left running');
           const port = alive[worker % alive.length]!;
           if (!session) {
             session = await openSmtpSession(port).catch(() => undefined);
@@ -197,6 +207,7 @@ async function endToEnd(shape: Shape) {
     if (ms > TARGET_MS) missed.push(`${shape.label}: ${(ms / 1000).toFixed(2)} s (target < ${TARGET_MS / 1000} s)`);
     if (accepted !== n || Number(o.bounced_or_failed) !== n || Number(o.twice) !== 0) missed.push(`${shape.label}: reports lost or applied twice`);
   } finally {
+    finished = true;
     await Promise.all(children.map((child) => child.kill('SIGTERM')));
     await t.drop();
     await deleteQueuePrefix(redisUrl, prefix);
