@@ -45,9 +45,9 @@ export async function generatePapers(db: ReturnType<typeof createDatabase>): Pro
   // a day's papers sit together in the table as they do in service. The full-text GIN index is
   // dropped for the load and built again after it, with its definition from the migrations: one
   // bulk build instead of 100,000 insertions into it.
-  const { rows: indexes } = await sql<{ indexdef: string }>`
-    select indexdef from pg_indexes where schemaname = current_schema() and tablename = 'papers' and indexname = 'papers_search_idx'`.execute(db);
-  await sql`drop index if exists papers_search_idx`.execute(db);
+  const { rows: indexes } = await sql<{ indexname: string; indexdef: string }>`
+    select indexname, indexdef from pg_indexes where schemaname = current_schema() and tablename = 'papers' and indexdef ilike '% using gin %'`.execute(db);
+  for (const { indexname } of indexes) await sql`drop index if exists ${sql.id(indexname)}`.execute(db);
   await sql`
     with pool as materialized (
     select k,

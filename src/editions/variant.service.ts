@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type { Executor } from '../db/database.ts';
 import { paperColumns } from '../papers/paper.repository.ts';
-import { topicMatchSql, topicRelevanceSql } from '../papers/topic-search.ts';
+import { featuredOnSql, topicMatchSql, topicRelevanceSql } from '../papers/topic-search.ts';
 import { findCardSignals, trendingScoreSql } from '../papers/trending.ts';
 import { processInstruments } from '../ops/metrics.ts';
 import { archivePath } from './archive-urls.ts';
@@ -42,7 +42,7 @@ export async function matchTopics(db: Executor, edition: Pick<Edition, 'kind' | 
     from unnest(${[...topics]}::text[]) as t(topic)
     cross join lateral (select websearch_to_tsquery('english', t.topic) as query) q
     join papers on ${topicMatchSql(sql`q.query`)}
-    where papers.featured_on = any(${days}::date[]) and papers.withdrawn_at is null`.execute(db);
+    where ${featuredOnSql(sql`${days}::date[]`)} and papers.withdrawn_at is null`.execute(db);
   for (const row of rows) {
     const list = byTopic.get(row.topic) ?? [];
     list.push({ arxivId: row.arxiv_id, topic: row.topic, relevance: Number(row.relevance), trendingScore: Number(row.trending_score) });

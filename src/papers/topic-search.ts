@@ -30,9 +30,20 @@ const RANK_WEIGHTS = '{0.1, 0.2, 0.4, 1.0}';
  */
 export const ABSTRACT_ONLY_RELEVANCE = 0.01;
 
-/** Whether the row `papers` matches the tsquery `query` (GIN index papers_search_idx). */
+/** Whether the row `papers` matches the tsquery `query` (GIN index papers_day_search_idx). */
 export function topicMatchSql(query: RawBuilder<unknown>) {
   return sql<boolean>`papers.search @@ ${query}`;
+}
+
+/**
+ * Whether the row `papers` was featured on one of `days` (a date[]). Written as an array overlap
+ * rather than a range or `= any` so that, with topicMatchSql, one scan of the GIN index on
+ * (array[featured_on], search) answers both (migrations/2026-11-30T1130_topic_day_search_index.ts):
+ * a btree range on featured_on would be intersected with the tsquery's matches over the whole
+ * table instead.
+ */
+export function featuredOnSql(days: RawBuilder<unknown>) {
+  return sql<boolean>`array[papers.featured_on] && ${days}`;
 }
 
 /**
@@ -90,8 +101,8 @@ export interface TopicSearchOptions {
 
 /**
  * Papers matching `topic` featured in the window, best first. A topic with nothing to search for
- * (only operators or stop words) matches nothing. One statement: the GIN index on `search` and the
- * featured_on range narrow the rows before any ranking.
+ * (only operators or stop words) matches nothing. One statement: one scan of the GIN index on the
+ * window's days and `search` narrows the rows before any ranking.
  */
 export async function findPapersForTopic(db: Executor, options: TopicSearchOptions): Promise<TopicMatch[]> {
   const rows = await topicSearchQuery(db, options).execute();
@@ -117,9 +128,9 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
   const ranked = db
     .with('win', (qb) =>
       qb.selectNoFrom([
-        lastDay.as('last_day'),
         sql<Date>`(${lastDay} + 1)::timestamp at time zone 'UTC'`.as('as_of'),
         sql<string>`websearch_to_tsquery('english', ${options.topic})`.as('query'),
+        sql<string[]>`array(select generate_series(${lastDay} - ${days - 1}::int, ${lastDay}, interval '1 day')::date)`.as('days'),
       ]),
     )
     .selectFrom(['papers', 'win'])
@@ -129,7 +140,7 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
       sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score'),
     ])
     .where(topicMatchSql(sql`win.query`))
-    .where(sql<boolean>`papers.featured_on between win.last_day - ${days - 1}::int and win.last_day`)
+    .where(featuredOnSql(sql`win.days`))
     .where('papers.withdrawn_at', 'is', null);
   const rank = sql<number>`m.relevance * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * m.trending_score))`;
   const best = db

@@ -75,4 +75,29 @@ describe('topic matching and ranking (issue 13: the topic feeds and "for you" sh
     expect(plan).toMatch(/ts_rank_cd\([^)]*rank_search/);
     expect(plan).not.toMatch(/ts_rank_cd\([^)]*papers_?\d*\.search\b/);
   });
+
+  it('matches the window and the topic in one scan of the day-and-search GIN index', async () => {
+    // A table this small is best read whole or through a btree; what matters is that the GIN
+    // index can answer the days and the tsquery in one index condition (a featured_on range could
+    // not be, and would be intersected with a whole-table tsquery bitmap). The other ways in are
+    // closed inside a transaction that is rolled back.
+    const compiled = topicSearchQuery(testDb.db, { topic: 'diffusion', limit: 30, lastDay: DAY }).compile();
+    let plan = '';
+    const rolledBack = new Error('roll back');
+    await expect(
+      testDb.db.transaction().execute(async (trx) => {
+        await sql`drop index papers_trending_window_idx, papers_featured_rank_idx`.execute(trx);
+        await sql`set local enable_seqscan = off`.execute(trx);
+        await sql`set local enable_indexscan = off`.execute(trx);
+        const { rows } = await sql<{ 'QUERY PLAN': string }>`explain (costs off) ${sql.raw(compiled.sql.replace(/\$(\d+)/g, (_, i: string) => {
+          const v = compiled.parameters[Number(i) - 1];
+          return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
+        }))}`.execute(trx);
+        plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        throw rolledBack;
+      }),
+    ).rejects.toBe(rolledBack);
+    expect(plan).toMatch(/Bitmap Index Scan on papers_day_search_idx\s+Index Cond: \(\(ARRAY\[featured_on\] && [^)]*\) AND \(search @@/);
+    expect(plan).not.toMatch(/BitmapAnd/);
+  });
 });
