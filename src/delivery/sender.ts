@@ -16,7 +16,7 @@ import type { SendRateLimiter } from './send-rate.ts';
 import { isRelayWide, sendJobRetry } from './retry.ts';
 import { findSendRunById } from './send-run.repository.ts';
 import { classifySmtpError, type SmtpFailure } from './smtp-errors.ts';
-import { stoppedUnsent } from './smtp-pool.ts';
+import { stoppedUnsent } from './smtp-connection.ts';
 import { unsubscribeMailto, verpAddress, type VerpSettings } from './verp.ts';
 
 export type { BatchCounts } from './failure-policy.ts';

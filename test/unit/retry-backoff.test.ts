@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { attemptsForRetryWindow, isRelayWide, retriesExhausted, retryDelayMs } from '../../src/delivery/retry.ts';
 import { classifySmtpError } from '../../src/delivery/smtp-errors.ts';
-import { SmtpError } from '../../src/delivery/smtp-pool.ts';
+import { SmtpError } from '../../src/delivery/smtp-connection.ts';
 
 const settings = { retryDelayMs: 30_000, retryMaxDelayMs: 900_000 };
 
