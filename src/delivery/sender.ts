@@ -202,6 +202,9 @@ export async function sendBatch(deps: SenderDeps, batch: SendBatch): Promise<Bat
           workerId: deps.workerId,
         }),
       );
+      // Tokens for rows that were not there (the window is done, or its rows wait for later) go
+      // back: a job that comes back for a few due rows would otherwise spend a chunk's worth.
+      if (rows.length < tokens) await deps.rate.giveBack(tokens - rows.length);
       if (rows.length === 0) return;
       // The claim only takes rows of a run that is `sending`: a fresher fact than a pause seen before.
       deps.pauses.claimed(batch.runId, claimStarted);
