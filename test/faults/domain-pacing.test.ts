@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.ts';
 import { startFaultDrill, type DrillRun, type FaultDrill } from '../helpers/fault-drill.ts';
 import { waitFor } from '../helpers/wait-for.ts';
 
@@ -27,9 +28,12 @@ const rate = (ms: Received[]) => (ms.length - 1) / span(ms);
  */
 describe('fault drill: pacing per receiving domain', () => {
   let drill: FaultDrill | undefined;
+  let dns: TestDnsServer | undefined;
   afterEach(async () => {
     await drill?.stop();
+    await dns?.close();
     drill = undefined;
+    dns = undefined;
   });
 
   it('slows only the domain that answers 421 4.7.0; the other keeps its rate; nothing fails, nothing twice', async () => {
@@ -101,4 +105,37 @@ describe('fault drill: pacing per receiving domain', () => {
     expect(span(fast)).toBeLessThan(span(slow));
     expect(slow.filter((m) => m.receivedAt > fast.at(-1)!.receivedAt).length).toBeGreaterThan(0);
   }, 360_000);
+
+  it('a worker groups two domains whose MX is Google (looked up on DNS_SERVERS) with google: a 421 from either slows both', async () => {
+    dns = await startDnsServer({
+      'workspace.example': { MX: [{ exchange: 'aspmx.l.google.com', priority: 1 }] },
+      'workspace-too.example': { MX: [{ exchange: 'alt1.aspmx.l.google.com', priority: 5 }] },
+    });
+    const refusedOnce = new Set<string>();
+    drill = await startFaultDrill({
+      subscribers: 60,
+      env: { SEND_RATE: '100', DOMAIN_RATES: 'google=100', DOMAIN_MX_GROUPING: 'true', DNS_SERVERS: `127.0.0.1:${dns.port}` },
+      script: {
+        // Each Workspace reader is refused once with the provider's slow-down, then accepted.
+        rcptReply: (address) => {
+          if (!address.includes('@workspace') || refusedOnce.has(address)) return undefined;
+          refusedOnce.add(address);
+          return '421 4.7.0 Try again later, closing connection';
+        },
+      },
+    });
+    const d = drill;
+    await sql`update subscribers set email = 'reader' || id || '@' || case when id % 3 = 0 then 'workspace.example' when id % 3 = 1 then 'workspace-too.example' else 'other.example' end`.execute(d.testDb.db);
+    d.startWorker();
+    const run = await d.request('2025-12-26');
+    await d.waitUntilFinished(run, 120_000);
+    expect(await d.expectSound(run)).toEqual({ sent: 60 });
+    expect(refusedOnce.size).toBe(40);
+    const pace = async (group: string) => (await d.queues.connection.hget(`${d.config.queuePrefix}:pace:${group}`, 'rate')) ?? undefined;
+    // One bucket for both domains, Google's, and it was slowed; none of their own. other.example (no MX here) is its own group.
+    expect(Number(await pace('google'))).toBeLessThan(100);
+    expect(await pace('workspace.example')).toBeUndefined();
+    expect(await pace('workspace-too.example')).toBeUndefined();
+    expect(Number(await pace('other.example'))).toBe(100);
+  }, 180_000);
 });
