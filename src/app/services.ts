@@ -13,7 +13,9 @@ import type { Logger } from '../logger.ts';
 import type { Queues } from '../queue/queues.ts';
 import type { Readable } from 'node:stream';
 import { exportSubscribersCsv, importSubscribersCsv, type ImportConsent, type ImportReport } from '../subscribers/subscriber-csv.ts';
-import { confirmSubscription, requestDataAccessLink, resubscribe, subscribe, type RequestOrigin, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import { confirmSubscription, subscribe, type SubscribeInput } from '../subscribers/subscription.service.ts';
+import { resubscribe, type RequestOrigin } from '../subscribers/mail-links.service.ts';
+import { requestDataAccessLink } from '../subscribers/data-access.service.ts';
 import type { VerificationSecrets } from '../subscribers/tokens.ts';
 import { deliveryJobs, enqueueImportConfirmations, mailJobOptions, subscriptionJobs } from './jobs.ts';
 

@@ -5,7 +5,7 @@ import getDmarcRecord, { createRecordLookup, getOrgDomain } from 'mailauth/lib/d
 import type { Config } from '../config.ts';
 import { dkimDnsRecord } from '../delivery/dkim.ts';
 import { createSubscriberToken } from '../subscribers/tokens.ts';
-import { PROBE_SUBSCRIBER_ID } from '../subscribers/subscription.service.ts';
+import { PROBE_SUBSCRIBER_ID } from '../subscribers/mail-links.service.ts';
 
 /**
  * `paperboy doctor`: what a sender needs before the first send, checked against the live DNS and

@@ -3,7 +3,7 @@ import type { Database } from '../db/database.ts';
 import { dayInZone } from '../dates.ts';
 import { DomainError } from '../errors.ts';
 import { checkPreferences, PreferenceError, preferencesOf, updatePreferences, type Preferences } from './preferences.ts';
-import { signingSecret, subscriberForPreferences } from './subscription.service.ts';
+import { signingSecret, subscriberForPreferences } from './mail-links.service.ts';
 import type { Subscriber } from './subscriber.table.ts';
 import { canonicalTimeZone, UNKNOWN_TIME_ZONE_MESSAGE } from './time-zones.ts';
 import { createSubscriberToken, type VerificationSecrets } from './tokens.ts';

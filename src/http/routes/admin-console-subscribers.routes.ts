@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { searchSubscribers, SEARCH_LIMIT, subscriberCounts, subscriberDetail } from '../../admin/subscribers.ts';
 import { DomainError } from '../../errors.ts';
 import { bumpTokenVersion, findSubscriberById, markUnsubscribed } from '../../subscribers/subscriber.repository.ts';
-import { eraseSubscriber, suppressSubscriber } from '../../subscribers/subscription.service.ts';
+import { eraseSubscriber } from '../../subscribers/data-access.service.ts';
+import { suppressSubscriber } from '../../subscribers/mail-links.service.ts';
 import { noticeOf, sendConsolePage } from '../admin-pages.ts';
 
 const personParams = z.object({ id: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER) });

@@ -3,14 +3,9 @@ import type { FastifyPluginAsyncZod, ZodTypeProvider } from 'fastify-type-provid
 import { z } from 'zod';
 import { verificationSecrets } from '../../config/secrets.ts';
 import { DomainError } from '../../errors.ts';
-import {
-  erasePersonalData,
-  exportPersonalData,
-  inspectConfirmationToken,
-  inspectDataAccessToken,
-  inspectUnsubscribeToken,
-  unsubscribe,
-} from '../../subscribers/subscription.service.ts';
+import { erasePersonalData, exportPersonalData, inspectDataAccessToken } from '../../subscribers/data-access.service.ts';
+import { inspectUnsubscribeToken, unsubscribe } from '../../subscribers/mail-links.service.ts';
+import { inspectConfirmationToken } from '../../subscribers/subscription.service.ts';
 import { checkFormToken, createFormToken } from '../../subscribers/tokens.ts';
 import { renderMessagePage, renderPage } from '../pages.ts';
 import { clientIpKey, hashedKey, limiter } from '../rate-limits.ts';
