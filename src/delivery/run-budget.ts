@@ -74,11 +74,20 @@ export function budgetExceeded(rates: RunRates, budget: RunBudgetSettings): stri
 }
 
 /**
- * Checks runs against the budget for one process, at most once per run per `intervalMs` (a
- * count over the run's ledger rows, by its (run_id, status) index), and pauses a run that is over
- * it the way 5.7.x rejections do (pause.ts). Concurrent callers share one check.
+ * A check may take this share of the time at most: the next one waits `SPACING` times as long as
+ * the last took. The count grows with the run (a million rows: ~0.4 s), and once a second it
+ * slowed the send of a million from 1,400 to 750 msg/s as the run went on.
+ */
+const SPACING = 20;
+
+/**
+ * Checks runs against the budget for one process, at most once per run per `intervalMs`, or per
+ * `SPACING` times the last check's duration when that is longer (a count over the run's ledger
+ * rows, by its (run_id, status) index), and pauses a run that is over it the way 5.7.x rejections
+ * do (pause.ts). Concurrent callers share one check.
  */
 export class RunBudgetChecks {
+  /** Per run: when the next check may start. */
   private readonly last = new Map<number, number>();
   private readonly running = new Map<number, Promise<void>>();
   constructor(
@@ -90,12 +99,15 @@ export class RunBudgetChecks {
   async check(deps: Pick<DeliveryDeps, 'db' | 'log'>, pauses: RunPauses, runId: number): Promise<void> {
     const running = this.running.get(runId);
     if (running) return running;
-    const last = this.last.get(runId);
-    if (last !== undefined && this.now() - last < this.intervalMs) return;
-    if (last === undefined && this.last.size >= 64) this.last.delete(this.last.keys().next().value!);
-    this.last.set(runId, this.now());
+    const notBefore = this.last.get(runId);
+    if (notBefore !== undefined && this.now() < notBefore) return;
+    if (notBefore === undefined && this.last.size >= 64) this.last.delete(this.last.keys().next().value!);
+    const started = this.now();
+    this.last.set(runId, started + this.intervalMs);
     const work = (async () => {
-      const reason = budgetExceeded(await readRunRates(deps.db, runId), this.budget);
+      const rates = await readRunRates(deps.db, runId);
+      this.last.set(runId, started + Math.max(this.intervalMs, (this.now() - started) * SPACING));
+      const reason = budgetExceeded(rates, this.budget);
       if (reason) await pauseSending(deps, pauses, runId, reason);
     })().finally(() => this.running.delete(runId));
     this.running.set(runId, work);
