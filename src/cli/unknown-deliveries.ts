@@ -5,7 +5,7 @@ import { send } from './sending.ts';
 
 /** Puts the unknown rows back in the queue, reopens the edition and sends like `send` does. */
 async function resendUnknown(config: Config, day: string): Promise<number> {
-  const { requeueUnknownDeliveries } = await import('../delivery/delivery.repository.ts');
+  const { requeueUnknownDeliveries } = await import('../delivery/unknown-deliveries.repository.ts');
   const { findSendRunByEdition, reopenRun } = await import('../delivery/send-run.repository.ts');
   const requeued = await withDatabase(config, (db) =>
     db.transaction().execute(async (trx) => {
@@ -35,7 +35,7 @@ const UNKNOWN_RISK = {
 
 /** `paperboy unknown`: the operator's way out of `unknown`, always with the risk spelled out. */
 export async function unknownDeliveries(config: Config, day: string, action: 'list' | 'mark-sent' | 'resend', yes: boolean): Promise<number> {
-  const { findUnknownDeliveries, markUnknownDeliveriesSent } = await import('../delivery/delivery.repository.ts');
+  const { findUnknownDeliveries, markUnknownDeliveriesSent } = await import('../delivery/unknown-deliveries.repository.ts');
   const { findSendRunByEdition } = await import('../delivery/send-run.repository.ts');
   const outcome = await withDatabase(config, async (db) => {
     const edition = await findEditionByDate(db, 'daily', day);
