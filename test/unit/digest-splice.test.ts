@@ -1,25 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { DigestSplicer } from '../../src/editions/digest-splice.ts';
 import { renderDigest, type DigestPaper, type DigestSection } from '../../src/editions/render-digest.ts';
+import { digestPaper } from '../helpers/digest-papers.ts';
 
-const paper = (id: number, overrides: Partial<DigestPaper> = {}): DigestPaper => ({
-  arxiv_id: `2512.${String(10000 + id)}`,
-  title: `Paper ${id}`,
-  abstract: `Abstract ${id}: ${'words and more words '.repeat(10)}`,
-  authors: ['A. Author', 'B. Author'],
-  organization: null,
-  published_at: null,
-  featured_on: '2025-12-26',
-  upvotes: id,
-  comments: 0,
-  github_url: null,
-  project_url: null,
-  thumbnail_url: null,
-  withdrawn_at: null,
-  first_seen_at: new Date(),
-  updated_at: new Date(),
-  ...overrides,
-});
+const paper = (id: number, overrides: Partial<DigestPaper> = {}): DigestPaper =>
+  digestPaper({
+    arxiv_id: `2512.${String(10000 + id)}`,
+    title: `Paper ${id}`,
+    abstract: `Abstract ${id}: ${'words and more words '.repeat(10)}`,
+    authors: ['A. Author', 'B. Author'],
+    upvotes: id,
+    ...overrides,
+  });
 
 // Titles as the sources give them: line breaks and runs of spaces (arXiv), markup, quotes, LaTeX.
 const papers = [

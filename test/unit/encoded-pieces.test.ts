@@ -4,24 +4,15 @@ import { assembleDigest, compileDigestMime } from '../../src/delivery/digest-mim
 import { encodedPieceStats } from '../../src/delivery/encoded-pieces.ts';
 import { DigestSplicer } from '../../src/editions/digest-splice.ts';
 import type { DigestPaper } from '../../src/editions/render-digest.ts';
+import { digestPaper } from '../helpers/digest-papers.ts';
 
-const paper = (id: number): DigestPaper => ({
-  arxiv_id: `2512.${20000 + id}`,
-  title: `Paper ${id}: Ünïcødé — ▲ = "quotes"`,
-  abstract: `Abstract ${id}. ${'A long line of words that wraps when encoded. '.repeat(8)}`,
-  authors: ['A. Author'],
-  organization: null,
-  published_at: null,
-  featured_on: '2025-12-26',
-  upvotes: id,
-  comments: 0,
-  github_url: null,
-  project_url: null,
-  thumbnail_url: null,
-  withdrawn_at: null,
-  first_seen_at: new Date(),
-  updated_at: new Date(),
-});
+const paper = (id: number): DigestPaper =>
+  digestPaper({
+    arxiv_id: `2512.${20000 + id}`,
+    title: `Paper ${id}: Ünïcødé — ▲ = "quotes"`,
+    abstract: `Abstract ${id}. ${'A long line of words that wraps when encoded. '.repeat(8)}`,
+    upvotes: id,
+  });
 
 const context = { publicUrl: 'https://papers.example.test', mailFrom: { name: 'Paperboy', address: 'digest@papers.example.test' }, listId: 'digest.papers.example.test' };
 const papers = Array.from({ length: 6 }, (_, i) => paper(i));

@@ -1,25 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { excerpt, formatAuthors, momentumLabel, renderDigest, type DigestPaper } from '../../src/editions/render-digest.ts';
 import type { Paper } from '../../src/papers/paper.table.ts';
+import { digestPaper } from '../helpers/digest-papers.ts';
 
-const paper = (overrides: Partial<DigestPaper>): DigestPaper => ({
-  arxiv_id: '2501.00001',
-  title: 'A paper',
-  abstract: 'An abstract.',
-  authors: ['A. Author'],
-  organization: null,
-  published_at: null,
-  featured_on: '2025-12-26',
-  upvotes: 3,
-  comments: 0,
-  github_url: null,
-  project_url: null,
-  thumbnail_url: null,
-  withdrawn_at: null,
-  first_seen_at: new Date(),
-  updated_at: new Date(),
-  ...overrides,
-});
+const paper = (overrides: Partial<DigestPaper>): DigestPaper => digestPaper(overrides);
 
 describe('renderDigest', () => {
   it('escapes paper text, keeps LaTeX-ish titles as text and cannot be tricked into markers', async () => {
