@@ -71,10 +71,10 @@ function toItem(entry: FeedEntry, format: FeedFormat): Item {
   };
 }
 
-function render(spec: FeedSpec, format: FeedFormat): string {
+function newFeed(spec: FeedSpec): Feed {
   const atomUrl = `${spec.selfBase}.xml${spec.query}`;
   const jsonUrl = `${spec.selfBase}.json${spec.query}`;
-  const feed = new Feed({
+  return new Feed({
     // The Atom feed's address is its id: stable as long as PUBLIC_URL is.
     id: atomUrl,
     title: xmlText(spec.title),
@@ -87,18 +87,97 @@ function render(spec: FeedSpec, format: FeedFormat): string {
     feedLinks: { atom: atomUrl, json: jsonUrl },
     author: { name: 'Paperboy', link: spec.homeUrl },
   });
+}
+
+function render(spec: FeedSpec, format: FeedFormat): string {
+  const feed = newFeed(spec);
   for (const entry of spec.items) feed.addItem(toItem(entry, format));
   return format === 'atom' ? feed.atom1() : toJsonFeed11(feed.json1());
 }
 
+type JsonFeed1Item = Record<string, unknown> & { author?: unknown };
+
 /** JSON Feed 1.1 (https://www.jsonfeed.org/version/1.1/): `authors` arrays replace `author`, and a language. */
 function toJsonFeed11(json1: string): string {
-  const doc = JSON.parse(json1) as Record<string, unknown> & { author?: unknown; items: (Record<string, unknown> & { author?: unknown })[] };
+  const doc = JSON.parse(json1) as Record<string, unknown> & { author?: unknown; items: JsonFeed1Item[] };
   const { author, items, ...rest } = doc;
   const out: Record<string, unknown> = { ...rest, version: 'https://jsonfeed.org/version/1.1', language: 'en' };
   if (author) out.authors = [author];
-  out.items = items.map(({ author: itemAuthor, ...item }) => (itemAuthor ? { ...item, authors: [itemAuthor] } : item));
+  out.items = items.map(toJsonFeed11Item);
   return JSON.stringify(out);
+}
+
+function toJsonFeed11Item({ author, ...item }: JsonFeed1Item): Record<string, unknown> {
+  return author ? { ...item, authors: [author] } : item;
+}
+
+/**
+ * Rendered entries, one per paper version and feed format, for the topic feeds. A topic feed runs
+ * its search on every request (or once per TOPIC_FEED_CACHE_SECONDS and topic), but its entries
+ * are the same papers' again and again, across topics: rendering 30 of them with the generator
+ * (xml-js, excerpts of each abstract) was most of the API's CPU per uncached topic feed
+ * (BENCHMARKS.md, web). Keys carry `updated_at`, which every write to a paper sets
+ * (src/papers/paper.repository.ts), so an entry is never served for a changed paper. The most
+ * recently used entries stay, at most maxEntries.
+ */
+export class FeedEntryCache {
+  private readonly entries = new Map<string, string>();
+  constructor(private readonly maxEntries: number) {}
+
+  getOrRender(key: string, render: () => string): string {
+    let value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+    } else {
+      value = render();
+      while (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    }
+    this.entries.set(key, value);
+    return value;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+// How the generator lays out an Atom document (xml-js, 4 spaces): the entries are the last
+// children of <feed>, each starting on its own line at depth 1.
+const ATOM_ENTRY_START = '\n    <entry>';
+const ATOM_END = '\n</feed>';
+const JSON_ITEMS_END = '"items":[]}';
+
+/** One entry as the generator writes it inside a whole document (checked in test/unit/web-archive-units.test.ts). */
+function renderEntry(entry: FeedEntry, format: FeedFormat): string {
+  const feed = new Feed({ id: 'urn:paperboy:entry', title: '', copyright: '' });
+  feed.addItem(toItem(entry, format));
+  if (format === 'json') {
+    const doc = JSON.parse(feed.json1()) as { items: JsonFeed1Item[] };
+    return JSON.stringify(toJsonFeed11Item(doc.items[0]!));
+  }
+  const xml = feed.atom1();
+  const start = xml.indexOf(ATOM_ENTRY_START);
+  if (start < 0 || !xml.endsWith(ATOM_END)) throw new Error('feed generator: unexpected Atom layout');
+  return xml.slice(start, -ATOM_END.length);
+}
+
+/**
+ * The same document as render(), assembled from the generator's empty document and entries
+ * rendered once per key: `entries` gives each item's key and, on a miss, its content.
+ */
+function renderWithCachedEntries<T>(
+  spec: Omit<FeedSpec, 'items'>,
+  format: FeedFormat,
+  items: readonly T[],
+  entry: { key: (item: T) => string; content: (item: T) => FeedEntry; cache: FeedEntryCache },
+): string {
+  const empty = render({ ...spec, items: [] }, format);
+  const end = format === 'atom' ? ATOM_END : JSON_ITEMS_END;
+  if (!empty.endsWith(end)) throw new Error(`feed generator: unexpected ${format} layout`);
+  const parts = items.map((item) => entry.cache.getOrRender(`${format}:${entry.key(item)}`, () => renderEntry(entry.content(item), format)));
+  return format === 'atom'
+    ? `${empty.slice(0, -ATOM_END.length)}${parts.join('')}${ATOM_END}`
+    : `${empty.slice(0, -2)}${parts.join(',')}]}`;
 }
 
 const hfPaperUrl = (id: string) => `https://huggingface.co/papers/${encodeURIComponent(id)}`;
@@ -148,29 +227,39 @@ export function renderEditionsFeed(editions: readonly ArchiveEdition[], publicUr
   );
 }
 
-/** Papers matching a topic, one entry each. */
-export function renderTopicFeed(topic: string, papers: readonly Paper[], publicUrl: string, format: FeedFormat, builtAt: Date): string {
+/** A paper as a topic feed's entry. */
+function topicEntry(p: Paper): FeedEntry {
+  return {
+    // The arXiv abstract page is the paper's permanent, global identity.
+    id: arxivUrl(p.arxiv_id),
+    title: p.title,
+    link: hfPaperUrl(p.arxiv_id),
+    date: p.first_seen_at,
+    published: p.published_at ?? p.first_seen_at,
+    summary: excerpt(p.abstract),
+    contentHtml: `<p>${escapeHtml(formatAuthors(p.authors))} · ▲ ${p.upvotes} · ${p.comments} comments</p><p>${escapeHtml(excerpt(p.abstract, 1200))}</p><p><a href="${escapeHtml(arxivUrl(p.arxiv_id))}">arXiv</a></p>`,
+    authors: p.authors.slice(0, 10),
+  };
+}
+
+/** What a topic entry is rendered from changes only with these (updated_at: every write to the paper). */
+const topicEntryKey = (p: Paper) =>
+  `${p.arxiv_id}:${p.updated_at.getTime()}:${p.upvotes}:${p.comments}:${p.first_seen_at.getTime()}:${p.published_at?.getTime() ?? ''}`;
+
+/**
+ * Papers matching a topic, one entry each. With `entries`, each paper's entry is rendered once
+ * and reused (the document is the same either way).
+ */
+export function renderTopicFeed(topic: string, papers: readonly Paper[], publicUrl: string, format: FeedFormat, builtAt: Date, entries?: FeedEntryCache): string {
   const query = `?topic=${encodeURIComponent(topic)}`;
-  return render(
-    {
-      title: `Paperboy: papers on “${topic}”`,
-      description: `Recent trending research papers matching “${topic}”, most relevant and most upvoted first.`,
-      selfBase: `${publicUrl}/feed`,
-      query,
-      homeUrl: `${publicUrl}/archive`,
-      updated: papers.reduce((latest, p) => (p.first_seen_at > latest ? p.first_seen_at : latest), papers.length ? new Date(0) : builtAt),
-      items: papers.map((p) => ({
-        // The arXiv abstract page is the paper's permanent, global identity.
-        id: arxivUrl(p.arxiv_id),
-        title: p.title,
-        link: hfPaperUrl(p.arxiv_id),
-        date: p.first_seen_at,
-        published: p.published_at ?? p.first_seen_at,
-        summary: excerpt(p.abstract),
-        contentHtml: `<p>${escapeHtml(formatAuthors(p.authors))} · ▲ ${p.upvotes} · ${p.comments} comments</p><p>${escapeHtml(excerpt(p.abstract, 1200))}</p><p><a href="${escapeHtml(arxivUrl(p.arxiv_id))}">arXiv</a></p>`,
-        authors: p.authors.slice(0, 10),
-      })),
-    },
-    format,
-  );
+  const spec = {
+    title: `Paperboy: papers on “${topic}”`,
+    description: `Recent trending research papers matching “${topic}”, most relevant and most upvoted first.`,
+    selfBase: `${publicUrl}/feed`,
+    query,
+    homeUrl: `${publicUrl}/archive`,
+    updated: papers.reduce((latest, p) => (p.first_seen_at > latest ? p.first_seen_at : latest), papers.length ? new Date(0) : builtAt),
+  };
+  if (!entries) return render({ ...spec, items: papers.map(topicEntry) }, format);
+  return renderWithCachedEntries(spec, format, papers, { key: topicEntryKey, content: topicEntry, cache: entries });
 }

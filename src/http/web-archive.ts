@@ -11,12 +11,18 @@ import {
 import { archivePath } from '../editions/archive-urls.ts';
 import { findPapersForTopic } from '../papers/topic-search.ts';
 import { renderArchivePage, renderEditionPage } from './archive-views.ts';
-import { FEED_TYPES, renderEditionsFeed, renderTopicFeed, type FeedFormat } from './feeds.ts';
+import { FEED_TYPES, FeedEntryCache, renderEditionsFeed, renderTopicFeed, type FeedFormat } from './feeds.ts';
 import { cachedBody, TtlCache, type CachedBody } from './http-cache.ts';
 
 export const ARCHIVE_PAGE_SIZE = 30;
 export const FEED_EDITIONS = 20;
 export const TOPIC_FEED_PAPERS = 30;
+/**
+ * Rendered topic-feed entries kept (FeedEntryCache): about two formats of every paper of a
+ * 30-day window at 50–100 papers a day, ~2.5 kB each at most (an Atom entry with a 1,200-character
+ * excerpt), so ~10 MB.
+ */
+export const TOPIC_FEED_ENTRIES = 4_000;
 const HTML = 'text/html; charset=utf-8';
 
 /**
@@ -25,7 +31,8 @@ const HTML = 'text/html; charset=utf-8';
  *   request and kept (bounded; an evicted page is rendered again from the same content);
  * - the archive list, the edition feeds and the sitemap change when an edition is published and
  *   are kept for WEB_CACHE_SECONDS;
- * - a topic feed is kept per normalised topic for TOPIC_FEED_CACHE_SECONDS.
+ * - a topic feed is kept per normalised topic for TOPIC_FEED_CACHE_SECONDS; past that its search
+ *   runs again, but the entries of papers already rendered are reused (FeedEntryCache).
  * A "not found" is never kept: the edition may be built a minute later.
  */
 export function createWebArchive(deps: { db: Database; config: Config }) {
@@ -34,6 +41,7 @@ export function createWebArchive(deps: { db: Database; config: Config }) {
   const editionPages = new TtlCache<CachedBody | undefined>(Number.MAX_SAFE_INTEGER, 1_000);
   const lists = new TtlCache<CachedBody | undefined>(config.web.cacheMs, 200);
   const topics = new TtlCache<CachedBody>(config.web.topicFeedCacheMs, 500);
+  const topicEntries = new FeedEntryCache(TOPIC_FEED_ENTRIES);
   const found = (value: CachedBody | undefined) => value !== undefined;
 
   return {
@@ -84,7 +92,7 @@ export function createWebArchive(deps: { db: Database; config: Config }) {
       return topics.getOrLoad(`${format}:${topic}`, async () => {
         const builtAt = new Date();
         const papers = await findPapersForTopic(db, { topic, limit: TOPIC_FEED_PAPERS });
-        return cachedBody(renderTopicFeed(topic, papers, publicUrl, format, builtAt), FEED_TYPES[format], newest(papers.map((p) => p.first_seen_at), builtAt));
+        return cachedBody(renderTopicFeed(topic, papers, publicUrl, format, builtAt, topicEntries), FEED_TYPES[format], newest(papers.map((p) => p.first_seen_at), builtAt));
       });
     },
 

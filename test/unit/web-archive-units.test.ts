@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { archivePath, isoWeekDays, isoWeekLabel } from '../../src/editions/archive-urls.ts';
-import { escapeHtml, xmlText } from '../../src/http/feeds.ts';
+import { XMLParser } from 'fast-xml-parser';
+import { escapeHtml, FeedEntryCache, renderTopicFeed, xmlText, type FeedFormat } from '../../src/http/feeds.ts';
 import { cachedBody, notModified, TtlCache } from '../../src/http/http-cache.ts';
 import { normaliseTopic } from '../../src/papers/topic-search.ts';
+import { digestPaper } from '../helpers/digest-papers.ts';
 
 describe('ISO weeks', () => {
   it('numbers weeks as ISO 8601 does, across year ends', () => {
@@ -33,6 +35,41 @@ describe('feed text', () => {
   it('drops characters XML 1.0 forbids and escapes HTML without ever producing "]]>"', () => {
     expect(xmlText('a\u0000b\u0001c\td\ufffee\ud800f😀')).toBe('abc\tdef😀');
     expect(escapeHtml('<a href="x">]]>&\'</a>')).toBe('&lt;a href=&quot;x&quot;&gt;]]&gt;&amp;&#39;&lt;/a&gt;');
+  });
+});
+
+describe('topic feed entries rendered once', () => {
+  const at = (iso: string) => new Date(iso);
+  const papers = [
+    digestPaper({ arxiv_id: '2512.00001', title: 'PanGu-$α$ <script>alert(1)</script> ]]> & "q"', abstract: `Diffusion ${'word '.repeat(400)}end`, authors: ['Zoë <b>', 'B & C'], upvotes: 12, comments: 3, first_seen_at: at('2025-12-26T13:00:00Z'), updated_at: at('2025-12-26T14:00:00Z'), published_at: at('2025-12-24T00:00:00Z') }),
+    digestPaper({ arxiv_id: '2512.00002', title: 'Second\u0000 paper', abstract: 'Short.', authors: [], first_seen_at: at('2025-12-25T13:00:00Z'), updated_at: at('2025-12-25T13:00:00Z') }),
+    digestPaper({ arxiv_id: '2512.00003', title: 'Third', authors: Array.from({ length: 12 }, (_, i) => `Author ${i}`), first_seen_at: at('2025-12-20T13:00:00Z'), updated_at: at('2025-12-21T13:00:00Z') }),
+  ];
+  const builtAt = at('2025-12-27T00:00:00Z');
+  const url = 'https://papers.example.test';
+
+  it('gives the same document as rendering every entry, for hits and misses, in both formats', () => {
+    for (const format of ['atom', 'json'] as FeedFormat[]) {
+      const cache = new FeedEntryCache(100);
+      for (const list of [papers, papers.slice(1).reverse(), [], papers]) {
+        const whole = renderTopicFeed('diffusion & "x"', list, url, format, builtAt);
+        expect(renderTopicFeed('diffusion & "x"', list, url, format, builtAt, cache), `${format}, ${list.length} papers`).toBe(whole);
+      }
+      expect(cache.size).toBe(3);
+    }
+    const atom = renderTopicFeed('diffusion', papers, url, 'atom', builtAt, new FeedEntryCache(100));
+    const doc = new XMLParser({ ignoreAttributes: false }).parse(atom) as { feed: { entry: { id: string }[] } };
+    expect(doc.feed.entry.map((e) => e.id)).toEqual(papers.map((p) => `https://arxiv.org/abs/${p.arxiv_id}`));
+  });
+
+  it('renders a paper again once it changed, and keeps at most maxEntries', () => {
+    const cache = new FeedEntryCache(2);
+    const first = renderTopicFeed('t', [papers[0]!], url, 'atom', builtAt, cache);
+    expect(first).toContain('▲ 12 · 3 comments');
+    const changed = { ...papers[0]!, upvotes: 40, updated_at: at('2025-12-26T17:00:00Z') };
+    expect(renderTopicFeed('t', [changed], url, 'atom', builtAt, cache)).toContain('▲ 40 · 3 comments');
+    renderTopicFeed('t', papers, url, 'json', builtAt, cache);
+    expect(cache.size).toBe(2);
   });
 });
 
