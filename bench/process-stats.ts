@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Peak and current resident set of a process, from /proc (Linux). */
 export function memoryOf(pid: number): { rss: number; peak: number } {
@@ -26,4 +26,28 @@ export function machineCpuSeconds(): number {
   const [, ...values] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
   const n = values.map(Number);
   return (n[0]! + n[1]! + n[2]! + n[5]! + n[6]! + n[7]!) / 100;
+}
+
+/** The pids of a process's children, from /proc/<pid>/task/<tid>/children (Linux); [] when it is gone. */
+export function childPidsOf(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    });
+  } catch {
+    return [];
+  }
+}
+
+/** A process's command line as its arguments, from /proc (Linux); [] when it is gone. */
+export function commandLineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
 }

@@ -12,6 +12,7 @@ import { startDeliveryWorkerLiveness } from './delivery/worker-liveness.ts';
 import type { App } from './http/app.ts';
 import { createLogger, wantsPrettyLogs, type Logger } from './logger.ts';
 import { buildEditionsForFeaturedDays } from './editions/edition.service.ts';
+import { renderMjmlInChildProcess } from './email/mjml-renderer.ts';
 import { importSampleDataIfEmpty } from './papers/import-file.ts';
 import { ARXIV_REQUEST_SPACING_MS } from './papers/sources/arxiv.ts';
 import type { QueueName } from './queue/jobs.ts';
@@ -79,6 +80,15 @@ export async function startService(givenConfig: Config, options: ServiceOptions)
     const probes: ReadinessProbe[] = [postgresProbe(db), redisProbe(queues.connection)];
 
     if (options.role === 'worker' || options.role === 'all') {
+      if (options.role === 'worker' && options.workerQueues === undefined) {
+        // The long-lived worker renders MJML in a child process that exits when idle, so MJML's
+        // ~80 MB are not kept for the worker's life (src/email/mjml-renderer.ts, issue #10). The
+        // api and all roles and commands such as `send` (workerQueues set, they exit when done)
+        // render in-process. Added before the workers: closed after they drained, jobs render to
+        // the end.
+        const renderer = renderMjmlInChildProcess();
+        resources.add('MJML renderer process', () => renderer.close());
+      }
       const opened = await openMail(config, db, resources, log);
       const mailer = instrumentMailer(opened.mailer);
       const transport = instrumentTransport(opened.transport);

@@ -1,6 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import Handlebars from 'handlebars';
+import { renderMjml } from './mjml-render.ts';
+import { mjmlChildRenderer } from './mjml-renderer.ts';
 
 export const templatesFolder = path.join(import.meta.dirname, '../../templates');
 
@@ -44,23 +46,14 @@ export function loadTemplate(relativePath: string, options: { escape?: boolean }
 }
 
 /**
- * MJML → HTML. Strict validation so a broken template fails loudly at render time, minified
- * without CSS minification (see stack.md §6: the nested cssnano cannot load on Node 20).
+ * MJML → HTML, the only way the code calls MJML (mjml-render.ts holds the options). In-process,
+ * unless this process turned on the child renderer (mjml-renderer.ts: the worker role does), so
+ * that MJML's memory is not kept by a long-lived process.
  */
 export async function mjmlToHtml(source: string): Promise<string> {
-  // Loaded on first use: MJML costs ~55 MB of memory, and a sender process never renders.
-  const { default: mjml2html } = await import('mjml');
-  const result = await mjml2html(source, {
-    validationLevel: 'strict',
-    minify: true,
-    minifyOptions: { minifyCss: false },
-    keepComments: false,
-    // MJML adds a Google Fonts <link> and @import whenever a font-family names one of its default
-    // web fonts (ours names Roboto): the reader's mail client would then tell a third party each
-    // time a message is opened. System fonts only, no remote resources in mail.
-    fonts: {},
-  } as Parameters<typeof mjml2html>[1]);
-  return result.html;
+  const child = mjmlChildRenderer();
+  if (child) return child.render(source);
+  return renderMjml(source);
 }
 
 /**
