@@ -3,6 +3,7 @@ import type { ArchiveEdition } from '../editions/archive.repository.ts';
 import { archivePath } from '../editions/archive-urls.ts';
 import { excerpt, formatAuthors } from '../editions/render-digest.ts';
 import type { Paper } from '../papers/paper.table.ts';
+import type { TopicEntryKey } from '../papers/topic-search.ts';
 import { editionLabel, editionSections } from './archive-views.ts';
 
 /**
@@ -124,6 +125,15 @@ export class FeedEntryCache {
   private readonly entries = new Map<string, string>();
   constructor(private readonly maxEntries: number) {}
 
+  get(key: string): string | undefined {
+    const value = this.entries.get(key);
+    if (value !== undefined) {
+      this.entries.delete(key);
+      this.entries.set(key, value);
+    }
+    return value;
+  }
+
   getOrRender(key: string, render: () => string): string {
     let value = this.entries.get(key);
     if (value !== undefined) {
@@ -161,23 +171,14 @@ function renderEntry(entry: FeedEntry, format: FeedFormat): string {
   return xml.slice(start, -ATOM_END.length);
 }
 
-/**
- * The same document as render(), assembled from the generator's empty document and entries
- * rendered once per key: `entries` gives each item's key and, on a miss, its content.
- */
-function renderWithCachedEntries<T>(
-  spec: Omit<FeedSpec, 'items'>,
-  format: FeedFormat,
-  items: readonly T[],
-  entry: { key: (item: T) => string; content: (item: T) => FeedEntry; cache: FeedEntryCache },
-): string {
+/** The same document as render() with these entries: the generator's empty document with `entries` spliced in. */
+function renderWithEntries(spec: Omit<FeedSpec, 'items'>, format: FeedFormat, entries: readonly string[]): string {
   const empty = render({ ...spec, items: [] }, format);
   const end = format === 'atom' ? ATOM_END : JSON_ITEMS_END;
   if (!empty.endsWith(end)) throw new Error(`feed generator: unexpected ${format} layout`);
-  const parts = items.map((item) => entry.cache.getOrRender(`${format}:${entry.key(item)}`, () => renderEntry(entry.content(item), format)));
   return format === 'atom'
-    ? `${empty.slice(0, -ATOM_END.length)}${parts.join('')}${ATOM_END}`
-    : `${empty.slice(0, -2)}${parts.join(',')}]}`;
+    ? `${empty.slice(0, -ATOM_END.length)}${entries.join('')}${ATOM_END}`
+    : `${empty.slice(0, -2)}${entries.join(',')}]}`;
 }
 
 const hfPaperUrl = (id: string) => `https://huggingface.co/papers/${encodeURIComponent(id)}`;
@@ -242,24 +243,46 @@ function topicEntry(p: Paper): FeedEntry {
   };
 }
 
-/** What a topic entry is rendered from changes only with these (updated_at: every write to the paper). */
-const topicEntryKey = (p: Paper) =>
-  `${p.arxiv_id}:${p.updated_at.getTime()}:${p.upvotes}:${p.comments}:${p.first_seen_at.getTime()}:${p.published_at?.getTime() ?? ''}`;
+const topicEntryKey = (format: FeedFormat, p: TopicEntryKey) =>
+  `${format}:${p.arxiv_id}:${p.updated_at.getTime()}:${p.upvotes}:${p.comments}:${p.first_seen_at.getTime()}:${p.published_at?.getTime() ?? ''}`;
+
+/** A topic feed's entry for a paper rendered before and still current (TopicEntryKey), if kept. */
+export function cachedTopicEntry(key: TopicEntryKey, format: FeedFormat, entries: FeedEntryCache): string | undefined {
+  return entries.get(topicEntryKey(format, key));
+}
+
+/** A topic feed's entry for `paper`, rendered once per paper version. */
+export function topicFeedEntry(paper: Paper, format: FeedFormat, entries: FeedEntryCache): string {
+  return entries.getOrRender(topicEntryKey(format, paper), () => renderEntry(topicEntry(paper), format));
+}
+
+/** A topic feed is as new as its newest paper; an empty one is dated `builtAt`. */
+export function topicFeedUpdated(papers: readonly Pick<Paper, 'first_seen_at'>[], builtAt: Date): Date {
+  return papers.reduce((latest, p) => (p.first_seen_at > latest ? p.first_seen_at : latest), papers.length ? new Date(0) : builtAt);
+}
+
+function topicFeedSpec(topic: string, publicUrl: string, updated: Date): Omit<FeedSpec, 'items'> {
+  return {
+    title: `Paperboy: papers on “${topic}”`,
+    description: `Recent trending research papers matching “${topic}”, most relevant and most upvoted first.`,
+    selfBase: `${publicUrl}/feed`,
+    query: `?topic=${encodeURIComponent(topic)}`,
+    homeUrl: `${publicUrl}/archive`,
+    updated,
+  };
+}
+
+/** A topic feed of entries from topicFeedEntry/cachedTopicEntry, in order. */
+export function renderTopicFeedFromEntries(topic: string, entries: readonly string[], updated: Date, publicUrl: string, format: FeedFormat): string {
+  return renderWithEntries(topicFeedSpec(topic, publicUrl, updated), format, entries);
+}
 
 /**
  * Papers matching a topic, one entry each. With `entries`, each paper's entry is rendered once
  * and reused (the document is the same either way).
  */
 export function renderTopicFeed(topic: string, papers: readonly Paper[], publicUrl: string, format: FeedFormat, builtAt: Date, entries?: FeedEntryCache): string {
-  const query = `?topic=${encodeURIComponent(topic)}`;
-  const spec = {
-    title: `Paperboy: papers on “${topic}”`,
-    description: `Recent trending research papers matching “${topic}”, most relevant and most upvoted first.`,
-    selfBase: `${publicUrl}/feed`,
-    query,
-    homeUrl: `${publicUrl}/archive`,
-    updated: papers.reduce((latest, p) => (p.first_seen_at > latest ? p.first_seen_at : latest), papers.length ? new Date(0) : builtAt),
-  };
-  if (!entries) return render({ ...spec, items: papers.map(topicEntry) }, format);
-  return renderWithCachedEntries(spec, format, papers, { key: topicEntryKey, content: topicEntry, cache: entries });
+  const updated = topicFeedUpdated(papers, builtAt);
+  if (!entries) return render({ ...topicFeedSpec(topic, publicUrl, updated), items: papers.map(topicEntry) }, format);
+  return renderTopicFeedFromEntries(topic, papers.map((p) => topicFeedEntry(p, format, entries)), updated, publicUrl, format);
 }

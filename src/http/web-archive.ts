@@ -9,9 +9,10 @@ import {
   type EditionKind,
 } from '../editions/archive.repository.ts';
 import { archivePath } from '../editions/archive-urls.ts';
-import { findPapersForTopic } from '../papers/topic-search.ts';
+import { findPapersByIds } from '../papers/paper.repository.ts';
+import { findTopicEntryKeys } from '../papers/topic-search.ts';
 import { renderArchivePage, renderEditionPage } from './archive-views.ts';
-import { FEED_TYPES, FeedEntryCache, renderEditionsFeed, renderTopicFeed, type FeedFormat } from './feeds.ts';
+import { cachedTopicEntry, FEED_TYPES, FeedEntryCache, renderEditionsFeed, renderTopicFeedFromEntries, topicFeedEntry, topicFeedUpdated, type FeedFormat } from './feeds.ts';
 import { cachedBody, TtlCache, type CachedBody } from './http-cache.ts';
 
 export const ARCHIVE_PAGE_SIZE = 30;
@@ -87,12 +88,27 @@ export function createWebArchive(deps: { db: Database; config: Config }) {
       }) as Promise<CachedBody>;
     },
 
-    /** `topic` as normaliseTopic returned it. */
+    /**
+     * `topic` as normaliseTopic returned it. The search runs on every load and gives the best
+     * papers' keys; whole papers are read only for entries not rendered yet.
+     */
     topicFeed(topic: string, format: FeedFormat): Promise<CachedBody> {
       return topics.getOrLoad(`${format}:${topic}`, async () => {
         const builtAt = new Date();
-        const papers = await findPapersForTopic(db, { topic, limit: TOPIC_FEED_PAPERS });
-        return cachedBody(renderTopicFeed(topic, papers, publicUrl, format, builtAt, topicEntries), FEED_TYPES[format], newest(papers.map((p) => p.first_seen_at), builtAt));
+        const keys = await findTopicEntryKeys(db, { topic, limit: TOPIC_FEED_PAPERS });
+        // Taken now: the cache may drop an entry while the missing papers are read.
+        const kept = keys.map((key) => cachedTopicEntry(key, format, topicEntries));
+        const missing = keys.filter((_, i) => kept[i] === undefined).map((key) => key.arxiv_id);
+        const fetched = new Map((await findPapersByIds(db, missing)).map((paper) => [paper.arxiv_id, paper]));
+        const entries: string[] = [];
+        keys.forEach((key, i) => {
+          const paper = fetched.get(key.arxiv_id);
+          // A paper gone between the two reads is left out.
+          const entry = kept[i] ?? (paper && topicFeedEntry(paper, format, topicEntries));
+          if (entry !== undefined) entries.push(entry);
+        });
+        const updated = topicFeedUpdated(keys, builtAt);
+        return cachedBody(renderTopicFeedFromEntries(topic, entries, updated, publicUrl, format), FEED_TYPES[format], newest(keys.map((k) => k.first_seen_at), builtAt));
       });
     },
 

@@ -197,6 +197,13 @@ export async function findTopPapersForDays(db: Executor, days: readonly string[]
     .execute();
 }
 
+/** The papers `ids` that exist, in no particular order. */
+export async function findPapersByIds(db: Executor, ids: readonly string[]): Promise<Paper[]> {
+  if (ids.length === 0) return [];
+  // One array parameter, however many ids.
+  return db.selectFrom('papers').select(paperColumns).where(sql<boolean>`arxiv_id = any(${[...ids]}::text[])`).execute();
+}
+
 export async function countPapers(db: Executor): Promise<number> {
   const row = await db.selectFrom('papers').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
   return Number(row.n);

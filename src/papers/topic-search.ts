@@ -114,8 +114,36 @@ export async function findPapersForTopic(db: Executor, options: TopicSearchOptio
   }));
 }
 
+/** What a topic feed's entry of a paper is rendered from changes only with these (src/http/feeds.ts). */
+export type TopicEntryKey = Pick<Paper, 'arxiv_id' | 'updated_at' | 'upvotes' | 'comments' | 'first_seen_at' | 'published_at'>;
+const entryKeyColumns = ['arxiv_id', 'updated_at', 'upvotes', 'comments', 'first_seen_at', 'published_at'] as const;
+
+/**
+ * findPapersForTopic's papers, best first, with only the columns their feed entries are keyed by:
+ * the rows ranked are read for these anyway, so no paper is fetched again and no abstract crosses
+ * the wire. A feed reads the whole paper only for entries it has not rendered yet.
+ */
+export async function findTopicEntryKeys(db: Executor, options: TopicSearchOptions): Promise<TopicEntryKey[]> {
+  const rows = await bestTopicMatches(db, options, entryKeyColumns).execute();
+  return rows.map(({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at }) => ({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at }));
+}
+
 /** The statement behind findPapersForTopic, unexecuted (for EXPLAIN). */
 export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
+  // Only the best `limit` rows are joined back for their columns (the abstract is the widest), so
+  // the sort carries narrow rows.
+  const best = bestTopicMatches(db, options, ['arxiv_id']);
+  return db
+    .selectFrom(best.as('best'))
+    .innerJoin('papers', 'papers.arxiv_id', 'best.arxiv_id')
+    .select(paperColumns.map((c) => `papers.${c}` as const))
+    .select(['best.relevance', 'best.trending_score', 'best.rank'])
+    .orderBy('best.rank', 'desc')
+    .orderBy('papers.arxiv_id', 'asc');
+}
+
+/** The best `limit` matches, best first, with their relevance, trending score, rank and the narrow `columns`. */
+function bestTopicMatches<C extends readonly (typeof entryKeyColumns)[number][]>(db: Executor, options: TopicSearchOptions, columns: C) {
   const days = options.days ?? TOPIC_WINDOW_DAYS;
   if (!Number.isInteger(options.limit) || options.limit < 1) throw new RangeError('limit must be a positive integer');
   if (!Number.isInteger(days) || days < 1) throw new RangeError('days must be a positive integer');
@@ -123,8 +151,6 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
     ? sql<string>`${options.lastDay}::date`
     : sql<string>`(select max(featured_on) from papers where withdrawn_at is null)`;
   // Momentum as of the end of the window's last day, so a feed read twice the same day ranks alike.
-  // The inner query ranks the matches by id alone; only the best `limit` rows are joined back for
-  // their columns (the abstract is the widest), so the sort carries narrow rows.
   const ranked = db
     .with('win', (qb) =>
       qb.selectNoFrom([
@@ -134,26 +160,17 @@ export function topicSearchQuery(db: Executor, options: TopicSearchOptions) {
       ]),
     )
     .selectFrom(['papers', 'win'])
-    .select([
-      'papers.arxiv_id',
-      topicRelevanceSql(sql`win.query`).as('relevance'),
-      sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score'),
-    ])
+    .select(columns.map((c) => `papers.${c}` as const))
+    .select([topicRelevanceSql(sql`win.query`).as('relevance'), sql<number>`${trendingScoreSql(sql`win.as_of`)}`.as('trending_score')])
     .where(topicMatchSql(sql`win.query`))
     .where(featuredOnSql(sql`win.days`))
     .where('papers.withdrawn_at', 'is', null);
   const rank = sql<number>`m.relevance * (1 + ln(1 + ${MOMENTUM_SCALE}::float8 * m.trending_score))`;
-  const best = db
+  return db
     .selectFrom(ranked.as('m'))
-    .select(['m.arxiv_id', 'm.relevance', 'm.trending_score', rank.as('rank')])
+    .select(columns.map((c) => `m.${c}` as const))
+    .select(['m.relevance', 'm.trending_score', rank.as('rank')])
     .orderBy('rank', 'desc')
     .orderBy('m.arxiv_id', 'asc')
     .limit(options.limit);
-  return db
-    .selectFrom(best.as('best'))
-    .innerJoin('papers', 'papers.arxiv_id', 'best.arxiv_id')
-    .select(paperColumns.map((c) => `papers.${c}` as const))
-    .select(['best.relevance', 'best.trending_score', 'best.rank'])
-    .orderBy('best.rank', 'desc')
-    .orderBy('papers.arxiv_id', 'asc');
 }

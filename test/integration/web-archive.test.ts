@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildDailyEdition } from '../../src/editions/edition.service.ts';
-import { insertPaperStats } from '../../src/papers/paper.repository.ts';
+import { insertPaperStats, upsertPapers } from '../../src/papers/paper.repository.ts';
 import { sendDigestTo } from '../helpers/send-digest.ts';
 import { startTestService, type TestService } from '../helpers/service.ts';
 
@@ -247,6 +247,29 @@ describe('the digest on the web: archive, feeds, JSON API', () => {
     expect(await second.text()).not.toContain('2512.88888');
     // Another topic is its own entry, and sees the new paper.
     expect(await (await get('/feed.xml?topic=token%20shuffle%20revisited')).text()).toContain('2512.88888');
+  });
+
+  it('renders a paper for topic feeds once, and again when ingestion changes it', async () => {
+    // Topic feeds reuse each paper's rendered entry across topics and searches
+    // (src/http/feeds.ts FeedEntryCache); every topic here is new, so each request searches.
+    const record = { arxivId: '2512.66666', title: 'Quokka sampling', abstract: 'Quokka sampling for marsupial diffusion.', authors: ['Q. Author'], organization: null, publishedAt: null, featuredOn: '2025-12-26', upvotes: 70, comments: 1, githubUrl: null, projectUrl: null, thumbnailUrl: null, withdrawnAt: null };
+    await upsertPapers(t.service.db, [record]);
+    const entryOf = async (topic: string, format: 'xml' | 'json') => {
+      const body = await (await get(`/feed.${format}?topic=${encodeURIComponent(topic)}`)).text();
+      if (format === 'json') return (JSON.parse(body) as { items: { id: string; title: string; content_html: string }[] }).items.find((i) => i.id.endsWith('2512.66666'));
+      return parseAtom(body).entry?.find((e) => e.id.endsWith('2512.66666'));
+    };
+    expect(JSON.stringify(await entryOf('quokka', 'xml'))).toContain('▲ 70 · 1 comments');
+    expect(await entryOf('quokka sampling', 'xml')).toEqual(await entryOf('quokka', 'xml'));
+    expect((await entryOf('quokka', 'json'))?.title).toBe('Quokka sampling');
+    await upsertPapers(t.service.db, [{ ...record, title: 'Quokka sampling, revised', upvotes: 95 }]);
+    const changed = JSON.stringify(await entryOf('marsupial', 'xml'));
+    expect(changed).toContain('▲ 95 · 1 comments');
+    expect(changed).toContain('Quokka sampling, revised');
+    expect((await entryOf('marsupial', 'json'))?.title).toBe('Quokka sampling, revised');
+    // Only the title changes: updated_at alone tells the entry is stale.
+    await upsertPapers(t.service.db, [{ ...record, title: 'Quokka sampling, third', upvotes: 95 }]);
+    expect(JSON.stringify(await entryOf('quokka marsupial', 'xml'))).toContain('Quokka sampling, third');
   });
 
   it('answers conditional requests with 304 and ignores validators it cannot parse', async () => {

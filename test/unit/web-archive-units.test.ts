@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { archivePath, isoWeekDays, isoWeekLabel } from '../../src/editions/archive-urls.ts';
 import { XMLParser } from 'fast-xml-parser';
-import { escapeHtml, FeedEntryCache, renderTopicFeed, xmlText, type FeedFormat } from '../../src/http/feeds.ts';
+import { cachedTopicEntry, escapeHtml, FeedEntryCache, renderTopicFeed, topicFeedEntry, xmlText, type FeedFormat } from '../../src/http/feeds.ts';
 import { cachedBody, notModified, TtlCache } from '../../src/http/http-cache.ts';
 import { normaliseTopic } from '../../src/papers/topic-search.ts';
 import { digestPaper } from '../helpers/digest-papers.ts';
@@ -64,9 +64,13 @@ describe('topic feed entries rendered once', () => {
 
   it('renders a paper again once it changed, and keeps at most maxEntries', () => {
     const cache = new FeedEntryCache(2);
+    expect(cachedTopicEntry(papers[0]!, 'atom', cache)).toBeUndefined();
     const first = renderTopicFeed('t', [papers[0]!], url, 'atom', builtAt, cache);
     expect(first).toContain('▲ 12 · 3 comments');
+    expect(cachedTopicEntry(papers[0]!, 'atom', cache)).toBe(topicFeedEntry(papers[0]!, 'atom', cache));
+    expect(cachedTopicEntry(papers[0]!, 'json', cache)).toBeUndefined();
     const changed = { ...papers[0]!, upvotes: 40, updated_at: at('2025-12-26T17:00:00Z') };
+    expect(cachedTopicEntry(changed, 'atom', cache)).toBeUndefined();
     expect(renderTopicFeed('t', [changed], url, 'atom', builtAt, cache)).toContain('▲ 40 · 3 comments');
     renderTopicFeed('t', papers, url, 'json', builtAt, cache);
     expect(cache.size).toBe(2);
