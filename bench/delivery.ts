@@ -466,6 +466,17 @@ async function main() {
         subscribers: N,
         fiveDayReaders: FIVE_DAY_READERS,
         uniformSendRate: sendRate,
+        uniformCpu: {
+          worker: results.workerCpuMicrosPerMessage as number,
+          sink: Math.round((cpu.sink * 1e6) / Math.max(1, counts.sent)),
+          postgres: results.postgresCpuMicrosPerMessage as number,
+        },
+        cpuNow: (running) => ({
+          worker: running.reduce((total, w) => total + cpuSecondsOf(w.pid!), 0),
+          sink: cpuSecondsOf(sink.child.pid!),
+          postgres: serverCpuSeconds().postgres,
+          machine: machineCpuSeconds(),
+        }),
       });
       process.stdout.write(`${JSON.stringify({ connections: CONNECTIONS, workers: WORKERS, cores: os.availableParallelism(), node: nodeVersion, ...personal })}\n`);
       if (!personalTargetsMet(personal)) process.exitCode = 1;

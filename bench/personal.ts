@@ -39,6 +39,10 @@ export interface PersonalContext {
   subscribers: number;
   fiveDayReaders: number;
   uniformSendRate: number;
+  /** The uniform send's CPU per message (µs), for the same figures of the personal send. */
+  uniformCpu: { worker: number; sink: number; postgres: number };
+  /** CPU seconds so far of the sink, of every Postgres backend and of the machine. */
+  cpuNow(workers: ChildProcess[]): { worker: number; sink: number; postgres: number; machine: number };
   log(line: string): void;
 }
 
@@ -128,7 +132,9 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   log(`planning both runs: ${fmt(planMs)} ms (all ${fmt(ms(t0))} ms with enqueueing)`);
   const workers = await ctx.startWorkers();
   const peak = { rss: 0 };
+  const cpuBefore = ctx.cpuNow(workers);
   await waitForRuns(ctx, workers, runs.map((r) => r.id), peak);
+  const cpuAfter = ctx.cpuNow(workers);
   const stats = await ctx.sink.ask('stats');
   await ctx.stopWorkers();
   const sinkSeconds = ((stats.lastAt as number) - (stats.firstAt as number)) / 1000;
@@ -160,6 +166,11 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   results.variantsStored = sel.stored;
   results.variantsUsed = sel.variants;
   results.workerPeakRssMB = Math.round(peak.rss / 1048576);
+  const perMessage = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, sent));
+  results.workerCpuMicrosPerMessage = perMessage(cpuAfter.worker - cpuBefore.worker);
+  results.sinkCpuMicrosPerMessage = perMessage(cpuAfter.sink - cpuBefore.sink);
+  results.postgresCpuMicrosPerMessage = perMessage(Math.max(0, cpuAfter.postgres - cpuBefore.postgres));
+  results.machineCpuMicrosPerMessage = perMessage(cpuAfter.machine - cpuBefore.machine);
 
   // 3. Five consecutive days for new readers, every hourly tick through deliver-due.
   await sql`update subscribers set status = 'unsubscribed', unsubscribed_at = now() where status = 'active'`.execute(db);
@@ -203,6 +214,9 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   line('planning both runs (match, select, render variants, ledger)', `${fmt(planMs)} ms`, '—');
   line('personal send rate (first → last accepted)', `${fmt(sendRate)} msg/s`, '—');
   line('personal / uniform send rate, same run', `${results.ratioToUniform} (uniform ${fmt(ctx.uniformSendRate)})`, '≥ 0.9');
+  line('CPU µs per message, personal (uniform): worker', `${results.workerCpuMicrosPerMessage} (${ctx.uniformCpu.worker})`, '—');
+  line('  sink / Postgres', `${results.sinkCpuMicrosPerMessage} (${ctx.uniformCpu.sink}) / ${results.postgresCpuMicrosPerMessage} (${ctx.uniformCpu.postgres})`, '—');
+  line('  whole machine while sending', `${results.machineCpuMicrosPerMessage}`, '—');
   line('variants built (spliced from parts) / distinct selections', `${results.variantsRendered} / ${sel.selections}`, '≤ 1 each');
   line('  (MJML calls / cards rendered, planning both runs)', `${results.mjmlCalls} / ${results.cardsRendered}`, '—');
   line('  (variant rows stored / variants used by the ledger)', `${sel.stored} / ${sel.variants}`, 'equal');
