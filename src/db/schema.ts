@@ -3,7 +3,7 @@ import type { DeliveriesTable, DeliveryWorkersTable, DevMailboxTable, SoftBounce
 import type { SendRunsTable } from '../delivery/send-run.table.ts';
 import type { EditionPapersTable } from '../editions/edition-papers.table.ts';
 import type { EditionsTable } from '../editions/edition.table.ts';
-import type { EditionVariantsTable } from '../editions/variant.table.ts';
+import type { EditionPartsTable, EditionVariantsTable } from '../editions/variant.table.ts';
 import type { InboundReportsTable, WebhookReplayTable } from '../inbound/inbound-report.table.ts';
 import type { PapersTable, PaperStatsTable } from '../papers/paper.table.ts';
 import type { ConfirmationTokensTable, ConsentEventsTable, DataAccessTokensTable, SignupRequestsTable, SubscribersTable, SuppressionsTable } from '../subscribers/subscriber.table.ts';
@@ -29,6 +29,7 @@ export interface DB {
   editions: EditionsTable;
   edition_papers: EditionPapersTable;
   edition_variants: EditionVariantsTable;
+  edition_parts: EditionPartsTable;
   deliveries: DeliveriesTable;
   send_runs: SendRunsTable;
   dev_mailbox: DevMailboxTable;

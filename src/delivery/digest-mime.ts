@@ -3,7 +3,8 @@ import { encodeWords, foldLines, isPlainText } from 'nodemailer/lib/mime-funcs';
 import { splitTemplate } from '../email/templates.ts';
 import type { DkimSigner, PreparedHeaders } from './dkim.ts';
 import { digestMessageId, type MessageContext } from './digest-message.ts';
-import { encodeSharedPiece } from './encoded-pieces.ts';
+import type { DigestContent } from './digest-transport.ts';
+import { dotStuff, encodeLayout, encodeSharedPiece } from './encoded-pieces.ts';
 import { encodePiece, encodeSplicedValue } from './quoted-printable.ts';
 
 /**
@@ -40,11 +41,6 @@ export interface DigestDkim {
   readonly bodyRest: readonly Buffer[];
 }
 
-/** Doubles a `.` that starts a line; `atLineStart` says whether the text itself starts one. */
-function dotStuff(text: string, atLineStart: boolean): string {
-  const stuffed = text.replace(/\r\n\./g, '\r\n..');
-  return atLineStart && stuffed.startsWith('.') ? `.${stuffed}` : stuffed;
-}
 
 export interface DigestRecipient {
   subscriberId: number;
@@ -70,12 +66,19 @@ function mailbox(m: { name: string; address: string }): string {
 }
 
 export function compileDigestMime(
-  edition: { id: number; subject: string; html_template: string; text_template: string },
+  edition: Pick<DigestContent, 'id' | 'subject' | 'html_template' | 'layout' | 'text_template'>,
   context: MessageContext,
   options: { dotStuffed?: boolean; dkim?: DkimSigner } = {},
 ): CompiledDigest {
+  const layout = edition.html_template === null ? edition.layout : undefined;
+  if (edition.html_template === null && !layout) throw new Error(`edition ${edition.id}: neither HTML nor a layout`);
   // `=_` never occurs in quoted-printable output, so the boundary cannot collide with the body.
-  const hash = createHash('sha256').update(edition.html_template).update(edition.text_template).digest('hex').slice(0, 24);
+  // A layout names its parts by a digest of their content: hashing it stands for hashing the HTML.
+  const hash = createHash('sha256')
+    .update(layout ? JSON.stringify(layout.items) : edition.html_template!)
+    .update(edition.text_template)
+    .digest('hex')
+    .slice(0, 24);
   const boundary = `=_pb_e${edition.id}_${hash}`;
   const messageIdDomain = digestMessageId(edition.id, 0, context.mailFrom).replace(/^<[^@]*@|>$/g, '');
 
@@ -95,14 +98,26 @@ export function compileDigestMime(
 
   // Body pieces, a value spliced between each two: the text part's, then the html part's.
   const text = splitTemplate(edition.text_template);
-  const html = splitTemplate(edition.html_template);
   const textPieces = text.parts.map((part, i) => encodePiece(part, i === text.parts.length - 1));
   // The HTML of an edition's variants is mostly the same cards: their encoding is shared.
-  const htmlPieces = html.parts.map((part, i) => encodeSharedPiece(part, i === html.parts.length - 1));
-  const body = [...textPieces];
-  body[0] = afterUnsubscribe + body[0]!;
-  const textEnd = body.pop()!;
-  body.push(textEnd + betweenParts + htmlPieces[0]!, ...htmlPieces.slice(1));
+  let html: { names: readonly string[] };
+  let htmlPieces: string[];
+  // Stuffed already (each piece starts a line), or stuffed below with the rest of the body.
+  let htmlStuffed: string[] | undefined;
+  if (layout) {
+    const encoded = encodeLayout(layout.items, layout.parts);
+    html = encoded;
+    htmlPieces = encoded.pieces;
+    htmlStuffed = encoded.stuffed;
+  } else {
+    const split = splitTemplate(edition.html_template!);
+    html = split;
+    htmlPieces = split.parts.map((part, i) => encodeSharedPiece(part, i === split.parts.length - 1));
+  }
+  // The body as pieces between spliced values: the text part's, then the html part's.
+  textPieces[0] = afterUnsubscribe + textPieces[0]!;
+  const lastText = textPieces.length - 1;
+  const body = [...textPieces.slice(0, -1), textPieces[lastText]! + betweenParts + htmlPieces[0]!, ...htmlPieces.slice(1)];
   body[body.length - 1] += end;
   let dkim: DigestDkim | undefined;
   if (options.dkim) {
@@ -116,7 +131,16 @@ export function compileDigestMime(
     if (headers.slots.join() !== PERSONAL_FIELDS.join()) throw new Error(`DKIM: per-recipient fields ${headers.slots.join()}, expected ${PERSONAL_FIELDS.join()}`);
     dkim = { signer: options.dkim, headers, bodyPrefix, bodyRest: body.slice(1).map((piece) => Buffer.from(piece, 'latin1')) };
   }
-  const stuffed = body.map((piece, i) => Buffer.from(options.dotStuffed ? dotStuff(piece, i > 0) : piece, 'latin1'));
+  let stuffedText: string[];
+  if (!options.dotStuffed) stuffedText = body;
+  else if (htmlStuffed) {
+    // Only the text part and the glue are stuffed here; `betweenParts` ends a line, so the first
+    // html piece starts one, and `end` starts with CRLF and holds no dot at a line start.
+    const textStuffed = textPieces.map((piece, i) => dotStuff(i === lastText ? piece + betweenParts : piece, i > 0));
+    stuffedText = [...textStuffed.slice(0, -1), textStuffed[lastText]! + htmlStuffed[0]!, ...htmlStuffed.slice(1)];
+    stuffedText[stuffedText.length - 1] += end;
+  } else stuffedText = body.map((piece, i) => dotStuff(piece, i > 0));
+  const stuffed = stuffedText.map((piece) => Buffer.from(piece, 'latin1'));
   if (dkim && !options.dotStuffed) dkim = { ...dkim, bodyRest: stuffed.slice(1) };
   return {
     editionId: edition.id,

@@ -1,5 +1,7 @@
 import { buildDigestMessage, preferencesUrl, prepareEdition, unsubscribeUrl, type MessageContext, type PreparedEdition } from './digest-message.ts';
 import { assembleSignedDigestParts, compileDigestMime, type CompiledDigest } from './digest-mime.ts';
+import { joinLayout } from '../editions/digest-splice.ts';
+import type { HtmlLayout } from '../editions/variant.table.ts';
 import type { DkimSigner } from './dkim.ts';
 import type { Mailer } from './mailer.ts';
 import { createSmtpPool, type SmtpPool } from './smtp-pool.ts';
@@ -10,8 +12,18 @@ export interface DigestContent {
   id: number;
   variantId?: number | null;
   subject: string;
-  html_template: string;
+  /** The whole HTML: an edition, or a variant stored before parts; null when `layout` holds it. */
+  html_template: string | null;
+  /** A variant's HTML: its layout and every part the layout names (digest-splice.ts). */
+  layout?: { items: HtmlLayout; parts: ReadonlyMap<string, string> } | undefined;
   text_template: string;
+}
+
+/** The whole HTML of a digest's content (for the rare message the full MIME builder makes). */
+export function contentHtml(content: DigestContent): string {
+  if (content.html_template !== null) return content.html_template;
+  if (!content.layout) throw new Error(`edition ${content.id}: neither HTML nor a layout`);
+  return joinLayout(content.layout.items, content.layout.parts);
 }
 
 /** One person's digest: the edition and what makes it theirs. */
@@ -83,7 +95,7 @@ export function createDigestTransport(options: DigestTransportOptions): DigestTr
     } else {
       // The MIME of the whole edition is built once per process; per message only splicing.
       let prepared: PreparedEdition | undefined;
-      found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: () => (prepared ??= prepareEdition(edition)) };
+      found = { compiled: compileDigestMime(edition, context, { dotStuffed, ...(dkim ? { dkim } : {}) }), prepared: () => (prepared ??= prepareEdition({ ...edition, html_template: contentHtml(edition) })) };
       if (editions.size >= EDITIONS_KEPT) editions.delete(editions.keys().next().value!);
     }
     editions.set(key, found);

@@ -1,3 +1,5 @@
+import { splitTemplate } from '../email/templates.ts';
+import type { HtmlLayout } from '../editions/variant.table.ts';
 import { encodePiece } from './quoted-printable.ts';
 
 /**
@@ -8,6 +10,10 @@ import { encodePiece } from './quoted-printable.ts';
  * (each closed by a soft line break, so pieces concatenate into valid quoted-printable, RFC 2045
  * §6.7) lets a worker that meets a new variant reuse the encoding of the cards it met before.
  * HTML without the join (any other document) is one piece: correct, only not shared.
+ *
+ * A variant stored as a layout (src/editions/digest-splice.ts) names its parts by key: each part is
+ * encoded once per process under its key (encodeLayout), without reading, hashing or cutting the
+ * variant's whole HTML at all.
  */
 
 /** How MJML starts the join between two sections: close the previous table, open the next. */
@@ -55,4 +61,89 @@ function encodeOnce(piece: string): string {
 /** Pieces encoded and reused in this process (tests and profiling). */
 export function encodedPieceStats(): { hits: number; misses: number; kept: number } {
   return { hits, misses, kept: encoded.size };
+}
+
+/** Parts of layouts, encoded, by part key (a digest of the part's HTML, so shared across editions). */
+const PARTS_KEPT = 2_000;
+const encodedParts = new Map<string, EncodedHtml>();
+
+/**
+ * HTML cut at its `%%NAME%%` markers, each piece quoted-printable, as it is and dot-stuffed (RFC
+ * 5321 §4.5.2). Every piece starts a line (it follows a soft line break, a spliced value or the
+ * part's headers), so stuffing the pieces one by one equals stuffing the whole.
+ */
+export interface EncodedHtml {
+  pieces: string[];
+  stuffed: string[];
+  names: string[];
+}
+
+/** Doubles a `.` that starts a line; `atLineStart` says whether the text itself starts one. */
+export function dotStuff(text: string, atLineStart: boolean): string {
+  const stuffed = text.replace(/\r\n\./g, '\r\n..');
+  return atLineStart && stuffed.startsWith('.') ? `.${stuffed}` : stuffed;
+}
+
+/** A part's HTML cut at its `%%NAME%%` markers, each piece encoded as a piece that more text follows. */
+function encodedPart(key: string, html: string): EncodedHtml {
+  let found = encodedParts.get(key);
+  if (found !== undefined) {
+    hits++;
+    encodedParts.delete(key);
+    encodedParts.set(key, found);
+    return found;
+  }
+  misses++;
+  const split = splitTemplate(html);
+  const pieces = split.parts.map((piece) => encodePiece(piece, false));
+  found = { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
+  if (encodedParts.size >= PARTS_KEPT) encodedParts.delete(encodedParts.keys().next().value!);
+  encodedParts.set(key, found);
+  return found;
+}
+
+/**
+ * The quoted-printable of a layout's HTML cut at its `%%NAME%%` markers: the same pieces and names
+ * as encoding the joined HTML split by splitTemplate (pieces may break lines at other places; they
+ * decode to the same text). Parts come from the process-wide cache; the variant's own strings are
+ * encoded here.
+ */
+export function encodeLayout(layout: HtmlLayout, parts: ReadonlyMap<string, string>): EncodedHtml {
+  const out: EncodedHtml = { pieces: [], stuffed: [], names: [] };
+  let current = '';
+  let currentStuffed = '';
+  const last = layout.length - 1;
+  const own = (text: string, isLast: boolean): EncodedHtml => {
+    const split = splitTemplate(text);
+    const pieces = split.parts.map((piece, i) => encodePiece(piece, isLast && i === split.parts.length - 1));
+    return { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
+  };
+  layout.forEach((item, index) => {
+    let encoded: EncodedHtml;
+    if (typeof item === 'string') {
+      encoded = own(item, index === last);
+    } else {
+      const html = parts.get(item.part);
+      if (html === undefined) throw new Error(`encoded-pieces: part ${item.part} of a layout is missing`);
+      encoded = encodedPart(item.part, html);
+      if (index === last) {
+        // The end of the HTML is not followed by a soft line break (the boundary line follows).
+        const tail = own(splitTemplate(html).parts.at(-1)!, true);
+        encoded = { pieces: [...encoded.pieces.slice(0, -1), ...tail.pieces], stuffed: [...encoded.stuffed.slice(0, -1), ...tail.stuffed], names: encoded.names };
+      }
+    }
+    encoded.pieces.forEach((piece, i) => {
+      current += piece;
+      currentStuffed += encoded.stuffed[i]!;
+      if (i < encoded.names.length) {
+        out.pieces.push(current);
+        out.stuffed.push(currentStuffed);
+        out.names.push(encoded.names[i]!);
+        current = currentStuffed = '';
+      }
+    });
+  });
+  out.pieces.push(current);
+  out.stuffed.push(currentStuffed);
+  return out;
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { retryOnConnectionLoss } from '../db/connection-loss.ts';
 import type { Executor } from '../db/database.ts';
 import { findEditionById } from '../editions/edition.repository.ts';
@@ -71,16 +72,20 @@ export class Semaphore {
 /**
  * A run's edition and the variants of it, kept per process; neither changes once built. Ledger
  * rows are planned in variant order, so a chunk of claimed rows shares a few variants; the 2 send
- * jobs × 2 lanes in flight need ~15 with ~20 readers a variant. 32 recently used (LRU, ~150 kB
- * each as strings) cover them with room to spare, and memory does not grow with the number of
- * variants of a send.
+ * jobs × 2 lanes in flight need ~15 with ~20 readers a variant. 32 recently used cover them with
+ * room to spare, and memory does not grow with the number of variants of a send. A variant is a
+ * layout of parts its edition's variants share (digest-splice.ts): the parts are kept by key,
+ * so a variant met later reads only the parts no earlier one showed (a few kB, not 80).
  */
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
   private readonly variants = new Map<number, DigestContent>();
+  /** Part HTML by `edition id/key`: an edition's frame, titles and cards, a few hundred at most. */
+  private readonly parts = new Map<string, string>();
   constructor(
     private readonly size = 16,
     private readonly variantsKept = 32,
+    private readonly partsKept = 2_000,
   ) {}
   /** What a ledger row sends: its variant (edition_variants), or the edition's own content. */
   async content(db: Executor, edition: Edition, variantId: number | null): Promise<DigestContent> {
@@ -96,18 +101,45 @@ export class RunContentCache {
     if (!loaded) throw new Error(`variant ${variantId} of edition ${edition.id} not found`);
     return loaded;
   }
-  /** Reads the variants of a claimed chunk that are not kept yet, in one statement. */
+  /** Reads the variants of a claimed chunk that are not kept yet and the parts they name, in two statements. */
   async load(db: Executor, edition: Edition, variantIds: readonly (number | null)[]): Promise<void> {
     const missing = [...new Set(variantIds)].filter((id): id is number => id !== null && !this.variants.has(id));
     if (missing.length === 0) return;
     const rows = await db
       .selectFrom('edition_variants')
-      .select(['id', 'subject', 'html_template', 'text_template'])
+      .select(['id', 'subject', 'html_template', 'html_layout', 'text_template'])
       .where('id', 'in', missing)
       .execute();
-    for (const { id, ...row } of rows) {
+    const partKey = (key: string) => `${edition.id}/${key}`;
+    const unknown = new Set<string>();
+    for (const row of rows) for (const item of row.html_layout ?? []) if (typeof item !== 'string' && !this.parts.has(partKey(item.part))) unknown.add(item.part);
+    if (unknown.size > 0) {
+      const found = await db
+        .selectFrom('edition_parts')
+        .select(['key', 'html'])
+        .where('edition_id', '=', edition.id)
+        .where(sql<boolean>`key = any(${[...unknown]}::text[])`)
+        .execute();
+      for (const part of found) {
+        if (this.parts.size >= this.partsKept) this.parts.delete(this.parts.keys().next().value!);
+        this.parts.set(partKey(part.key), part.html);
+      }
+    }
+    for (const { id, html_layout, ...row } of rows) {
+      let layout: DigestContent['layout'];
+      if (html_layout) {
+        // The variant holds its own parts: the shared map may evict them while it is in use.
+        const parts = new Map<string, string>();
+        for (const item of html_layout) {
+          if (typeof item === 'string') continue;
+          const html = this.parts.get(partKey(item.part));
+          if (html === undefined) throw new Error(`variant ${id} of edition ${edition.id}: part ${item.part} not found`);
+          parts.set(item.part, html);
+        }
+        layout = { items: html_layout, parts };
+      }
       if (this.variants.size >= this.variantsKept) this.variants.delete(this.variants.keys().next().value!);
-      this.variants.set(id, { id: edition.id, variantId: id, ...row });
+      this.variants.set(id, { id: edition.id, variantId: id, ...row, layout });
     }
   }
   async get(db: Executor, runId: number): Promise<Edition | undefined> {

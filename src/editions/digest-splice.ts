@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { handlebars, mjmlToHtml } from '../email/templates.ts';
 import { digestTemplates, digestView, renderDigest, type DigestInput, type DigestSection, type DigestView, type RenderedDigest } from './render-digest.ts';
+import type { HtmlLayout } from './variant.table.ts';
 
 /**
  * An edition's variants assembled from parts rendered once (issue #10, "render each variant
@@ -15,6 +17,10 @@ import { digestTemplates, digestView, renderDigest, type DigestInput, type Diges
  * same join is the document a single render of those sections gives (test/unit/digest-splice.test.ts
  * checks it byte for byte). Should MJML ever write a body differently, the cut finds a different
  * number of pieces than sections and this fails loudly instead of sending a broken digest.
+ *
+ * A variant is kept as its layout (compose): the keys of the parts it shows, with its own short
+ * strings between them; the parts are stored once per edition (edition_parts), and a worker
+ * encodes each part once for all the variants that show it.
  */
 
 const SECTION_JOIN = /<!--\[if mso \| IE\]><\/td><\/tr><\/table><table [^>]*><tr><td [^>]*><!\[endif\]-->/g;
@@ -40,15 +46,56 @@ function cardKey(card: CardView): string {
   return `${because ? 'labelled' : 'plain'}:${JSON.stringify(shown)}`;
 }
 
+/** A rendered piece of HTML and its key in edition_parts (a digest of the HTML). */
+interface Piece {
+  html: string;
+  key: string;
+}
+
+/** Shorter pieces are written into each layout: a lookup would cost more than the bytes. */
+const PART_MIN = 256;
+
+function piece(html: string): Piece {
+  return { html, key: partKey(html) };
+}
+
+/** The key of a part: 132 bits of SHA-256, so equal HTML gets the same row from any process. */
+export function partKey(html: string): string {
+  return createHash('sha256').update(html).digest('base64url').slice(0, 22);
+}
+
 /** A card's HTML; a labelled one around its topic's slot. */
-type CardParts = readonly [string] | readonly [string, string];
+type CardParts = readonly [Piece] | readonly [Piece, Piece];
 
 interface Frame {
   join: string;
   /** The head and the "view in browser" section, split at the subject and preheader slots. */
-  head: { parts: string[]; slots: ('subject' | 'preheader')[] };
-  heading: string;
-  footer: string;
+  head: { parts: Piece[]; slots: ('subject' | 'preheader')[] };
+  heading: Piece;
+  footer: Piece;
+}
+
+/** A variant as stored: its subject and text, its HTML as a layout and the parts it names. */
+export interface ComposedDigest {
+  subject: string;
+  text: string;
+  layout: HtmlLayout;
+  parts: Map<string, string>;
+}
+
+/** The HTML a layout stands for; `parts` must hold every part it names. */
+export function joinLayout(layout: HtmlLayout, parts: ReadonlyMap<string, string>): string {
+  let html = '';
+  for (const item of layout) {
+    if (typeof item === 'string') {
+      html += item;
+      continue;
+    }
+    const part = parts.get(item.part);
+    if (part === undefined) throw new Error(`digest-splice: part ${item.part} of a layout is missing`);
+    html += part;
+  }
+  return html;
 }
 
 /** MJML calls and cards rendered by every splicer of this process (the bench reports them). */
@@ -56,7 +103,7 @@ export const spliceCounts = { mjmlCalls: 0, cards: 0 };
 
 export class DigestSplicer {
   private frame: Frame | undefined;
-  private readonly titles = new Map<string, string>();
+  private readonly titles = new Map<string, Piece>();
   private readonly cards = new Map<string, CardParts>();
   private templates: Awaited<ReturnType<typeof digestTemplates>> | undefined;
   /** MJML calls made (each renders many parts); the bench reports it. */
@@ -115,55 +162,90 @@ export class DigestSplicer {
     this.frame ??= {
       join: joins[0]!,
       head: splitSlots(pieces[0]!),
-      heading: pieces[1]!,
-      footer: pieces[pieces.length - 1]!,
+      heading: piece(pieces[1]!),
+      footer: piece(pieces[pieces.length - 1]!),
     };
-    titles.forEach((title, i) => this.titles.set(title, pieces[2 + i]!));
+    titles.forEach((title, i) => this.titles.set(title, piece(pieces[2 + i]!)));
     cards.forEach(([key, card], i) => {
-      const piece = pieces[2 + titles.length + 1 + i]!;
-      const parts = card.because ? piece.split(BECAUSE_SLOT) : [piece];
+      const html = pieces[2 + titles.length + 1 + i]!;
+      const parts = card.because ? html.split(BECAUSE_SLOT) : [html];
       if (parts.length !== (card.because ? 2 : 1)) throw new Error('digest-splice: a card shows its label other than once');
-      this.cards.set(key, parts as unknown as CardParts);
+      this.cards.set(key, parts.map(piece) as unknown as CardParts);
     });
   }
 
   /** The digest of `sections`, equal to renderDigest's; parts not yet rendered are rendered first. */
   async render(sections: DigestSection[]): Promise<RenderedDigest> {
+    const composed = await this.compose(sections);
+    return { subject: composed.subject, html: joinLayout(composed.layout, composed.parts), text: composed.text };
+  }
+
+  /**
+   * The digest of `sections` as a layout of parts; joined, it is renderDigest's HTML byte for byte.
+   * Parts not yet rendered are rendered first.
+   */
+  async compose(sections: DigestSection[]): Promise<ComposedDigest> {
     const view = digestView({ ...this.base, sections });
     // MJML leaves the preview out when it is empty; so rare (untitled papers only) that it is rendered whole.
     if (view.preheader === '') {
       this.mjmlRenders++;
       spliceCounts.mjmlCalls++;
-      return renderDigest({ ...this.base, sections });
+      const whole = await renderDigest({ ...this.base, sections });
+      const part = piece(whole.html);
+      return { subject: whole.subject, text: whole.text, layout: [{ part: part.key }], parts: new Map([[part.key, part.html]]) };
     }
     await this.prepare([sections]);
     const frame = this.frame!;
+    const layout: HtmlLayout = [];
+    const parts = new Map<string, string>();
+    const add = (item: Piece | string) => {
+      if (typeof item === 'string' || item.html.length < PART_MIN) {
+        const text = typeof item === 'string' ? item : item.html;
+        // Neighbouring strings are one: fewer items to store and to encode.
+        if (typeof layout[layout.length - 1] === 'string') layout[layout.length - 1] += text;
+        else if (text !== '') layout.push(text);
+        return;
+      }
+      parts.set(item.key, item.html);
+      layout.push({ part: item.key });
+    };
     const values = { subject: escapeText(view.subject), preheader: escapeText(view.preheader) };
-    let head = frame.head.parts[0]!;
-    frame.head.slots.forEach((slot, i) => (head += values[slot] + frame.head.parts[i + 1]!));
-    const pieces = [head, frame.heading];
+    add(frame.head.parts[0]!);
+    frame.head.slots.forEach((slot, i) => {
+      add(values[slot]);
+      add(frame.head.parts[i + 1]!);
+    });
+    add(frame.join);
+    add(frame.heading);
     for (const section of view.sections) {
-      pieces.push(this.titles.get(section.title)!);
+      add(frame.join);
+      add(this.titles.get(section.title)!);
       for (const card of section.papers) {
-        const parts = this.cards.get(cardKey(card))!;
-        pieces.push(parts.length === 1 ? parts[0] : parts[0] + escapeText(card.because!) + parts[1]);
+        const cardParts = this.cards.get(cardKey(card))!;
+        add(frame.join);
+        add(cardParts[0]);
+        if (cardParts.length === 2) {
+          add(escapeText(card.because!));
+          add(cardParts[1]);
+        }
       }
     }
-    pieces.push(frame.footer);
-    return { subject: view.headerSubject, html: pieces.join(frame.join), text: this.templates![1](view) };
+    add(frame.join);
+    add(frame.footer);
+    return { subject: view.headerSubject, text: this.templates![1](view), layout, parts };
   }
 }
 
 function splitSlots(head: string): Frame['head'] {
-  const parts: string[] = [];
+  const parts: Piece[] = [];
   const slots: ('subject' | 'preheader')[] = [];
   let last = 0;
   for (const match of head.matchAll(new RegExp(`${SUBJECT_SLOT}|${PREHEADER_SLOT}`, 'g'))) {
-    parts.push(head.slice(last, match.index));
+    parts.push(piece(head.slice(last, match.index)));
     slots.push(match[0] === SUBJECT_SLOT ? 'subject' : 'preheader');
     last = match.index + match[0].length;
   }
-  parts.push(head.slice(last));
+  parts.push(piece(head.slice(last)));
   return { parts, slots };
 }
 

@@ -59,6 +59,8 @@ export interface VariantBuilder {
   edition: Edition;
   papers: Map<string, DigestPaper>;
   splicer: DigestSplicer;
+  /** Keys of the parts this builder has stored (edition_parts): each is written once. */
+  storedParts: Set<string>;
 }
 
 export async function createVariantBuilder(db: Executor, edition: Edition, settings: EditionSettings, candidates: readonly string[]): Promise<VariantBuilder> {
@@ -71,6 +73,7 @@ export async function createVariantBuilder(db: Executor, edition: Edition, setti
       archivePath: archivePath(edition.kind, edition.digest_date),
       dateLabel: editionDateLabel(edition.kind, edition.digest_date),
     }),
+    storedParts: new Set(),
   };
   await loadPapers(db, builder, candidates);
   return builder;
@@ -84,13 +87,14 @@ async function loadPapers(db: Executor, builder: VariantBuilder, ids: readonly s
   for (const paper of rows) builder.papers.set(paper.arxiv_id, { ...paper, ...signals.get(paper.arxiv_id) });
 }
 
-/** Variant rows per INSERT: each holds ~80 kB of templates. */
-const INSERT_CHUNK = 100;
+/** Variant rows per INSERT: each holds its text (~10 kB) and a layout of ~2 kB. */
+const INSERT_CHUNK = 200;
 
 /**
  * The variants of the builder's edition showing `selections`, by selection key: each selection
  * not stored yet is assembled from parts rendered once (digest-splice.ts; MJML only for cards not
- * seen before, many per call) and stored; one already stored, by any process, is found by its key.
+ * seen before, many per call) and stored as a layout of those parts, the parts once per edition;
+ * one already stored, by any process, is found by its key.
  */
 export async function ensureVariants(db: Executor, builder: VariantBuilder, selections: readonly Selection[]): Promise<Map<string, number>> {
   const edition = builder.edition;
@@ -116,19 +120,31 @@ export async function ensureVariants(db: Executor, builder: VariantBuilder, sele
   endRender();
   for (let i = 0; i < missing.length; i += INSERT_CHUNK) {
     const rows = [];
+    const newParts = new Map<string, string>();
     for (let j = i; j < Math.min(i + INSERT_CHUNK, missing.length); j++) {
       const [key, selection] = missing[j]!;
-      const rendered = await builder.splicer.render(sections[j]!);
+      const composed = await builder.splicer.compose(sections[j]!);
       variantsRendered++;
+      for (const [partKey, html] of composed.parts) if (!builder.storedParts.has(partKey)) newParts.set(partKey, html);
       rows.push({
         edition_id: edition.id,
         selection_key: key,
         paper_ids: sections[j]!.flatMap((s) => s.papers.map((p) => p.arxiv_id)),
         for_you: JSON.stringify(selection.forYou),
-        subject: rendered.subject,
-        html_template: rendered.html,
-        text_template: rendered.text,
+        subject: composed.subject,
+        html_template: null,
+        html_layout: JSON.stringify(composed.layout),
+        text_template: composed.text,
       });
+    }
+    // Parts before the variants that name them: a variant a sender can read has all its parts.
+    if (newParts.size > 0) {
+      await db
+        .insertInto('edition_parts')
+        .values([...newParts].map(([key, html]) => ({ edition_id: edition.id, key, html })))
+        .onConflict((oc) => oc.columns(['edition_id', 'key']).doNothing())
+        .execute();
+      for (const key of newParts.keys()) builder.storedParts.add(key);
     }
     await db
       .insertInto('edition_variants')

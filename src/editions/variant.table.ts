@@ -19,9 +19,25 @@ export interface EditionVariantsTable {
   paper_ids: string[];
   for_you: ColumnType<ForYouPaper[], string, string>;
   subject: string;
-  html_template: string;
+  /** The whole HTML: variants stored before parts (migrations/2026-11-30T1400_variant_parts.ts). */
+  html_template: string | null;
+  /** The HTML as its own strings and the keys of its parts (edition_parts). */
+  html_layout: ColumnType<HtmlLayout | null, string | null, string | null>;
   text_template: string;
   created_at: Generated<Date>;
+}
+
+/**
+ * A variant's HTML in order: a string is its own (subject, preheader, a "because you follow"
+ * topic, the joins between sections), `{ part }` the key of a part of its edition (edition_parts).
+ */
+export type HtmlLayout = (string | { part: string })[];
+
+/** A piece of HTML that several variants of an edition show; its key is a digest of its content. */
+export interface EditionPartsTable {
+  edition_id: number;
+  key: string;
+  html: string;
 }
 
 export type EditionVariant = Selectable<EditionVariantsTable>;

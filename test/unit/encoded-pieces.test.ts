@@ -43,4 +43,39 @@ describe('variant HTML encoded piece by piece', () => {
       for (const line of raw.split('\r\n\r\n').slice(1).join('\r\n\r\n').split('\r\n')) expect(line.length).toBeLessThanOrEqual(76);
     }
   });
+
+  it('compiles a variant stored as a layout of parts to the same digest, each part encoded once per process', async () => {
+    const splicer = new DigestSplicer({ digestDate: '2025-12-27', publicUrl: context.publicUrl, archivePath: '/archive/2025-12-27' });
+    const label = 'robot learning %%UNSUBSCRIBE_URL%% <b>';
+    const variants = [
+      [{ title: 'Top papers of the day', papers: papers.slice(0, 4) }],
+      [
+        { title: 'Top papers of the day', papers: papers.slice(1, 5) },
+        { title: 'For you', papers: [papers[5]!, papers[0]!], because: new Map([[papers[5]!.arxiv_id, label], [papers[0]!.arxiv_id, 'x']]) },
+      ],
+    ];
+    const url = 'https://papers.example.test/u/2b.1.abcdef';
+    const values = { UNSUBSCRIBE_URL: url, PREFERENCES_URL: 'https://papers.example.test/p/2b.1.xyz' };
+    const stats: ReturnType<typeof encodedPieceStats>[] = [encodedPieceStats()];
+    for (const [i, sections] of variants.entries()) {
+      const composed = await splicer.compose(sections);
+      const whole = await splicer.render(sections);
+      // Parts are whole cards and frame pieces; the variant's own strings stay in the layout.
+      expect(composed.layout.filter((item) => typeof item !== 'string').length).toBeGreaterThanOrEqual(sections.flatMap((s) => s.papers).length);
+      for (const dotStuffed of [false, true]) {
+        const compiled = compileDigestMime({ id: 2, subject: composed.subject, html_template: null, layout: { items: composed.layout, parts: composed.parts }, text_template: composed.text }, context, { dotStuffed });
+        if (!dotStuffed) stats.push(encodedPieceStats());
+        let raw = assembleDigest(compiled, { subscriberId: 8 + i, email: 'reader@example.org', values }, 'Fri, 27 Nov 2026 06:00:00 +0000')!.raw.toString('latin1');
+        // What the server stores once it undoes the dot-stuffing (RFC 5321 §4.5.2).
+        if (dotStuffed) raw = raw.replace(/\r\n\./g, '\r\n');
+        for (const line of raw.split('\r\n\r\n').slice(1).join('\r\n\r\n').split('\r\n')) expect(line.length).toBeLessThanOrEqual(76);
+        const parsed = await simpleParser(raw);
+        expect(parsed.html).toBe(whole.html.replaceAll('%%UNSUBSCRIBE_URL%%', url).replaceAll('%%PREFERENCES_URL%%', values.PREFERENCES_URL));
+        expect(parsed.text).toBe(whole.text.replaceAll('%%UNSUBSCRIBE_URL%%', url).replaceAll('%%PREFERENCES_URL%%', values.PREFERENCES_URL));
+      }
+    }
+    // The second variant's frame parts and papers 1-3 were encoded with the first.
+    expect(stats[2]!.hits - stats[1]!.hits).toBeGreaterThanOrEqual(6);
+    expect(stats[1]!.misses - stats[0]!.misses).toBeGreaterThanOrEqual(5);
+  });
 });
