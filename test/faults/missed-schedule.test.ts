@@ -49,16 +49,24 @@ describe('fault drills: a missed daily schedule', () => {
 
   it('re-creates the scheduler after Redis is flushed before the scheduled time, and sends that digest once', async () => {
     redis = await privateRedis();
-    // Far enough ahead for two workers to start on a busy machine.
-    const scheduled = new Date(Math.ceil((Date.now() + 40_000) / 1000) * 1000);
+    // Far enough ahead for two workers to start on a busy machine (~6 s at load 11, when the flush
+    // below came ~12 s after this line), not so far that the drill mostly waits for it.
+    const scheduled = new Date(Math.ceil((Date.now() + 25_000) / 1000) * 1000);
     const day = digestDayForRun('UTC', scheduled);
     drill = await startFaultDrill({
       subscribers: SUBSCRIBERS,
       env: { REDIS_URL: redis.url, DIGEST_TZ: 'UTC', DIGEST_CRON: dailyAt(scheduled), DIGEST_CATCH_UP_HOURS: '1', SCHEDULE_CHECK_SECONDS: '1' },
     });
     await papersFor(day);
-    drill.startWorker();
-    drill.startWorker();
+    // Both workers must have started (each asserts the schedules as it starts, src/app/schedules.ts)
+    // before the flush: a worker still starting would re-create the scheduler by starting, not by
+    // noticing it is gone, and the check right after the flush would see it.
+    const startedFlags = [drill.startWorker({ LOG_LEVEL: 'info' }), drill.startWorker({ LOG_LEVEL: 'info' })].map((worker) => {
+      let started = false;
+      worker.child.stdout!.on('data', (chunk: Buffer) => (started ||= chunk.toString('utf8').includes('worker started')));
+      return () => started;
+    });
+    await waitFor(() => startedFlags.every((started) => started()), { what: 'both workers started', timeoutMs: 30_000 });
     const digestQueue = drill.queues.byName.digest;
     await waitFor(async () => (await digestQueue.getJobScheduler(DAILY_DIGEST_SCHEDULER_ID))?.next === scheduled.getTime(), {
       what: 'the daily scheduler, due at the scheduled time',
@@ -77,6 +85,7 @@ describe('fault drills: a missed daily schedule', () => {
       timeoutMs: 10_000,
     });
     // The drill only means something if the flush came before the scheduled time.
+    console.log(`[missed schedule] scheduler re-created ${((scheduled.getTime() - Date.now()) / 1000).toFixed(1)} s before the scheduled time`);
     expect(Date.now()).toBeLessThan(scheduled.getTime());
 
     const run = await waitFor(async () => {
