@@ -7,6 +7,7 @@ import { isKnownTimeZone } from '../dates.ts';
 import { emailProblemMessages, normaliseEmailAddress } from './email-address.ts';
 import { ALREADY_CONSENTED, findSuppressedHashes, insertImportedSubscribers, type ImportConsent, type ImportRow } from './subscriber-import.repository.ts';
 import { suppressionHash } from './suppression.repository.ts';
+import { findUnsearchableTopic, parseTopics } from './topics.ts';
 
 export type { ImportConsent };
 
@@ -141,12 +142,26 @@ const IMPORT_BATCH = 2_000;
 const MAX_REPORTED_INVALID = 1_000;
 const MAX_FIELD = 1_000;
 
-const parseTopics = (value: string) =>
-  value
-    .split(/[,;]/)
-    .map((t) => t.replace(/\s+/g, ' ').trim().toLowerCase())
-    .filter((t) => t.length > 0 && t.length <= 100)
-    .slice(0, 20);
+/**
+ * The topics of an imported row, checked as the sign-up form and the preference centre check them
+ * (topics.ts): an imported person can then save their preferences unchanged, and nothing a form
+ * would refuse (markup, SQL punctuation, a topic with nothing to search for) is stored. Semicolons
+ * separate topics as commas do (spreadsheets often use them; a topic cannot contain one). Whether
+ * PostgreSQL finds something to search for is asked once per distinct topic of the file.
+ */
+async function importedTopics(db: Database, field: string, checked: Map<string, string | undefined>): Promise<{ ok: true; topics: string[] } | { ok: false; message: string }> {
+  const parsed = parseTopics(field.replaceAll(';', ','));
+  if (!parsed.ok) return parsed;
+  for (const topic of parsed.topics) {
+    if (!checked.has(topic)) checked.set(topic, await findUnsearchableTopic(db, [topic]));
+    const message = checked.get(topic);
+    if (message) return { ok: false, message };
+  }
+  return parsed;
+}
+
+/** Distinct topics remembered per import; past this, each is asked again (a hostile file stays bounded). */
+const TOPICS_REMEMBERED = 10_000;
 
 /**
  * Imports a CSV with a header row naming at least an `email` column (`topics` and `time_zone`
@@ -207,6 +222,7 @@ export async function importSubscribersCsv(deps: ImportDeps, input: Readable | s
   stream.on('error', (error) => parser.destroy(error));
   stream.pipe(parser);
 
+  const checkedTopics = new Map<string, string | undefined>();
   let emailAt = -1;
   let topicsAt = -1;
   let zoneAt = -1;
@@ -240,12 +256,19 @@ export async function importSubscribersCsv(deps: ImportDeps, input: Readable | s
       invalid(line, `time_zone: "${zone.slice(0, 60)}" is not an IANA time zone`);
       continue;
     }
+    if (checkedTopics.size > TOPICS_REMEMBERED) checkedTopics.clear();
+    const topics = await importedTopics(deps.db, field(topicsAt), checkedTopics);
+    if (!topics.ok) {
+      invalidCount++;
+      invalid(line, topics.message);
+      continue;
+    }
     if (seen.has(parsed.address)) {
       report.duplicates++;
       continue;
     }
     seen.add(parsed.address);
-    batch.push({ line, email: parsed.address, topics: parseTopics(field(topicsAt)), timeZone: zone });
+    batch.push({ line, email: parsed.address, topics: topics.topics, timeZone: zone });
     if (batch.length >= IMPORT_BATCH) await flush();
   }
   if (!header) throw new DomainError('invalid_request', 'The file is empty: expected a header line with an "email" column.');
