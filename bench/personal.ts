@@ -24,7 +24,7 @@ import { ensureSendRun, findSendRunById } from '../src/delivery/send-run.reposit
 import { buildEdition } from '../src/editions/edition.service.ts';
 import { spliceCounts } from '../src/editions/digest-splice.ts';
 import { countVariantsRendered, matchTopics } from '../src/editions/variant.service.ts';
-import { memoryOf } from './process-stats.ts';
+import { childPidsOf, commandLineOf, memoryOf } from './process-stats.ts';
 import { benchReaders } from './topic-sets.ts';
 
 type SinkMessage = { type: string; [key: string]: unknown };
@@ -49,13 +49,28 @@ export interface PersonalContext {
 const ms = (t0: number) => performance.now() - t0;
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 
-/** Waits until every run is sent, sampling the workers' peak RSS; a worker that dies fails the bench. */
-async function waitForRuns(ctx: PersonalContext, workers: ChildProcess[], runIds: number[], peak: { rss: number }): Promise<void> {
+/** Peak RSS of the workers and of their MJML renderer children (src/email/mjml-renderer.ts), sampled. */
+interface Peaks {
+  rss: number;
+  renderer: number;
+}
+
+/** A worker's MJML renderer child, if one runs now (it exits when idle). */
+function rendererOf(workerPid: number): number | undefined {
+  return childPidsOf(workerPid).find((pid) => commandLineOf(pid).some((arg) => arg.endsWith('mjml-process.ts')));
+}
+
+/** Waits until every run is sent, sampling peak RSS; a worker that dies fails the bench. */
+async function waitForRuns(ctx: PersonalContext, workers: ChildProcess[], runIds: number[], peak: Peaks): Promise<void> {
   let lastLog = performance.now();
   for (;;) {
     for (const w of workers) {
       const mem = memoryOf(w.pid!);
       peak.rss = Math.max(peak.rss, mem.peak, mem.rss);
+      // The renderer's memory is not gone, only moved out of the worker for the time it renders
+      // (VmHWM: its peak so far, whenever this samples it).
+      const renderer = rendererOf(w.pid!);
+      if (renderer !== undefined) peak.renderer = Math.max(peak.renderer, memoryOf(renderer).peak);
     }
     const runs = await Promise.all(runIds.map((id) => findSendRunById(ctx.db, id)));
     if (runs.every((r) => r?.status === 'sent')) return;
@@ -131,7 +146,7 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   results.planMs = planMs;
   log(`planning both runs: ${fmt(planMs)} ms (all ${fmt(ms(t0))} ms with enqueueing)`);
   const workers = await ctx.startWorkers();
-  const peak = { rss: 0 };
+  const peak: Peaks = { rss: 0, renderer: 0 };
   const cpuBefore = ctx.cpuNow(workers);
   await waitForRuns(ctx, workers, runs.map((r) => r.id), peak);
   const cpuAfter = ctx.cpuNow(workers);
@@ -171,6 +186,7 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   results.sinkCpuMicrosPerMessage = perMessage(cpuAfter.sink - cpuBefore.sink);
   results.postgresCpuMicrosPerMessage = perMessage(Math.max(0, cpuAfter.postgres - cpuBefore.postgres));
   results.machineCpuMicrosPerMessage = perMessage(cpuAfter.machine - cpuBefore.machine);
+  results.rendererPeakRssMB = Math.round(peak.renderer / 1048576);
 
   // 3. Five consecutive days for new readers, every hourly tick through deliver-due.
   await sql`update subscribers set status = 'unsubscribed', unsubscribed_at = now() where status = 'active'`.execute(db);
@@ -182,7 +198,7 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   await ctx.sink.ask('reset');
   const fiveWorkers = await ctx.startWorkers();
   // Here the worker also plans (deliver-due enqueues the planning job), so it renders variants.
-  const fivePeak = { rss: 0 };
+  const fivePeak: Peaks = { rss: 0, renderer: 0 };
   t0 = performance.now();
   const fiveRuns = new Set<number>();
   // Every tick of the UTC days 2025-12-23 … 27: each reader's 08:00 falls once a day, and the due
@@ -206,6 +222,7 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   results.fiveDayDuplicatesAtSink = fiveStats.duplicates as number;
   results.fiveDaySeconds = Number((ms(t0) / 1000).toFixed(1));
   results.fiveDayWorkerPeakRssMB = Math.round(fivePeak.rss / 1048576);
+  results.fiveDayRendererPeakRssMB = Math.round(fivePeak.renderer / 1048576);
 
   const line = (what: string, value: string, ceiling: string) => log(`${what.padEnd(58)} ${value.padStart(22)}   ceiling ${ceiling}`);
   log('');
@@ -221,6 +238,8 @@ export async function runPersonalScenario(ctx: PersonalContext): Promise<Record<
   line('  (MJML calls / cards rendered, planning both runs)', `${results.mjmlCalls} / ${results.cardsRendered}`, '—');
   line('  (variant rows stored / variants used by the ledger)', `${sel.stored} / ${sel.variants}`, 'equal');
   line('worker peak RSS (personal send / five days, planning too)', `${results.workerPeakRssMB} / ${results.fiveDayWorkerPeakRssMB} MB`, '< 200 MB');
+  const rendererMB = (mb: number) => (mb === 0 ? 'none' : `${mb} MB`);
+  line('  (MJML renderer child, while it runs: send / five days)', `${rendererMB(results.rendererPeakRssMB)} / ${rendererMB(results.fiveDayRendererPeakRssMB)}`, '—');
   line('duplicates at the sink (personal send / five days)', `${results.duplicatesAtSink} / ${results.fiveDayDuplicatesAtSink}`, '0');
   line(`repeats of a paper to one reader over 5 days (${fmt(ctx.fiveDayReaders)} readers)`, String(repeats.repeats), '0');
   line(`  (${fmt(results.fiveDaySent)} digests in ${fiveRuns.size} runs, ${fmt(repeats.pairs)} papers received)`, `${results.fiveDaySeconds} s`, '—');
