@@ -22,9 +22,10 @@ export type RenderReply = { id: number; html: string } | { id: number; error: { 
 
 /**
  * How long the child waits for more work after its last answer before it exits. Renders come in
- * bursts (an edition's parts, then its variants' catalogues within a second of one another), and
- * starting a child costs ~1 s of CPU (tsx and MJML loading), so a burst should reuse one child; an
- * idle worker should hold no MJML for long. 25 s covers the gaps between a send job's plans.
+ * bursts (an edition's build, then its variants' card catalogues while a run is planned) and
+ * starting a child costs 1-2 s of CPU (tsx and MJML loading; 1.6 s measured on a busy host), so
+ * the renders of one burst, seconds apart, should share a child; an idle worker should not hold
+ * MJML's memory for long after.
  */
 export const MJML_PROCESS_IDLE_MS = 25_000;
 
