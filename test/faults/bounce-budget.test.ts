@@ -46,12 +46,14 @@ describe('fault drill: a run pauses past its bounce budget and finishes after re
     expect(report.bounceRate!).toBeGreaterThan(0.05);
     expect(report.complaintRate).toBe(0);
     expect(report.counts.queued).toBeGreaterThan(0);
+    // The new worker starts while the operator reads the status: a paused run's rows are not
+    // claimed, so it sends nothing before the resume.
+    const worker = drill.startWorker({ RUN_MAX_BOUNCE_RATE: '0.2' });
     const status = await runCli(drill.env, ['status', '--date', DAY]);
     expect(status.code, status.output).toBe(0);
     expect(status.output).toMatch(/paused — bounce rate/);
     expect(status.output).toMatch(/bounce rate \d+\.\d\d%, complaint rate 0\.00%/);
 
-    const worker = drill.startWorker({ RUN_MAX_BOUNCE_RATE: '0.2' });
     const resumedAt = Date.now();
     const resumed = await runCli({ ...drill.env, RUN_MAX_BOUNCE_RATE: '0.2' }, ['resume', '--date', DAY]);
     expect(resumed.code, resumed.output).toBe(0);
