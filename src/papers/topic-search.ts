@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Executor } from '../db/database.ts';
+import { preparedStatement, type Executor } from '../db/database.ts';
 import { paperColumns } from './paper.repository.ts';
 import type { Paper } from './paper.table.ts';
 import { trendingScoreSql } from './trending.ts';
@@ -121,10 +121,14 @@ const entryKeyColumns = ['arxiv_id', 'updated_at', 'upvotes', 'comments', 'first
 /**
  * findPapersForTopic's papers, best first, with only the columns their feed entries are keyed by:
  * the rows ranked are read for these anyway, so no paper is fetched again and no abstract crosses
- * the wire. A feed reads the whole paper only for entries it has not rendered yet.
+ * the wire. A feed reads the whole paper only for entries it has not rendered yet. The statement
+ * is a prepared one: its text is the same for every topic (all values are parameters), and
+ * planning it cost about as much as running it (BENCHMARKS.md, web).
  */
 export async function findTopicEntryKeys(db: Executor, options: TopicSearchOptions): Promise<TopicEntryKey[]> {
-  const rows = await bestTopicMatches(db, options, entryKeyColumns).execute();
+  const compiled = bestTopicMatches(db, options, entryKeyColumns).compile();
+  preparedStatement(compiled.sql);
+  const { rows } = await db.executeQuery(compiled);
   return rows.map(({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at }) => ({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at }));
 }
 

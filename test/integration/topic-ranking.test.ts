@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { matchTopics } from '../../src/editions/variant.service.ts';
-import { ABSTRACT_ONLY_RELEVANCE, findPapersForTopic, topicSearchQuery } from '../../src/papers/topic-search.ts';
+import { createDatabase } from '../../src/db/database.ts';
+import { ABSTRACT_ONLY_RELEVANCE, findPapersForTopic, findTopicEntryKeys, topicSearchQuery } from '../../src/papers/topic-search.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 
 const DAY = '2025-12-26';
@@ -52,6 +53,24 @@ describe('topic matching and ranking (issue 13: the topic feeds and "for you" sh
     const [robot] = await findPapersForTopic(testDb.db, { topic: 'robot learning', limit: 10 });
     expect(robot?.arxiv_id).toBe('2512.00007');
     expect(robot!.relevance).toBeCloseTo(ABSTRACT_ONLY_RELEVANCE, 6);
+  });
+
+  it('gives the topic feeds the same papers in the same order, from one statement prepared per connection', async () => {
+    const one = createDatabase(testDb.url, { max: 1 });
+    try {
+      // More than five executions: past them PostgreSQL may switch to the statement's generic plan.
+      for (const topic of ['diffusion', 'robot learning', 'transformers', 'diffusion -latent', 'nothing at all', 'diffusion', 'compilers', 'or', 'diffusion']) {
+        for (const limit of [2, 10]) {
+          const full = await findPapersForTopic(one, { topic, limit });
+          const keys = await findTopicEntryKeys(one, { topic, limit });
+          expect(keys, `${topic}, ${limit}`).toEqual(full.map(({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at }) => ({ arxiv_id, updated_at, upvotes, comments, first_seen_at, published_at })));
+        }
+      }
+      const { rows } = await sql<{ statements: number }>`select count(*)::int as statements from pg_prepared_statements where statement like '%websearch_to_tsquery%'`.execute(one);
+      expect(rows[0]!.statements).toBe(1);
+    } finally {
+      await one.destroy();
+    }
   });
 
   it('gives "for you" the same matches and relevance as the topic feed', async () => {
