@@ -6,7 +6,7 @@ import { parseVerpAddress, type VerpSettings } from '../delivery/verp.ts';
 import type { Logger } from '../logger.ts';
 import { createReportWriter, type NewReport } from './inbound-report.repository.ts';
 import type { ReportPurpose } from './inbound-report.table.ts';
-import type { InboundTls } from './tls-settings.ts';
+import { readRenewedTls, tlsFilesVersion, type InboundTls } from './tls-settings.ts';
 
 export interface ListenerSettings {
   port: number;
@@ -18,7 +18,12 @@ export interface ListenerSettings {
   maxConnectionsPerIp?: number;
   /** STARTTLS with this key and certificate; plain SMTP only without. */
   tls?: InboundTls | undefined;
+  /** How often the TLS files are looked at for a renewal (default TLS_FILES_CHECK_MS). */
+  tlsFilesCheckMs?: number;
 }
+
+/** Certificates are renewed days before they expire; a minute is soon enough to notice. */
+const TLS_FILES_CHECK_MS = 60_000;
 
 export interface InboundListener {
   port: number;
@@ -148,14 +153,47 @@ export async function startInboundListener(
   });
   const pruner = setInterval(() => limiter.prune(), 60_000);
   pruner.unref();
+  const renewals = settings.tls?.files ? watchTlsFiles(server, settings.tls.files, settings.tlsFilesCheckMs ?? TLS_FILES_CHECK_MS, deps.log) : undefined;
   return {
     port: (server.server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((resolve) => {
         clearInterval(pruner);
+        renewals?.stop();
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Looks at the key and certificate files every `everyMs` and, when they changed and make a usable
+ * pair, gives new STARTTLS handshakes the new pair (connections already encrypted keep theirs).
+ * A pair that is not usable (a renewal half-written, a broken file) is logged and the listener
+ * keeps the one it has.
+ */
+function watchTlsFiles(server: SMTPServer, files: { key: string; cert: string }, everyMs: number, log: Logger): { stop(): void } {
+  let seen: string | undefined;
+  let checking = false;
+  void tlsFilesVersion(files).then((version) => (seen ??= version));
+  const timer = setInterval(() => {
+    if (checking) return;
+    checking = true;
+    void tlsFilesVersion(files)
+      .then((version) => {
+        if (version === undefined || version === seen) return;
+        const renewed = readRenewedTls(files);
+        if (!renewed.ok) {
+          log.warn({ reason: renewed.reason }, 'inbound: the TLS key or certificate files changed but cannot be used yet; keeping the current pair');
+          return;
+        }
+        server.updateSecureContext({ key: renewed.tls.key, cert: renewed.tls.cert });
+        seen = version;
+        log.info({ cert: files.cert }, 'inbound: TLS certificate reloaded');
+      })
+      .finally(() => (checking = false));
+  }, everyMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 type Recipient = { ok: true; purpose: ReportPurpose; deliveryId: number | null } | { ok: false; reason: 'foreign' | 'malformed' | 'forged' };

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -90,6 +90,50 @@ describe('inbound listener: STARTTLS with the operator certificate (INBOUND_TLS_
     const again = await openSmtpSession(listener.port);
     expect(again.ehlo.code).toBe(250);
     await again.close();
+  });
+
+  it('takes a renewed certificate without a restart, and keeps the one it has while the files are not a usable pair', async () => {
+    const first = selfSigned('renew-first');
+    const second = selfSigned('renew-second');
+    const third = selfSigned('renew-third');
+    const live = { key: path.join(dir, 'live.key'), cert: path.join(dir, 'live.pem') };
+    copyFileSync(first.key, live.key);
+    copyFileSync(first.cert, live.cert);
+    const warnings: string[] = [];
+    const log = createLogger('warn', 'test', { write: (line: string) => void warnings.push(line) });
+    const config = loadConfig({ BOUNCE_DOMAIN: DOMAIN, INBOUND_TLS_KEY: live.key, INBOUND_TLS_CERT: live.cert });
+    const renewing = await startInboundListener(
+      { db: t.db, log, onStored: () => {} },
+      { port: 0, host: '127.0.0.1', maxBytes: 1024 * 1024, rateLimits: [{ max: 1000, windowMs: 60_000 }], verp, tls: config.inbound.tls, tlsFilesCheckMs: 50 },
+    );
+    // A handshake succeeds only when the listener presents the one certificate the client trusts.
+    const presents = async (certFile: string) => {
+      const session = await openSmtpSession(renewing.port);
+      try {
+        return (await session.starttls({ ca: readFileSync(certFile, 'utf8'), rejectUnauthorized: true })).code === 220;
+      } catch {
+        return false;
+      } finally {
+        await session.close().catch(() => {});
+      }
+    };
+    try {
+      expect(await presents(first.cert)).toBe(true);
+      expect(await presents(second.cert)).toBe(false);
+      // A renewal: the key first, then the certificate, as a tool writes them.
+      copyFileSync(second.key, live.key);
+      copyFileSync(second.cert, live.cert);
+      await waitFor(() => presents(second.cert), { what: 'the renewed certificate presented', timeoutMs: 10_000 });
+      expect(await presents(first.cert)).toBe(false);
+      // Half a renewal (a new key, the old certificate): not a pair, so the listener keeps the second.
+      copyFileSync(third.key, live.key);
+      await waitFor(() => warnings.some((line) => line.includes('cannot be used yet')), { what: 'the unusable pair reported', timeoutMs: 10_000 });
+      expect(await presents(second.cert)).toBe(true);
+      copyFileSync(third.cert, live.cert);
+      await waitFor(() => presents(third.cert), { what: 'the completed renewal presented', timeoutMs: 10_000 });
+    } finally {
+      await renewing.close();
+    }
   });
 
   it('without INBOUND_TLS_* the listener does not advertise STARTTLS and refuses it', async () => {
