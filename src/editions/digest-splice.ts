@@ -68,7 +68,8 @@ export function partKey(html: string): string {
 type CardParts = readonly [Piece] | readonly [Piece, Piece];
 
 interface Frame {
-  join: string;
+  /** Between every two sections: a part however short, as every variant has ~20 of it. */
+  join: Piece;
   /** The head and the "view in browser" section, split at the subject and preheader slots. */
   head: { parts: Piece[]; slots: ('subject' | 'preheader')[] };
   heading: Piece;
@@ -160,7 +161,7 @@ export class DigestSplicer {
       throw new Error(`digest-splice: MJML wrote ${pieces.length} section pieces for ${expected} sections; the templates or MJML changed`);
     }
     this.frame ??= {
-      join: joins[0]!,
+      join: piece(joins[0]!),
       head: splitSlots(pieces[0]!),
       heading: piece(pieces[1]!),
       footer: piece(pieces[pieces.length - 1]!),
@@ -199,7 +200,7 @@ export class DigestSplicer {
     const layout: HtmlLayout = [];
     const parts = new Map<string, string>();
     const add = (item: Piece | string) => {
-      if (typeof item === 'string' || item.html.length < PART_MIN) {
+      if (typeof item === 'string' || (item.html.length < PART_MIN && item !== frame.join)) {
         const text = typeof item === 'string' ? item : item.html;
         // Neighbouring strings are one: fewer items to store and to encode.
         if (typeof layout[layout.length - 1] === 'string') layout[layout.length - 1] += text;
