@@ -42,20 +42,25 @@ export function encodeSharedPiece(text: string, isLast: boolean): string {
 
 function encodeOnce(piece: string): string {
   if (piece.length < SHARED_MIN) return encodePiece(piece, false);
-  let found = encoded.get(piece);
+  return keptOrMade(encoded, piece, PIECES_KEPT, () => encodePiece(piece, false));
+}
+
+/** The value kept under `key`, or made now and kept; past `max` the least recently used goes. */
+function keptOrMade<V>(map: Map<string, V>, key: string, max: number, make: () => V): V {
+  const found = map.get(key);
   if (found !== undefined) {
     hits++;
     // Most recently used last: the oldest is evicted first.
-    encoded.delete(piece);
-    encoded.set(piece, found);
+    map.delete(key);
+    map.set(key, found);
     return found;
   }
   misses++;
-  found = encodePiece(piece, false);
-  if (encoded.size >= PIECES_KEPT) encoded.delete(encoded.keys().next().value!);
-  // A copy as the key: the slice itself would keep the variant's whole 70 kB HTML alive.
-  encoded.set(` ${piece}`.slice(1), found);
-  return found;
+  const made = make();
+  if (map.size >= max) map.delete(map.keys().next().value!);
+  // A copy as the key: a slice would keep the whole string it was cut from (a 70 kB HTML) alive.
+  map.set(` ${key}`.slice(1), made);
+  return made;
 }
 
 /** Pieces encoded and reused in this process (tests and profiling). */
@@ -86,20 +91,11 @@ export function dotStuff(text: string, atLineStart: boolean): string {
 
 /** A part's HTML cut at its `%%NAME%%` markers, each piece encoded as a piece that more text follows. */
 function encodedPart(key: string, html: string): EncodedHtml {
-  let found = encodedParts.get(key);
-  if (found !== undefined) {
-    hits++;
-    encodedParts.delete(key);
-    encodedParts.set(key, found);
-    return found;
-  }
-  misses++;
-  const split = splitTemplate(html);
-  const pieces = split.parts.map((piece) => encodePiece(piece, false));
-  found = { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
-  if (encodedParts.size >= PARTS_KEPT) encodedParts.delete(encodedParts.keys().next().value!);
-  encodedParts.set(key, found);
-  return found;
+  return keptOrMade(encodedParts, key, PARTS_KEPT, () => {
+    const split = splitTemplate(html);
+    const pieces = split.parts.map((piece) => encodePiece(piece, false));
+    return { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
+  });
 }
 
 /**
