@@ -141,6 +141,30 @@ describe('DKIM on the digest fast path (shared pieces, per-message values)', () 
     }
   });
 
+  it.each([false, true])('a variant stored as a layout of parts is signed alike (dot-stuffed pieces: %s)', async (dotStuffed) => {
+    const parts = new Map([
+      ['a', `${'Ünïcödé — '.repeat(40)}</p>`],
+      ['b', ' <a href="%%PREFERENCES_URL%%">data</a>\n.part dot at a line start\n<p>after</p>'],
+    ]);
+    const variant = {
+      id: 9,
+      subject: edition.subject,
+      html_template: null,
+      layout: { items: ['<p>', { part: 'a' }, '\n.leading dot\n<a href="%%UNSUBSCRIBE_URL%%">Unsubscribe</a>', { part: 'b' }], parts },
+      text_template: edition.text_template,
+    };
+    const compiled = compileDigestMime(variant, context, { dotStuffed, dkim: signer });
+    for (const n of [1, 2]) {
+      let raw = Buffer.concat((await assembleSignedDigestParts(compiled, recipient(n)))!.parts).toString('latin1');
+      if (dotStuffed) raw = raw.replace(/\r\n\.\./g, '\r\n.');
+      expect((await verify(raw)).map((r) => [r.status, r.algo])).toEqual([
+        ['pass', 'rsa-sha256'],
+        ['pass', 'ed25519-sha256'],
+      ]);
+      expect(raw).toContain('\r\n.part dot at a line start');
+    }
+  });
+
   it('signatures pass for many recipients whose values re-encode differently, and fail once a per-recipient header is altered', async () => {
     const compiled = compileDigestMime(edition, context, { dotStuffed: true, dkim: signer });
     // Values that stay literal, that need quoted-printable (spaces, non-ASCII, `=`), that wrap
