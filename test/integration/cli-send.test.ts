@@ -62,6 +62,12 @@ describe('paperboy send, status, resume and preview', () => {
             SEND_RETRY_DELAY_MS: '50',
             SEND_MAX_ATTEMPTS: '2',
             POLICY_PAUSE_THRESHOLD: '2',
+            // As in the fault drills (test/helpers/fault-drill.ts): what a `send` that ended (paused,
+            // here) left claimed or locked comes back in seconds, not the defaults' 30-60 s, which the
+            // send that finishes a resumed edition otherwise sat out twice.
+            DELIVERY_LEASE_SECONDS: '3',
+            RECONCILE_INTERVAL_SECONDS: '0.5',
+            JOB_LOCK_SECONDS: '3',
             ...env,
           },
           timeout: 150_000,
