@@ -159,7 +159,10 @@ function bestTopicMatches<C extends readonly (typeof entryKeyColumns)[number][]>
     .with('win', (qb) =>
       qb.selectNoFrom([
         sql<Date>`(${lastDay} + 1)::timestamp at time zone 'UTC'`.as('as_of'),
-        sql<string>`websearch_to_tsquery('english', ${options.topic})`.as('query'),
+        // A subquery, so the tsquery is parsed once per execution (an InitPlan): in the prepared
+        // statement's generic plan the topic is a parameter, and the bare call was evaluated again
+        // for each matching row's relevance.
+        sql<string>`(select websearch_to_tsquery('english', ${options.topic}))`.as('query'),
         sql<string[]>`array(select generate_series(${lastDay} - ${days - 1}::int, ${lastDay}, interval '1 day')::date)`.as('days'),
       ]),
     )
