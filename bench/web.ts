@@ -152,10 +152,18 @@ async function backendCpu(list: () => Promise<number[]>): Promise<{ stop: () => 
     started = true;
   };
   await sample();
-  const timer = setInterval(() => void sample().catch(() => {}), 200);
+  // One sample at a time: the admin connection runs one query at a time.
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await sample().catch(() => {});
+    }
+  })();
   return {
     stop: async () => {
-      clearInterval(timer);
+      running = false;
+      await loop;
       await sample();
       return [...last].reduce((sum, [pid, cpu]) => sum + cpu - first.get(pid)!, 0);
     },
