@@ -43,11 +43,20 @@ export async function planRun(deps: PlannerDeps, runId: number): Promise<{ plann
   return { planned, batches, planMs };
 }
 
+/**
+ * Subscriber ids per planning statement. Rows are ordered by variant within a range, and a sender
+ * reads and compiles a variant once per stretch of its rows, so a personal send costs the worker
+ * about (variants / range size) compiles per message: with 1,309 variants, 20,000-id ranges cost
+ * ~70 µs more worker CPU per message than 100,000-id ones (BENCHMARKS.md, personal digests). The
+ * price is the first send jobs of a run waiting for a bigger first range (~3 s at 100,000).
+ */
+const PLAN_RANGE_SIZE = 100_000;
+
 async function planLedger(db: Executor, deps: PlannerDeps, runId: number): Promise<{ run: SendRun; planned: number } | undefined> {
   const begun = await beginPlanning(db, runId, deps.delivery.batchSize);
   if (!begun) return undefined;
   if (begun.planned_at) return { run: begun, planned: begun.planned_count };
-  const rangeSize = deps.delivery.planRangeSize ?? 20_000;
+  const rangeSize = deps.delivery.planRangeSize ?? PLAN_RANGE_SIZE;
   const max = begun.plan_max_subscriber_id ?? 0;
   const edition = await findEditionById(db, begun.edition_id);
   if (!edition) return undefined;
