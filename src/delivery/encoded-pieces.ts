@@ -89,44 +89,34 @@ export function dotStuff(text: string, atLineStart: boolean): string {
   return atLineStart && stuffed.startsWith('.') ? `.${stuffed}` : stuffed;
 }
 
-/** A part's HTML cut at its `%%NAME%%` markers, each piece encoded as a piece that more text follows. */
-function encodedPart(key: string, html: string): EncodedHtml {
-  return keptOrMade(encodedParts, key, PARTS_KEPT, () => {
-    const split = splitTemplate(html);
-    const pieces = split.parts.map((piece) => encodePiece(piece, false));
-    return { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
-  });
+/** Text cut at its `%%NAME%%` markers, each piece encoded as one that more text follows, and stuffed. */
+function encodeText(text: string): EncodedHtml {
+  const split = splitTemplate(text);
+  const pieces = split.parts.map((piece) => encodePiece(piece, false));
+  return { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
 }
+
+/** Ends in a soft line break that only a following piece needs (encodePiece's `isLast`). */
+const TRAILING_SOFT_BREAK = /=\r\n$/;
 
 /**
  * The quoted-printable of a layout's HTML cut at its `%%NAME%%` markers: the same pieces and names
  * as encoding the joined HTML split by splitTemplate (pieces may break lines at other places; they
- * decode to the same text). Parts come from the process-wide cache; the variant's own strings are
- * encoded here.
+ * decode to the same text). Parts come from the process-wide cache, encoded once under their key;
+ * the variant's own strings are encoded here.
  */
 export function encodeLayout(layout: HtmlLayout, parts: ReadonlyMap<string, string>): EncodedHtml {
   const out: EncodedHtml = { pieces: [], stuffed: [], names: [] };
   let current = '';
   let currentStuffed = '';
-  const last = layout.length - 1;
-  const own = (text: string, isLast: boolean): EncodedHtml => {
-    const split = splitTemplate(text);
-    const pieces = split.parts.map((piece, i) => encodePiece(piece, isLast && i === split.parts.length - 1));
-    return { pieces, stuffed: pieces.map((piece) => dotStuff(piece, true)), names: [...split.names] };
-  };
-  layout.forEach((item, index) => {
+  for (const item of layout) {
     let encoded: EncodedHtml;
     if (typeof item === 'string') {
-      encoded = own(item, index === last);
+      encoded = encodeText(item);
     } else {
       const html = parts.get(item.part);
       if (html === undefined) throw new Error(`encoded-pieces: part ${item.part} of a layout is missing`);
-      encoded = encodedPart(item.part, html);
-      if (index === last) {
-        // The end of the HTML is not followed by a soft line break (the boundary line follows).
-        const tail = own(splitTemplate(html).parts.at(-1)!, true);
-        encoded = { pieces: [...encoded.pieces.slice(0, -1), ...tail.pieces], stuffed: [...encoded.stuffed.slice(0, -1), ...tail.stuffed], names: encoded.names };
-      }
+      encoded = keptOrMade(encodedParts, item.part, PARTS_KEPT, () => encodeText(html));
     }
     encoded.pieces.forEach((piece, i) => {
       current += piece;
@@ -138,8 +128,10 @@ export function encodeLayout(layout: HtmlLayout, parts: ReadonlyMap<string, stri
         current = currentStuffed = '';
       }
     });
-  });
-  out.pieces.push(current);
-  out.stuffed.push(currentStuffed);
+  }
+  // The end of the HTML is not followed by a soft line break (the boundary line follows), and the
+  // encoder never ends text in one of its own, so only the piece's closing break goes.
+  out.pieces.push(current.replace(TRAILING_SOFT_BREAK, ''));
+  out.stuffed.push(currentStuffed.replace(TRAILING_SOFT_BREAK, ''));
   return out;
 }

@@ -80,7 +80,7 @@ export class Semaphore {
 export class RunContentCache {
   private readonly runs = new Map<number, Edition>();
   private readonly variants = new Map<number, DigestContent>();
-  /** Part HTML by `edition id/key`: an edition's frame, titles and cards, a few hundred at most. */
+  /** Part HTML by key (a digest of the HTML, so the same key is the same HTML in any edition). */
   private readonly parts = new Map<string, string>();
   constructor(
     private readonly size = 16,
@@ -110,9 +110,8 @@ export class RunContentCache {
       .select(['id', 'subject', 'html_template', 'html_layout', 'text_template'])
       .where('id', 'in', missing)
       .execute();
-    const partKey = (key: string) => `${edition.id}/${key}`;
     const unknown = new Set<string>();
-    for (const row of rows) for (const item of row.html_layout ?? []) if (typeof item !== 'string' && !this.parts.has(partKey(item.part))) unknown.add(item.part);
+    for (const row of rows) for (const item of row.html_layout ?? []) if (typeof item !== 'string' && !this.parts.has(item.part)) unknown.add(item.part);
     if (unknown.size > 0) {
       const found = await db
         .selectFrom('edition_parts')
@@ -122,7 +121,7 @@ export class RunContentCache {
         .execute();
       for (const part of found) {
         if (this.parts.size >= this.partsKept) this.parts.delete(this.parts.keys().next().value!);
-        this.parts.set(partKey(part.key), part.html);
+        this.parts.set(part.key, part.html);
       }
     }
     for (const { id, html_layout, ...row } of rows) {
@@ -132,7 +131,7 @@ export class RunContentCache {
         const parts = new Map<string, string>();
         for (const item of html_layout) {
           if (typeof item === 'string') continue;
-          const html = this.parts.get(partKey(item.part));
+          const html = this.parts.get(item.part);
           if (html === undefined) throw new Error(`variant ${id} of edition ${edition.id}: part ${item.part} not found`);
           parts.set(item.part, html);
         }

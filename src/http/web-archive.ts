@@ -108,7 +108,7 @@ export function createWebArchive(deps: { db: Database; config: Config }) {
           if (entry !== undefined) entries.push(entry);
         });
         const updated = topicFeedUpdated(keys, builtAt);
-        return cachedBody(renderTopicFeedFromEntries(topic, entries, updated, publicUrl, format), FEED_TYPES[format], newest(keys.map((k) => k.first_seen_at), builtAt));
+        return cachedBody(renderTopicFeedFromEntries(topic, entries, updated, publicUrl, format), FEED_TYPES[format], updated);
       });
     },
 
